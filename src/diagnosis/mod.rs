@@ -1,0 +1,86 @@
+//! Diagnosis: given the bind a server intends, which sockets block it, why,
+//! what would help, and when the port frees. The rules are pure; probes are
+//! the one place that touches the kernel.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::model::Socket;
+
+/// The bind the user's server intends to make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntendedBind {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+    /// IPV6_V6ONLY on an AF_INET6 socket (ignored for IPv4).
+    pub v6only: bool,
+    /// SO_BINDTODEVICE interface name.
+    pub device: Option<String>,
+}
+
+/// What the rules can say about one existing socket against the intended bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Conflict {
+    Yes,
+    No,
+    /// Depends on something the tables do not show (the SO_REUSEADDR or
+    /// SO_REUSEPORT flag of a TIME_WAIT's original socket, a v6only flag).
+    Unknown,
+}
+
+/// Why a socket holds the port, in the words of the JSON schema's `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// TIME_WAIT, or a FIN_WAIT2 time-wait mini-socket: expires by itself.
+    TimeWait,
+    /// A listening socket: held by a live process, never expires by itself.
+    Listen,
+    /// Bound but not listening: held by a live process.
+    Bound,
+    /// A connection (accepted or outbound) in any other state.
+    Connected,
+}
+
+/// A socket the verdict blames, with the rules' reasoning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocker {
+    pub socket: Socket,
+    pub reason: Reason,
+    /// `Yes`, or `Unknown` when only a probe could decide and none did.
+    pub conflict: Conflict,
+    /// One sentence: why this socket conflicts with the intended bind.
+    pub why: String,
+}
+
+/// One real bind() made to confirm or answer a question (never listen()).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub bind: IntendedBind,
+    /// What question this probe answers ("intended", "with SO_REUSEADDR", ...).
+    pub question: String,
+    pub ok: bool,
+    /// errno name (EADDRINUSE, EACCES, ...) when bind() failed.
+    pub errno: Option<String>,
+}
+
+/// The answer to "would this bind succeed, and if not, why and until when".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub bind: IntendedBind,
+    pub blocked: bool,
+    /// Estimated ms until the last time-bound blocker expires; None when free,
+    /// or when a blocker will not expire by itself.
+    pub free_in_ms: Option<u64>,
+    pub blockers: Vec<Blocker>,
+    /// Empty when nothing was probed (`--no-probe`, captured files).
+    pub probes: Vec<Probe>,
+    /// Plain words, specific to the case.
+    pub explanation: String,
+    /// What to do now, most useful first.
+    pub advice: Vec<String>,
+}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(tw_inspect::cli::main());
+}

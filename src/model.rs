@@ -1,0 +1,406 @@
+//! The one socket model every source produces and every output reads.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use serde::Serialize;
+
+/// Address family of a socket, as the kernel files it (a dual-stack socket
+/// talking to an IPv4 peer is still `Ipv6`, with v4-mapped addresses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    pub fn unspecified(self) -> IpAddr {
+        match self {
+            Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}
+
+/// TCP states with the kernel's numbering (include/net/tcp_states.h), plus
+/// `Bound` for a bound-but-not-listening socket (sock_diag reports those as
+/// CLOSE when asked for TCPF_BOUND_INACTIVE; they hold a port all the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TcpState {
+    Established = 1,
+    SynSent = 2,
+    SynRecv = 3,
+    FinWait1 = 4,
+    FinWait2 = 5,
+    TimeWait = 6,
+    Close = 7,
+    CloseWait = 8,
+    LastAck = 9,
+    Listen = 10,
+    Closing = 11,
+    NewSynRecv = 12,
+    Bound = 13,
+}
+
+impl TcpState {
+    pub const ALL: [TcpState; 13] = [
+        TcpState::Established,
+        TcpState::SynSent,
+        TcpState::SynRecv,
+        TcpState::FinWait1,
+        TcpState::FinWait2,
+        TcpState::TimeWait,
+        TcpState::Close,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Listen,
+        TcpState::Closing,
+        TcpState::NewSynRecv,
+        TcpState::Bound,
+    ];
+
+    /// The state for a kernel state number (`st` in /proc/net/tcp,
+    /// `idiag_state` in sock_diag). 13 is TCP_BOUND_INACTIVE.
+    pub fn from_kernel(number: u8) -> Option<TcpState> {
+        TcpState::ALL
+            .get(usize::from(number).checked_sub(1)?)
+            .copied()
+    }
+
+    /// The kernel's number, which is also this state's bit in a sock_diag
+    /// state mask (`1 << number`).
+    pub fn kernel_number(self) -> u8 {
+        self as u8
+    }
+
+    /// The Linux name, as `ss` and /proc documentation spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::Established => "ESTABLISHED",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::FinWait1 => "FIN_WAIT1",
+            TcpState::FinWait2 => "FIN_WAIT2",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::Listen => "LISTEN",
+            TcpState::Closing => "CLOSING",
+            TcpState::NewSynRecv => "NEW_SYN_RECV",
+            TcpState::Bound => "BOUND",
+        }
+    }
+
+    /// Parses a state name as a user types it: the Linux name in any case,
+    /// with `-` or `_`, or ss's spellings (`time-wait`, `syn-recv`,
+    /// `bound-inactive`, `close-wait`...).
+    pub fn parse_user(text: &str) -> Option<TcpState> {
+        let normal: String = text
+            .trim()
+            .chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        match normal.as_str() {
+            "BOUNDINACTIVE" | "UNCONN" => Some(TcpState::Bound),
+            "SYNRECEIVED" => Some(TcpState::SynRecv),
+            "CLOSED" => Some(TcpState::Close),
+            "LISTENING" => Some(TcpState::Listen),
+            "ESTAB" => Some(TcpState::Established),
+            _ => TcpState::ALL
+                .into_iter()
+                .find(|state| state.name().replace('_', "") == normal),
+        }
+    }
+
+    /// A time-wait mini-socket: TIME_WAIT, or an orphaned FIN_WAIT2 that the
+    /// kernel keeps as a mini-socket with the time-wait timer (timer 3).
+    pub fn is_time_wait_like(self, timer: Option<&Timer>) -> bool {
+        self == TcpState::TimeWait
+            || (self == TcpState::FinWait2 && timer.is_some_and(|t| t.kind == TimerKind::Timewait))
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for TcpState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// A set of states, as a bit mask over the kernel's numbering; the same mask
+/// sock_diag takes in `idiag_states`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StateSet(u32);
+
+impl StateSet {
+    pub const EMPTY: StateSet = StateSet(0);
+
+    pub fn all() -> StateSet {
+        TcpState::ALL.into_iter().collect()
+    }
+
+    pub fn contains(self, state: TcpState) -> bool {
+        self.0 & (1 << state.kernel_number()) != 0
+    }
+
+    pub fn insert(&mut self, state: TcpState) {
+        self.0 |= 1 << state.kernel_number();
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = TcpState> {
+        TcpState::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl FromIterator<TcpState> for StateSet {
+    fn from_iter<I: IntoIterator<Item = TcpState>>(iter: I) -> Self {
+        let mut set = StateSet::EMPTY;
+        for state in iter {
+            set.insert(state);
+        }
+        set
+    }
+}
+
+/// Which TCP timer is armed (`tr` in /proc/net/tcp, `idiag_timer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimerKind {
+    Retransmit,
+    Keepalive,
+    Timewait,
+    Probe,
+}
+
+impl TimerKind {
+    /// `idiag_timer` / `tr` number: 1 retransmit, 2 keepalive, 3 time-wait,
+    /// 4 zero-window probe (0 is "no timer"; /proc also prints 1 for the
+    /// loss-probe and reorder timers).
+    pub fn from_kernel(number: u8) -> Option<TimerKind> {
+        match number {
+            1 => Some(TimerKind::Retransmit),
+            2 => Some(TimerKind::Keepalive),
+            3 => Some(TimerKind::Timewait),
+            4 => Some(TimerKind::Probe),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerKind::Retransmit => "retransmit",
+            TimerKind::Keepalive => "keepalive",
+            TimerKind::Timewait => "timewait",
+            TimerKind::Probe => "probe",
+        }
+    }
+}
+
+/// An armed timer and its remaining time at the moment the table was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timer {
+    pub kind: TimerKind,
+    /// Remaining milliseconds when read (/proc has tick precision: 10 ms).
+    pub expires_ms: u64,
+    pub retransmits: u8,
+}
+
+/// A process that holds a socket's file descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Process {
+    pub pid: u32,
+    /// /proc/PID/comm, untrusted: may hold any byte a process chose.
+    pub comm: String,
+    /// /proc/PID/cmdline with NULs turned into spaces, untrusted.
+    pub cmdline: String,
+}
+
+/// One TCP socket from any source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    pub family: Family,
+    pub state: TcpState,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// SO_BINDTODEVICE interface index; 0 when unbound (and always 0 from /proc).
+    pub bound_device: u32,
+    pub timer: Option<Timer>,
+    pub rx_queue: u32,
+    pub tx_queue: u32,
+    pub uid: u32,
+    /// 0 for time-wait mini-sockets and request sockets.
+    pub inode: u64,
+    /// The kernel's socket cookie (sock_diag only): what SOCK_DESTROY needs.
+    pub cookie: Option<u64>,
+    /// IPV6_V6ONLY as sock_diag reports it for LISTEN and bound AF_INET6 sockets;
+    /// None where no source can tell.
+    pub v6only: Option<bool>,
+    pub processes: Vec<Process>,
+}
+
+impl Socket {
+    /// True for TIME_WAIT and FIN_WAIT2 time-wait mini-sockets: sockets that
+    /// hold a port until their timer fires, with no process behind them.
+    pub fn is_time_wait_like(&self) -> bool {
+        self.state.is_time_wait_like(self.timer.as_ref())
+    }
+
+    /// Remaining lifetime of a time-wait-like socket at reading time.
+    pub fn time_wait_remaining_ms(&self) -> Option<u64> {
+        self.timer
+            .filter(|t| t.kind == TimerKind::Timewait)
+            .map(|t| t.expires_ms)
+    }
+}
+
+/// Where a table came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Netlink,
+    Proc,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Netlink => "netlink",
+            SourceKind::Proc => "proc",
+        }
+    }
+}
+
+/// What to read: the sources filter by these (the kernel, for netlink).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Query {
+    /// Keep only sockets whose local port is this.
+    pub port: Option<u16>,
+    /// Keep only these states; `StateSet::all()` for everything.
+    pub states: StateSet,
+}
+
+impl Query {
+    pub fn everything() -> Query {
+        Query {
+            port: None,
+            states: StateSet::all(),
+        }
+    }
+
+    pub fn matches(&self, socket: &Socket) -> bool {
+        self.port.is_none_or(|p| socket.local.port() == p) && self.states.contains(socket.state)
+    }
+}
+
+/// A table as read: its sockets and what could not be seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketTable {
+    pub source: SourceKind,
+    pub sockets: Vec<Socket>,
+    /// Rows of a /proc file that could not be parsed and were left out.
+    pub skipped_rows: usize,
+    /// Sockets with an inode whose owning process could not be seen
+    /// (unreadable /proc/PID/fd, or the process exited mid-scan).
+    pub owners_unseen: usize,
+}
+
+/// Counts by state, in the kernel's state order.
+pub fn counts_by_state(sockets: &[Socket]) -> Vec<(TcpState, usize)> {
+    let mut counts = [0usize; TcpState::ALL.len()];
+    for socket in sockets {
+        counts[usize::from(socket.state.kernel_number()) - 1] += 1;
+    }
+    TcpState::ALL
+        .into_iter()
+        .zip(counts)
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_numbers_round_trip() {
+        for state in TcpState::ALL {
+            assert_eq!(TcpState::from_kernel(state.kernel_number()), Some(state));
+        }
+        assert_eq!(TcpState::from_kernel(0), None);
+        assert_eq!(TcpState::from_kernel(14), None);
+    }
+
+    #[test]
+    fn user_state_names() {
+        assert_eq!(TcpState::parse_user("time-wait"), Some(TcpState::TimeWait));
+        assert_eq!(TcpState::parse_user("TIME_WAIT"), Some(TcpState::TimeWait));
+        assert_eq!(TcpState::parse_user("syn-recv"), Some(TcpState::SynRecv));
+        assert_eq!(TcpState::parse_user("estab"), Some(TcpState::Established));
+        assert_eq!(
+            TcpState::parse_user("bound-inactive"),
+            Some(TcpState::Bound)
+        );
+        assert_eq!(
+            TcpState::parse_user("new-syn-recv"),
+            Some(TcpState::NewSynRecv)
+        );
+        assert_eq!(TcpState::parse_user("close"), Some(TcpState::Close));
+        assert_eq!(TcpState::parse_user("closing"), Some(TcpState::Closing));
+        assert_eq!(TcpState::parse_user("fin-wait-2"), Some(TcpState::FinWait2));
+        assert_eq!(TcpState::parse_user("nonsense"), None);
+    }
+
+    #[test]
+    fn fin_wait2_with_timewait_timer_is_time_wait_like() {
+        let tw_timer = Timer {
+            kind: TimerKind::Timewait,
+            expires_ms: 1000,
+            retransmits: 0,
+        };
+        assert!(TcpState::FinWait2.is_time_wait_like(Some(&tw_timer)));
+        assert!(!TcpState::FinWait2.is_time_wait_like(None));
+        assert!(TcpState::TimeWait.is_time_wait_like(None));
+        assert!(!TcpState::Listen.is_time_wait_like(Some(&tw_timer)));
+    }
+
+    #[test]
+    fn state_set_bits_follow_kernel_numbers() {
+        let set: StateSet = [TcpState::TimeWait, TcpState::FinWait2]
+            .into_iter()
+            .collect();
+        assert_eq!(set.bits(), (1 << 6) | (1 << 5));
+        assert!(set.contains(TcpState::TimeWait));
+        assert!(!set.contains(TcpState::Listen));
+        assert_eq!(StateSet::all().iter().count(), 13);
+    }
+}

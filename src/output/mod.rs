@@ -1,0 +1,1 @@
+//! The faces that print: a human report and a JSON document.

@@ -1,0 +1,1 @@
+//! Sources of socket tables: sock_diag (netlink), /proc/net/tcp{,6}, captured files.
