@@ -1,1 +1,2 @@
 //! The faces that print: a human report and a JSON document.
+pub mod inert;
