@@ -170,18 +170,28 @@ fn read_capped_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<
     }
 }
 
-/// The kernel's header: `  sl  local_address rem_address   st ...` for tcp,
-/// `remote_address` for tcp6.
+/// The kernel's header line, compared word by word (the tcp header is
+/// padded with spaces; tcp6 says `remote_address`).
 fn is_header(line: &str, family: Family) -> bool {
     let remote = match family {
         Family::Ipv4 => "rem_address",
         Family::Ipv6 => "remote_address",
     };
-    let mut words = line.split_ascii_whitespace();
-    words.next() == Some("sl")
-        && words.next() == Some("local_address")
-        && words.next() == Some(remote)
-        && words.next() == Some("st")
+    let expected = [
+        "sl",
+        "local_address",
+        remote,
+        "st",
+        "tx_queue",
+        "rx_queue",
+        "tr",
+        "tm->when",
+        "retrnsmt",
+        "uid",
+        "timeout",
+        "inode",
+    ];
+    line.split_ascii_whitespace().eq(expected)
 }
 
 /// Field count of a full socket's row; mini-sockets print the first 12.
