@@ -183,7 +183,7 @@ fn ticks_scale_with_user_hz() {
     let at = |hz| parse_table(row, Family::Ipv4, hz).sockets[0].time_wait_remaining_ms();
     assert_eq!(at(100), Some(10240));
     assert_eq!(at(1024), Some(1000)); // alpha's USER_HZ
-    // Unknown tick rate: the remaining time cannot be known, so no row.
+                                      // Unknown tick rate: the remaining time cannot be known, so no row.
     assert_eq!(parse_table(row, Family::Ipv4, 0).skipped_rows, 1);
 }
 
@@ -205,13 +205,20 @@ fn garbled_rows_are_skipped_and_counted() {
     // Each garbled line on its own is one skipped row and no socket.
     for (name, family, good) in [("tcp", Family::Ipv4, 2), ("tcp6", Family::Ipv6, 1)] {
         let bytes = std::fs::read(root.join("net").join(name)).unwrap();
-        let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&[u8]> = bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
         for line in &lines[1 + good..] {
             let Ok(text) = std::str::from_utf8(line) else {
                 continue; // binary: only the reader sees it (counted above)
             };
             let parsed = parse_table(text, family, 100);
-            assert_eq!((parsed.sockets.len(), parsed.skipped_rows), (0, 1), "{text}");
+            assert_eq!(
+                (parsed.sockets.len(), parsed.skipped_rows),
+                (0, 1),
+                "{text}"
+            );
         }
     }
 }
@@ -222,7 +229,9 @@ fn reader_filters_by_query() {
     let root = Path::new(FIXTURES).join("capture");
     let query = Query {
         port: Some(9527),
-        states: [TcpState::TimeWait, TcpState::FinWait2].into_iter().collect(),
+        states: [TcpState::TimeWait, TcpState::FinWait2]
+            .into_iter()
+            .collect(),
     };
     let table = read_sockets(&root, &query).unwrap();
     assert_eq!(
@@ -233,7 +242,10 @@ fn reader_filters_by_query() {
         port: None,
         states: StateSet::EMPTY,
     };
-    assert_eq!(read_sockets(&root, &nothing).unwrap(), ParsedTable::default());
+    assert_eq!(
+        read_sockets(&root, &nothing).unwrap(),
+        ParsedTable::default()
+    );
     let all = read_sockets(&root, &Query::everything()).unwrap();
     assert_eq!(all.sockets.len(), 7 + 9);
 }
@@ -254,11 +266,25 @@ fn reader_errors_name_the_path() {
 
 #[test]
 fn reader_rejects_files_that_are_not_tables() {
-    let header4 = fixture("crafted/net/tcp").lines().next().unwrap().to_string() + "\n";
-    let header6 = fixture("crafted/net/tcp6").lines().next().unwrap().to_string() + "\n";
+    let header4 = fixture("crafted/net/tcp")
+        .lines()
+        .next()
+        .unwrap()
+        .to_string()
+        + "\n";
+    let header6 = fixture("crafted/net/tcp6")
+        .lines()
+        .next()
+        .unwrap()
+        .to_string()
+        + "\n";
     let cases: [(&str, &[u8], &str); 4] = [
         ("tcp", b"", "empty"),
-        ("tcp", b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe", "unexpected first line"),
+        (
+            "tcp",
+            b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe",
+            "unexpected first line",
+        ),
         ("tcp", header6.as_bytes(), "unexpected first line"),
         ("tcp6", header4.as_bytes(), "unexpected first line"),
     ];
@@ -268,7 +294,10 @@ fn reader_rejects_files_that_are_not_tables() {
         let root = scratch.write(name, bytes);
         match read_sockets(root, &Query::everything()) {
             Err(Error::Invalid(message)) => {
-                assert!(message.contains(&format!("net/{name}: not a /proc/net/{name} table ({why})")), "{message}")
+                assert!(
+                    message.contains(&format!("net/{name}: not a /proc/net/{name} table ({why})")),
+                    "{message}"
+                )
             }
             other => panic!("{name} {bytes:?}: expected Invalid, got {other:?}"),
         }
@@ -276,12 +305,20 @@ fn reader_rejects_files_that_are_not_tables() {
     // A header and nothing else is an empty table; tcp6 may be missing.
     let scratch = Scratch::new();
     let root = scratch.write("tcp", header4.as_bytes());
-    assert_eq!(read_sockets(root, &Query::everything()).unwrap(), ParsedTable::default());
+    assert_eq!(
+        read_sockets(root, &Query::everything()).unwrap(),
+        ParsedTable::default()
+    );
 }
 
 #[test]
 fn reader_caps_line_length() {
-    let header4 = fixture("crafted/net/tcp").lines().next().unwrap().to_string() + "\n";
+    let header4 = fixture("crafted/net/tcp")
+        .lines()
+        .next()
+        .unwrap()
+        .to_string()
+        + "\n";
     let mut bytes = header4.into_bytes();
     // 8 MiB without a newline, then a good row: one skipped row, one socket.
     bytes.extend(std::iter::repeat_n(b'0', 8 << 20));
