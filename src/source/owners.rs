@@ -5,8 +5,10 @@
 //! been found, and comm/cmdline are read only for the processes that matched.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -84,44 +86,63 @@ fn find_holders(proc_root: &Path, holders: &mut HashMap<u64, Vec<u32>>, scan: &m
     pids.sort_unstable();
 
     let mut missing = holders.len();
-    let mut path = proc_root.to_path_buf();
+    let mut link = [0u8; 64];
     for (done, pid) in pids.iter().enumerate() {
-        path.push(pid.to_string());
-        path.push("fd");
-        let fds = fs::read_dir(&path);
-        let Ok(fds) = fds else {
+        let fd_dir = proc_root.join(pid.to_string()).join("fd");
+        // The directory is opened once for readlinkat and listed by path:
+        // resolving each link relative to it measured ~25% faster than
+        // read_link on full paths (procfs, which opens and stats every fd,
+        // was slower still).
+        let (Ok(dir), Ok(fds)) = (fs::File::open(&fd_dir), fs::read_dir(&fd_dir)) else {
             scan.pids_unreadable += 1;
-            path.pop();
-            path.pop();
             continue;
         };
         scan.pids_scanned += 1;
         for fd in fds.flatten() {
-            path.push(fd.file_name());
             // The process may close the fd or exit meanwhile: then it is gone.
-            if let Some(inode) = fs::read_link(&path)
-                .ok()
-                .and_then(|t| socket_inode(t.as_os_str().as_bytes()))
-            {
-                if let Some(pids) = holders.get_mut(&inode) {
-                    if pids.is_empty() {
-                        missing -= 1;
-                    }
-                    // One entry per process however many fds it has on it.
-                    if pids.last() != Some(pid) {
-                        pids.push(*pid);
-                    }
+            let Some(inode) = read_link_at(&dir, &fd.file_name(), &mut link).and_then(socket_inode)
+            else {
+                continue;
+            };
+            if let Some(pids) = holders.get_mut(&inode) {
+                if pids.is_empty() {
+                    missing -= 1;
+                }
+                // One entry per process however many fds it has on it.
+                if pids.last() != Some(pid) {
+                    pids.push(*pid);
                 }
             }
-            path.pop();
         }
-        path.pop();
-        path.pop();
         if missing == 0 {
             scan.stopped_early = done + 1 < pids.len();
             return;
         }
     }
+}
+
+/// The target of the symlink `name` in the directory `dir`, if it fits in
+/// `buf` (socket links are at most 29 bytes; longer targets are not sockets).
+fn read_link_at<'b>(dir: &fs::File, name: &OsStr, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+    let mut c_name = [0u8; 32];
+    let name = name.as_bytes();
+    // Room for the NUL, and no NUL inside (fd names are digits).
+    if name.len() >= c_name.len() || name.contains(&0) {
+        return None;
+    }
+    c_name.get_mut(..name.len())?.copy_from_slice(name);
+    // SAFETY: c_name is NUL-terminated, buf is writable for buf.len() bytes,
+    // and dir is an open directory that outlives the call.
+    let len = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            c_name.as_ptr().cast(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let len = usize::try_from(len).ok().filter(|n| *n < buf.len())?;
+    buf.get(..len)
 }
 
 /// The N of an fd link `socket:[N]`.
