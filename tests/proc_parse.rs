@@ -278,8 +278,10 @@ fn reader_rejects_files_that_are_not_tables() {
         .unwrap()
         .to_string()
         + "\n";
-    let cases: [(&str, &[u8], &str); 4] = [
+    let endless = vec![0xffu8; 100_000];
+    let cases: [(&str, &[u8], &str); 5] = [
         ("tcp", b"", "empty"),
+        ("tcp", &endless, "unexpected first line"),
         (
             "tcp",
             b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe",

@@ -86,22 +86,18 @@ fn read_file(
     // /proc hands out a page or so per read; a large buffer saves syscalls.
     let mut reader = BufReader::with_capacity(64 * 1024, file);
     let mut line = Vec::with_capacity(256);
-    let header_ok = match read_capped_line(&mut reader, &mut line).map_err(io_error)? {
-        Some(true) => std::str::from_utf8(&line).is_ok_and(|l| is_header(l, family)),
-        Some(false) | None => false,
+    let problem = match read_capped_line(&mut reader, &mut line).map_err(io_error)? {
+        None => Some("empty"),
+        Some(true) if std::str::from_utf8(&line).is_ok_and(|l| is_header(l, family)) => None,
+        Some(_) => Some("unexpected first line"),
     };
-    if !header_ok {
-        let what = if line.is_empty() {
-            "empty"
-        } else {
-            "unexpected first line"
-        };
+    if let Some(problem) = problem {
         let name = match family {
             Family::Ipv4 => "tcp",
             Family::Ipv6 => "tcp6",
         };
         return Err(Error::Invalid(format!(
-            "{}: not a /proc/net/{name} table ({what})",
+            "{}: not a /proc/net/{name} table ({problem})",
             path.display()
         )));
     }
