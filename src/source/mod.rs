@@ -1,1 +1,2 @@
 //! Sources of socket tables: sock_diag (netlink), /proc/net/tcp{,6}, captured files.
+pub mod netlink;
