@@ -54,10 +54,20 @@ fn wait_for_eof(stream: &TcpStream) {
 /// pairs, CLOSE_WAIT + FIN_WAIT2 mini-sockets, client-side TIME_WAIT (v4 and
 /// v6) and two bound-only sockets. Call inside `Netns::run`.
 fn build_table(established_v4: usize) -> Keep {
+    build_table_sized(established_v4, 200, 50, 300, 100)
+}
+
+fn build_table_sized(
+    established_v4: usize,
+    established_v6: usize,
+    fin_wait2: usize,
+    time_wait_v4: usize,
+    time_wait_v6: usize,
+) -> Keep {
     let mut keep = Keep::default();
     let (c, a) = pairs(&mut keep, addr("127.0.0.1:7001"), established_v4);
     keep.streams.extend(c.into_iter().chain(a));
-    let (c, a) = pairs(&mut keep, addr("[::1]:7002"), 200);
+    let (c, a) = pairs(&mut keep, addr("[::1]:7002"), established_v6);
     keep.streams.extend(c.into_iter().chain(a));
     let v6only = |v| Opts {
         v6only: Some(v),
@@ -70,11 +80,11 @@ fn build_table(established_v4: usize) -> Keep {
     keep.listeners
         .push(sockets::listen_with(addr("0.0.0.0:7005"), Opts::default()));
     // Server closes, clients don't: FIN_WAIT2 mini-sockets + CLOSE_WAIT.
-    let (clients, accepted) = pairs(&mut keep, addr("127.0.0.1:7006"), 50);
+    let (clients, accepted) = pairs(&mut keep, addr("127.0.0.1:7006"), fin_wait2);
     drop(accepted);
     keep.streams.extend(clients);
     // Clients close first: TIME_WAIT on their ephemeral ports.
-    for (at, n) in [("127.0.0.1:7007", 300), ("[::1]:7008", 100)] {
+    for (at, n) in [("127.0.0.1:7007", time_wait_v4), ("[::1]:7008", time_wait_v6)] {
         let (clients, accepted) = pairs(&mut keep, addr(at), n);
         drop(clients);
         for stream in &accepted {
@@ -377,7 +387,8 @@ fn kernel_filter_equals_user_space_filter() {
 fn raw_capture_parses_back_to_the_same_sockets() {
     require_netns!();
     let ns = Netns::new();
-    let keep = ns.run(|| build_table(20));
+    // Small: this is also the scenario of fixtures/netlink/dump.bin.
+    let keep = ns.run(|| build_table_sized(2, 1, 1, 2, 1));
     let (sockets, raw) = ns.run(|| netlink::read_raw(&Query::everything())).unwrap();
     let mut parsed = Vec::new();
     let status = netlink::parse_dump(&raw, &mut parsed).unwrap();
