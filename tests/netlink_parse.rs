@@ -152,10 +152,7 @@ fn real_capture_parses() {
     assert_eq!(v6only("[::]:7004"), Some(false));
     assert_eq!(v6only("[::1]:7010"), Some(true));
     assert_eq!(v6only("0.0.0.0:7005"), None);
-    let listener = sockets
-        .iter()
-        .find(|s| s.local.port() == 7005)
-        .unwrap();
+    let listener = sockets.iter().find(|s| s.local.port() == 7005).unwrap();
     assert_eq!(listener.remote, "0.0.0.0:0".parse().unwrap());
 }
 
@@ -177,9 +174,15 @@ fn real_capture_round_trips_message_by_message() {
 fn stream_errors_are_reported_with_the_errno_name() {
     let error = nlmsg(NLMSG_ERROR, 0, &(-libc::ENOENT).to_ne_bytes());
     let err = parse_all(&error).unwrap_err();
-    assert!(matches!(&err, Error::Netlink(m) if m.starts_with("ENOENT")), "{err}");
+    assert!(
+        matches!(&err, Error::Netlink(m) if m.starts_with("ENOENT")),
+        "{err}"
+    );
     let err = parse_all(&done(-libc::EINVAL)).unwrap_err();
-    assert!(matches!(&err, Error::Netlink(m) if m.starts_with("EINVAL")), "{err}");
+    assert!(
+        matches!(&err, Error::Netlink(m) if m.starts_with("EINVAL")),
+        "{err}"
+    );
     // A positive code is garbage, not an errno.
     let odd = nlmsg(NLMSG_ERROR, 0, &5i32.to_ne_bytes());
     assert!(parse_all(&odd).is_err());
@@ -191,7 +194,11 @@ fn stream_errors_are_reported_with_the_errno_name() {
 fn interrupted_dump_is_flagged() {
     let (sockets, status) = parse_all(CAPTURE).unwrap();
     let socket = &sockets[0];
-    let mut stream = nlmsg(SOCK_DIAG_BY_FAMILY, NLM_F_MULTI | NLM_F_DUMP_INTR, &encode(socket));
+    let mut stream = nlmsg(
+        SOCK_DIAG_BY_FAMILY,
+        NLM_F_MULTI | NLM_F_DUMP_INTR,
+        &encode(socket),
+    );
     stream.extend(done(0));
     let (again, flagged) = parse_all(&stream).unwrap();
     assert_eq!(again, vec![socket.clone()]);
@@ -277,21 +284,23 @@ fn arb_socket() -> impl Strategy<Value = Socket> {
         any::<u64>(),
         prop::option::of(any::<bool>()),
     )
-        .prop_map(|((family, local, remote), state, timer, n, cookie, v6only)| Socket {
-            family,
-            state,
-            local,
-            remote,
-            bound_device: n[0],
-            timer,
-            rx_queue: n[1],
-            tx_queue: n[2],
-            uid: n[3],
-            inode: u64::from(n[4]),
-            cookie: Some(cookie),
-            v6only,
-            processes: Vec::new(),
-        })
+        .prop_map(
+            |((family, local, remote), state, timer, n, cookie, v6only)| Socket {
+                family,
+                state,
+                local,
+                remote,
+                bound_device: n[0],
+                timer,
+                rx_queue: n[1],
+                tx_queue: n[2],
+                uid: n[3],
+                inode: u64::from(n[4]),
+                cookie: Some(cookie),
+                v6only,
+                processes: Vec::new(),
+            },
+        )
 }
 
 proptest! {

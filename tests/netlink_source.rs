@@ -84,7 +84,10 @@ fn build_table_sized(
     drop(accepted);
     keep.streams.extend(clients);
     // Clients close first: TIME_WAIT on their ephemeral ports.
-    for (at, n) in [("127.0.0.1:7007", time_wait_v4), ("[::1]:7008", time_wait_v6)] {
+    for (at, n) in [
+        ("127.0.0.1:7007", time_wait_v4),
+        ("[::1]:7008", time_wait_v6),
+    ] {
         let (clients, accepted) = pairs(&mut keep, addr(at), n);
         drop(clients);
         for stream in &accepted {

@@ -313,3 +313,49 @@ fn v6only_attribute(mut attributes: &[u8]) -> Result<Option<bool>, Problem> {
     }
     Ok(v6only)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(kind: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&((NLMSG_HDR_LEN + payload.len()) as u32).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&[0; 10]);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn ack_and_errors() {
+        // An ack echoes the request header after the code.
+        let mut ack = 0i32.to_ne_bytes().to_vec();
+        ack.extend_from_slice(&[0; 16]);
+        assert_eq!(parse_ack(&message(NLMSG_ERROR, &ack)), Ok(()));
+        let eperm = message(NLMSG_ERROR, &(-libc::EPERM).to_ne_bytes());
+        assert_eq!(parse_ack(&eperm), Err(Problem::Errno(libc::EPERM)));
+        assert!(matches!(parse_ack(&[]), Err(Problem::Malformed(_))));
+        assert!(matches!(
+            parse_ack(&message(NLMSG_ERROR, &[0, 0])),
+            Err(Problem::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_ack(&message(NLMSG_DONE, &[0; 4])),
+            Err(Problem::Malformed(_))
+        ));
+        // An ack inside a dump is garbage, not success.
+        let mut out = Vec::new();
+        assert!(matches!(
+            parse_chunk(&message(NLMSG_ERROR, &ack), &mut out),
+            Err(Problem::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn errno_text_names_the_errno() {
+        assert!(errno_text(libc::ENOENT).starts_with("ENOENT: "));
+        assert!(errno_text(libc::EOPNOTSUPP).starts_with("EOPNOTSUPP: "));
+        assert!(errno_text(4095).starts_with("errno: "));
+    }
+}

@@ -129,3 +129,146 @@ pub(super) fn destroy_request(socket: &Socket, seq: u32) -> Result<Vec<u8>, Unna
         SockDiagDestroy::new(SockDiagMessage::InetRequest(request)),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Timer, TimerKind};
+    use crate::source::netlink::message::parse_chunk;
+
+    fn header(len: u32, kind: u16, flags: u16, seq: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&len.to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&flags.to_ne_bytes());
+        out.extend_from_slice(&seq.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out
+    }
+
+    /// inet_diag_bc_run and the checks of inet_diag_bc_audit, for the ops
+    /// this module emits: true when the program accepts a socket on `sport`.
+    fn kernel_runs(program: &[u8], sport: u16) -> bool {
+        let mut at = 0usize;
+        let mut len = program.len() as i64;
+        while len > 0 {
+            let op = &program[at..at + 4];
+            let (code, yes, no) = (op[0], op[1], u16::from_ne_bytes([op[2], op[3]]));
+            assert_eq!(code, INET_DIAG_BC_S_EQ);
+            // Audit: the compare op needs its follow-on op (min_len 8).
+            assert!(yes >= 8 && yes % 4 == 0 && i64::from(yes) <= len + 4);
+            assert!(no >= 8 && no % 4 == 0 && i64::from(no) <= len + 4);
+            let port = u16::from_ne_bytes([program[at + 6], program[at + 7]]);
+            let step = if sport == port { yes.into() } else { no };
+            at += usize::from(step);
+            len -= i64::from(step);
+        }
+        len == 0
+    }
+
+    #[test]
+    fn sport_bytecode_bytes_and_meaning() {
+        let program = sport_eq_bytecode(8080);
+        let [n0, n1] = 12u16.to_ne_bytes();
+        let [p0, p1] = 8080u16.to_ne_bytes();
+        assert_eq!(program, [11, 8, n0, n1, 0, 0, p0, p1]);
+        assert!(kernel_runs(&program, 8080));
+        assert!(!kernel_runs(&program, 8081));
+        assert!(!kernel_runs(&sport_eq_bytecode(0), 80));
+    }
+
+    #[test]
+    fn dump_request_bytes() {
+        let states = (1 << 6) | (1 << 5) | (1 << 13);
+        let plain = dump_request(Family::Ipv4, states, None, 7);
+        let mut expected = header(72, 20, 0x301, 7);
+        expected.extend_from_slice(&[libc::AF_INET as u8, 6, 0, 0]);
+        expected.extend_from_slice(&states.to_ne_bytes());
+        expected.extend_from_slice(&[0; 48]);
+        assert_eq!(plain, expected);
+
+        let filtered = dump_request(Family::Ipv6, states, Some(8080), 8);
+        let mut expected = header(84, 20, 0x301, 8);
+        expected.extend_from_slice(&[libc::AF_INET6 as u8, 6, 0, 0]);
+        expected.extend_from_slice(&states.to_ne_bytes());
+        expected.extend_from_slice(&[0; 48]);
+        expected.extend_from_slice(&12u16.to_ne_bytes());
+        expected.extend_from_slice(&1u16.to_ne_bytes());
+        expected.extend_from_slice(&sport_eq_bytecode(8080));
+        assert_eq!(filtered, expected);
+    }
+
+    fn time_wait() -> Socket {
+        Socket {
+            family: Family::Ipv6,
+            state: crate::model::TcpState::TimeWait,
+            local: "[::1]:7001".parse().unwrap(),
+            remote: "[::ffff:127.0.0.1]:40000".parse().unwrap(),
+            bound_device: 3,
+            timer: Some(Timer {
+                kind: TimerKind::Timewait,
+                expires_ms: 1000,
+                retransmits: 0,
+            }),
+            rx_queue: 0,
+            tx_queue: 0,
+            uid: 0,
+            inode: 0,
+            cookie: Some(0x1122_3344_5566_7788),
+            v6only: None,
+            processes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn destroy_request_bytes() {
+        let socket = time_wait();
+        let bytes = destroy_request(&socket, 9).unwrap();
+        let mut expected = header(72, 21, 0x5, 9);
+        expected.extend_from_slice(&[libc::AF_INET6 as u8, 6, 0, 0]);
+        expected.extend_from_slice(&(1u32 << 6).to_ne_bytes());
+        expected.extend_from_slice(&7001u16.to_be_bytes());
+        expected.extend_from_slice(&40000u16.to_be_bytes());
+        expected.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+        expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1]);
+        expected.extend_from_slice(&3u32.to_ne_bytes());
+        expected.extend_from_slice(&0x5566_7788u32.to_ne_bytes());
+        expected.extend_from_slice(&0x1122_3344u32.to_ne_bytes());
+        assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn destroy_request_needs_a_cookie_and_consistent_family() {
+        let mut socket = time_wait();
+        socket.cookie = None;
+        assert_eq!(destroy_request(&socket, 1), Err(Unnamable::NoCookie));
+        let mut socket = time_wait();
+        socket.remote = "127.0.0.1:40000".parse().unwrap();
+        assert_eq!(destroy_request(&socket, 1), Err(Unnamable::MixedFamilies));
+    }
+
+    /// The socket id in a destroy request is the one the kernel sent in the
+    /// dump, byte for byte (cookie included), for every socket of a real
+    /// capture.
+    #[test]
+    fn destroy_request_echoes_the_dumped_id() {
+        let capture = include_bytes!("../../../fixtures/netlink/dump.bin");
+        let mut rest: &[u8] = capture;
+        let mut checked = 0;
+        while let Some(len) = rest.first_chunk::<4>() {
+            let len = u32::from_ne_bytes(*len) as usize;
+            let message = &rest[..len];
+            if u16::from_ne_bytes([message[4], message[5]]) == 20 {
+                let payload = &message[16..];
+                let mut sockets = Vec::new();
+                parse_chunk(message, &mut sockets).unwrap();
+                let request = destroy_request(&sockets[0], 1).unwrap();
+                assert_eq!(request[16], payload[0], "family");
+                assert_eq!(&request[24..72], &payload[4..52], "{:?}", sockets[0]);
+                checked += 1;
+            }
+            rest = &rest[len.next_multiple_of(4)..];
+        }
+        assert_eq!(checked, 21);
+    }
+}
