@@ -491,3 +491,83 @@ fn empty_state_set_reads_nothing() {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// Not a correctness test: times a dump of a big table against `ss -tanH`.
+/// TWI_PAIRS open connection pairs (2 sockets and 2 fds each) plus TWI_TW
+/// TIME_WAIT sockets (no fd):
+/// `TWI_PAIRS=9000 TWI_TW=80000 cargo test --release --test netlink_source -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn dump_speed_against_ss() {
+    require_netns!();
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (pairs_wanted, time_waits) = (env("TWI_PAIRS", 5_000), env("TWI_TW", 20_000));
+    let ns = Netns::new();
+    let started = Instant::now();
+    let keep = ns.run(|| {
+        let mut keep = Keep::default();
+        let (c, a) = pairs(&mut keep, addr("127.0.0.1:8000"), pairs_wanted);
+        keep.streams.extend(c.into_iter().chain(a));
+        // 20k per destination port: ephemeral ports are per destination.
+        let mut left = time_waits;
+        let mut port = 8001;
+        while left > 0 {
+            let listener =
+                sockets::listen_with(addr(&format!("127.0.0.1:{port}")), Opts::default());
+            for _ in 0..left.min(20_000) {
+                let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+                let (accepted, _) = listener.accept().unwrap();
+                drop(client); // the client closes first: TIME_WAIT on its side
+                wait_for_eof(&accepted);
+            }
+            left = left.saturating_sub(20_000);
+            port += 1;
+        }
+        keep
+    });
+    eprintln!(
+        "built {pairs_wanted} pairs + {time_waits} TIME_WAIT in {:?}",
+        started.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut ours = Vec::new();
+    let mut count = 0;
+    for _ in 0..5 {
+        let (n, took) = ns.run(|| {
+            let started = Instant::now();
+            let sockets = netlink::read_sockets(&Query::everything()).unwrap();
+            (sockets.len(), started.elapsed())
+        });
+        count = n;
+        ours.push(took);
+    }
+    let time = |args: &[&str]| {
+        (0..5)
+            .map(|_| {
+                let started = Instant::now();
+                assert!(ns
+                    .exec(args[0])
+                    .args(&args[1..])
+                    .status()
+                    .unwrap()
+                    .success());
+                started.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let ss = time(&["sh", "-c", "ss -tanH > /dev/null"]);
+    let ss_count = ns.ss(&["-tanH"]).lines().count();
+    assert_eq!(count, ss_count, "the table is static: same count as ss");
+    let bare = time(&["sh", "-c", "true"]);
+    eprintln!(
+        "{count} sockets: read_sockets min {:?}; `ss -tanH >/dev/null` min {ss:?}, of which starting `ip netns exec sh -c true` {bare:?}",
+        ours.iter().min().unwrap(),
+    );
+    drop(keep);
+}
