@@ -369,12 +369,13 @@ fn kernel_filter_equals_user_space_filter() {
                 port,
                 states: *states,
             };
-            let mut kernel: Vec<_> = ns
-                .run(|| netlink::read_sockets(&query))
-                .unwrap()
-                .iter()
-                .map(key)
-                .collect();
+            let (sockets, raw) = ns.run(|| netlink::read_raw(&query)).unwrap();
+            // What the kernel sent, before read_sockets' own safety filter:
+            // the bytecode and state mask alone must select exactly these.
+            let mut sent = Vec::new();
+            netlink::parse_dump(&raw, &mut sent).unwrap();
+            assert_eq!(sent, sockets, "{query:?}: the kernel sent more");
+            let mut kernel: Vec<_> = sockets.iter().map(key).collect();
             let mut user: Vec<_> = all.iter().filter(|s| query.matches(s)).map(key).collect();
             kernel.sort();
             user.sort();

@@ -15,9 +15,12 @@ use crate::model::{Family, Socket};
 
 /// INET_DIAG_REQ_BYTECODE: the request attribute holding a filter program.
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
-/// INET_DIAG_BC_S_EQ (include/uapi/linux/inet_diag.h): local port equals
-/// the port carried in the `no` field of the following op (kernel 4.16+).
-const INET_DIAG_BC_S_EQ: u8 = 11;
+/// INET_DIAG_BC_S_COND (include/uapi/linux/inet_diag.h): the local address
+/// and port match a `struct inet_diag_hostcond`.
+const INET_DIAG_BC_S_COND: u8 = 7;
+/// The program: op (4) + hostcond (family, prefix_len, 2 pad, int port) (8)
+/// + one IPv4-sized address word (4), as ss lays it out.
+const SPORT_PROGRAM_LEN: u8 = 16;
 
 fn family_number(family: Family) -> u8 {
     match family {
@@ -26,16 +29,34 @@ fn family_number(family: Family) -> u8 {
     }
 }
 
-/// The filter program for "local port is `port`", the kernel's equivalent of
-/// ss's `sport = :P`: two `struct inet_diag_bc_op {u8 code; u8 yes; u16 no}`.
-/// The first compares; on a match it jumps `yes` = 8 bytes, exactly to the
-/// end (accept), otherwise `no` = 12 bytes, past the end (reject; the kernel
-/// accepts only when the program ends at length 0). The second op carries the
-/// port in host order in its `no` field (`op[1].no` in inet_diag_bc_run).
-pub(super) fn sport_eq_bytecode(port: u16) -> [u8; 8] {
-    let [y0, y1] = 12u16.to_ne_bytes();
-    let [p0, p1] = port.to_ne_bytes();
-    [INET_DIAG_BC_S_EQ, 8, y0, y1, 0, 0, p0, p1]
+/// The filter program for "local port is `port`", byte for byte what ss
+/// (iproute2 6.1, `ssfilter_bytecompile`) sends for `sport = :P`, so any
+/// kernel that takes ss's filter takes ours. One `struct inet_diag_bc_op
+/// {u8 code; u8 yes; u16 no}`: S_COND with a hostcond of family AF_UNSPEC
+/// and prefix 0 (any address) and the port in host order. On a match it
+/// jumps `yes` = 16 bytes, exactly to the end (accept); otherwise `no` = 20,
+/// past the end (reject: the kernel accepts only a run ending at length 0).
+pub(super) fn sport_bytecode(port: u16) -> [u8; SPORT_PROGRAM_LEN as usize] {
+    let [n0, n1] = u16::from(SPORT_PROGRAM_LEN + 4).to_ne_bytes();
+    let [p0, p1, p2, p3] = i32::from(port).to_ne_bytes();
+    [
+        INET_DIAG_BC_S_COND,
+        SPORT_PROGRAM_LEN,
+        n0,
+        n1,
+        0, // AF_UNSPEC: any family
+        0, // prefix_len 0: any address
+        0,
+        0,
+        p0,
+        p1,
+        p2,
+        p3,
+        0,
+        0,
+        0,
+        0,
+    ]
 }
 
 fn serialize<I: NetlinkSerializable>(flags: u16, seq: u32, payload: I) -> Vec<u8> {
@@ -72,9 +93,9 @@ pub(super) fn dump_request(family: Family, states: u32, port: Option<u16>, seq: 
     );
     if let Some(port) = port {
         // InetRequest carries no attributes: append the nlattr ourselves
-        // (4-byte header + 8-byte program, already 4-aligned) and fix the
+        // (4-byte header + 16-byte program, already 4-aligned) and fix the
         // message length.
-        let program = sport_eq_bytecode(port);
+        let program = sport_bytecode(port);
         let attr_len = (4 + program.len()) as u16;
         bytes.extend_from_slice(&attr_len.to_ne_bytes());
         bytes.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
@@ -154,12 +175,17 @@ mod tests {
         while len > 0 {
             let op = &program[at..at + 4];
             let (code, yes, no) = (op[0], op[1], u16::from_ne_bytes([op[2], op[3]]));
-            assert_eq!(code, INET_DIAG_BC_S_EQ);
-            // Audit: the compare op needs its follow-on op (min_len 8).
-            assert!(yes >= 8 && yes % 4 == 0 && i64::from(yes) <= len + 4);
-            assert!(no >= 8 && no % 4 == 0 && i64::from(no) <= len + 4);
-            let port = u16::from_ne_bytes([program[at + 6], program[at + 7]]);
-            let step = if sport == port { yes.into() } else { no };
+            assert_eq!(code, INET_DIAG_BC_S_COND);
+            let cond = &program[at + 4..at + 12];
+            let (family, prefix_len) = (cond[0], cond[1]);
+            let port = i32::from_ne_bytes([cond[4], cond[5], cond[6], cond[7]]);
+            // valid_hostcond: AF_UNSPEC carries no address, prefix 0.
+            assert_eq!((family, prefix_len), (0, 0));
+            let min_len = 4 + 8;
+            assert!(yes >= min_len && yes % 4 == 0 && i64::from(yes) <= len + 4);
+            assert!(no >= min_len.into() && no % 4 == 0 && i64::from(no) <= len + 4);
+            let matched = port == -1 || port == i32::from(sport);
+            let step = if matched { yes.into() } else { no };
             at += usize::from(step);
             len -= i64::from(step);
         }
@@ -168,13 +194,18 @@ mod tests {
 
     #[test]
     fn sport_bytecode_bytes_and_meaning() {
-        let program = sport_eq_bytecode(8080);
-        let [n0, n1] = 12u16.to_ne_bytes();
-        let [p0, p1] = 8080u16.to_ne_bytes();
-        assert_eq!(program, [11, 8, n0, n1, 0, 0, p0, p1]);
-        assert!(kernel_runs(&program, 8080));
-        assert!(!kernel_runs(&program, 8081));
-        assert!(!kernel_runs(&sport_eq_bytecode(0), 80));
+        // What `strace -e sendmsg ss -tnH sport = :8080` shows ss 6.1
+        // sending on x86_64 after the nlattr header {20, 1}.
+        if cfg!(target_endian = "little") {
+            assert_eq!(
+                sport_bytecode(8080),
+                [7, 16, 20, 0, 0, 0, 0, 0, 0x90, 0x1f, 0, 0, 0, 0, 0, 0]
+            );
+        }
+        assert!(kernel_runs(&sport_bytecode(8080), 8080));
+        assert!(!kernel_runs(&sport_bytecode(8080), 8081));
+        assert!(kernel_runs(&sport_bytecode(65535), 65535));
+        assert!(!kernel_runs(&sport_bytecode(0), 80));
     }
 
     #[test]
@@ -188,13 +219,13 @@ mod tests {
         assert_eq!(plain, expected);
 
         let filtered = dump_request(Family::Ipv6, states, Some(8080), 8);
-        let mut expected = header(84, 20, 0x301, 8);
+        let mut expected = header(92, 20, 0x301, 8);
         expected.extend_from_slice(&[libc::AF_INET6 as u8, 6, 0, 0]);
         expected.extend_from_slice(&states.to_ne_bytes());
         expected.extend_from_slice(&[0; 48]);
-        expected.extend_from_slice(&12u16.to_ne_bytes());
+        expected.extend_from_slice(&20u16.to_ne_bytes());
         expected.extend_from_slice(&1u16.to_ne_bytes());
-        expected.extend_from_slice(&sport_eq_bytecode(8080));
+        expected.extend_from_slice(&sport_bytecode(8080));
         assert_eq!(filtered, expected);
     }
 
