@@ -195,3 +195,42 @@ impl Channel {
         message::parse_ack(self.buffer.get(..n).unwrap_or_default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_of_the_first_request_mean_unavailable() {
+        for errno in [libc::ENOENT, libc::EOPNOTSUPP, libc::EPERM, libc::EACCES] {
+            assert!(matches!(
+                classify(Problem::Errno(errno), true),
+                Error::NetlinkUnavailable(_)
+            ));
+            // Later in the session the same errno is a real failure.
+            assert!(matches!(
+                classify(Problem::Errno(errno), false),
+                Error::Netlink(_)
+            ));
+        }
+        let err = classify(Problem::Errno(libc::EINVAL), true);
+        assert!(
+            matches!(&err, Error::Netlink(m) if m.starts_with("EINVAL")),
+            "{err}"
+        );
+        let garbled = classify(Problem::Malformed("x".into()), true);
+        assert!(matches!(garbled, Error::Netlink(_)));
+    }
+
+    #[test]
+    fn state_mask_is_the_kernel_mask() {
+        use crate::model::{StateSet, TcpState};
+        let query = Query {
+            port: None,
+            states: [TcpState::Bound, TcpState::NewSynRecv, TcpState::TimeWait]
+                .into_iter()
+                .collect::<StateSet>(),
+        };
+        assert_eq!(kernel_state_mask(&query), (1 << 13) | (1 << 12) | (1 << 6));
+    }
+}
