@@ -54,11 +54,31 @@ fn kernel_state_mask(query: &Query) -> u32 {
     query.states.bits()
 }
 
-fn dump(query: &Query, mut raw: Option<&mut Vec<u8>>) -> Result<Vec<Socket>> {
+fn dump(query: &Query, raw: Option<&mut Vec<u8>>) -> Result<Vec<Socket>> {
     if query.states.is_empty() {
         return Ok(Vec::new());
     }
-    let mut channel = Channel::open()?;
+    dump_over(&mut Channel::open()?, query, raw)
+}
+
+/// The sending and receiving half of a dump, apart so that the retry logic
+/// can be tested without a kernel.
+trait Dumper {
+    /// Sends one dump request and reads its reply to NLMSG_DONE, appending
+    /// sockets (and raw bytes); true if the dump was interrupted.
+    fn dump(
+        &mut self,
+        request: &[u8],
+        sockets: &mut Vec<Socket>,
+        raw: Option<&mut Vec<u8>>,
+    ) -> Result<bool, Problem>;
+}
+
+fn dump_over(
+    channel: &mut impl Dumper,
+    query: &Query,
+    mut raw: Option<&mut Vec<u8>>,
+) -> Result<Vec<Socket>> {
     let mut sockets = Vec::new();
     let mut seq = 0;
     for _ in 0..DUMP_ATTEMPTS {
@@ -163,9 +183,17 @@ impl Channel {
         }
     }
 
-    /// Sends a dump request and reads the multi-part reply to NLMSG_DONE,
-    /// appending sockets (and the raw bytes). True if the dump was
-    /// interrupted (NLM_F_DUMP_INTR).
+    /// Sends a request with NLM_F_ACK and waits for the kernel's answer.
+    fn request_ack(&mut self, request: &[u8]) -> Result<(), Problem> {
+        self.send(request)?;
+        let n = self.receive()?;
+        message::parse_ack(self.buffer.get(..n).unwrap_or_default())
+    }
+}
+
+impl Dumper for Channel {
+    /// Reads the multi-part reply datagram by datagram, parsing each as it
+    /// comes (no copy of the whole reply).
     fn dump(
         &mut self,
         request: &[u8],
@@ -186,13 +214,6 @@ impl Channel {
                 return Ok(interrupted);
             }
         }
-    }
-
-    /// Sends a request with NLM_F_ACK and waits for the kernel's answer.
-    fn request_ack(&mut self, request: &[u8]) -> Result<(), Problem> {
-        self.send(request)?;
-        let n = self.receive()?;
-        message::parse_ack(self.buffer.get(..n).unwrap_or_default())
     }
 }
 
@@ -220,6 +241,76 @@ mod tests {
         );
         let garbled = classify(Problem::Malformed("x".into()), true);
         assert!(matches!(garbled, Error::Netlink(_)));
+    }
+
+    /// Answers each dump request with the next scripted result: Ok(true)
+    /// is an interrupted dump, Ok(false) a clean one with one socket.
+    struct Scripted {
+        answers: Vec<Result<bool, Problem>>,
+        requests: usize,
+    }
+
+    impl Dumper for Scripted {
+        fn dump(
+            &mut self,
+            _request: &[u8],
+            sockets: &mut Vec<Socket>,
+            _raw: Option<&mut Vec<u8>>,
+        ) -> Result<bool, Problem> {
+            let answer = self
+                .answers
+                .get(self.requests)
+                .cloned()
+                .unwrap_or(Ok(false));
+            self.requests += 1;
+            sockets.push(Socket {
+                family: Family::Ipv4,
+                state: crate::model::TcpState::Listen,
+                local: "127.0.0.1:80".parse().unwrap(),
+                remote: "0.0.0.0:0".parse().unwrap(),
+                bound_device: 0,
+                timer: None,
+                rx_queue: 0,
+                tx_queue: 0,
+                uid: 0,
+                inode: 1,
+                cookie: Some(self.requests as u64),
+                v6only: None,
+                processes: Vec::new(),
+            });
+            answer
+        }
+    }
+
+    fn scripted(answers: Vec<Result<bool, Problem>>) -> (Result<Vec<Socket>>, usize) {
+        let mut dumper = Scripted {
+            answers,
+            requests: 0,
+        };
+        let result = dump_over(&mut dumper, &Query::everything(), None);
+        (result, dumper.requests)
+    }
+
+    #[test]
+    fn interrupted_dumps_are_redone_from_scratch() {
+        // Interrupted in the IPv6 half once: both families are read again
+        // and only the second reading is returned.
+        let (sockets, requests) = scripted(vec![Ok(false), Ok(true)]);
+        let cookies: Vec<_> = sockets.unwrap().iter().map(|s| s.cookie).collect();
+        assert_eq!((cookies, requests), (vec![Some(3), Some(4)], 4));
+        // Interrupted every time: a clear error after DUMP_ATTEMPTS tries.
+        let (result, requests) = scripted(vec![Ok(true); 8]);
+        assert!(matches!(result, Err(Error::Netlink(m)) if m.contains("NLM_F_DUMP_INTR")));
+        assert_eq!(requests, 2 * DUMP_ATTEMPTS as usize);
+    }
+
+    #[test]
+    fn errors_end_the_dump() {
+        let (result, requests) = scripted(vec![Err(Problem::Errno(libc::ENOENT))]);
+        assert!(matches!(result, Err(Error::NetlinkUnavailable(_))));
+        assert_eq!(requests, 1);
+        let (result, _) = scripted(vec![Ok(false), Err(Problem::Errno(libc::ENOENT))]);
+        assert!(matches!(result, Err(Error::Netlink(m)) if m.starts_with("ENOENT")));
     }
 
     #[test]
