@@ -584,6 +584,18 @@ fn dump_speed_against_ss() {
         count = n;
         ours.push(took);
     }
+    // The user-space share: parsing the same replies from memory.
+    let (_, raw) = ns.run(|| netlink::read_raw(&Query::everything()).unwrap());
+    let parse = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            let mut out = Vec::new();
+            netlink::parse_dump(&raw, &mut out).unwrap();
+            started.elapsed()
+        })
+        .min()
+        .unwrap();
+    eprintln!("parsing the {} reply bytes alone: {parse:?}", raw.len());
     let time = |args: &[&str]| {
         (0..5)
             .map(|_| {
