@@ -113,13 +113,15 @@ impl App {
         (Some(&verdict.bind) == self.intended_bind().as_ref()).then_some(verdict)
     }
 
-    /// Folds in a reading, or the error that stopped one.
-    pub fn apply_reading(&mut self, reading: crate::Result<Snapshot>) {
+    /// Folds in a reading, or the error that stopped one. Returns the
+    /// reading it replaces, for the caller to free where it costs the
+    /// screen nothing (100k sockets take a while to free).
+    pub fn apply_reading(&mut self, reading: crate::Result<Snapshot>) -> Option<Snapshot> {
         let snapshot = match reading {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 self.error = Some(error.to_string());
-                return;
+                return None;
             }
         };
         self.error = None;
@@ -142,8 +144,9 @@ impl App {
             .map(|(index, blocker)| (row_key(&blocker.socket), index))
             .collect();
         let selected = self.selected_socket().map(row_key);
-        self.snapshot = Some(snapshot);
+        let replaced = self.snapshot.replace(snapshot);
         self.recompute_rows(selected);
+        replaced
     }
 
     /// Recomputes the rows and finds the selected socket again, if still shown.
@@ -151,19 +154,42 @@ impl App {
         let Some(snapshot) = &self.snapshot else {
             return;
         };
-        let sockets = &snapshot.table.sockets;
-        self.rows = view::compute_rows(sockets, &self.spec, self.port, &self.left_by);
-        if let Some(key) = selected {
-            if let Some(position) = self.rows.iter().position(|&i| row_key(&sockets[i]) == key) {
-                self.cursor.selected = position;
-            }
-        }
-        self.cursor.fit(self.rows.len(), self.page_rows);
+        self.rows = view::compute_rows(
+            &snapshot.table.sockets,
+            &self.spec,
+            self.port,
+            &self.left_by,
+        );
+        self.reselect(selected);
     }
 
     fn refilter(&mut self) {
         let selected = self.selected_socket().map(row_key);
         self.recompute_rows(selected);
+    }
+
+    /// Applies a filter text that only narrows the current one.
+    fn narrow(&mut self) {
+        let selected = self.selected_socket().map(row_key);
+        if let Some(snapshot) = &self.snapshot {
+            view::narrow_rows(
+                &mut self.rows,
+                &snapshot.table.sockets,
+                &self.spec.text,
+                &self.left_by,
+            );
+        }
+        self.reselect(selected);
+    }
+
+    fn reselect(&mut self, selected: Option<RowKey>) {
+        if let (Some(key), Some(snapshot)) = (selected, &self.snapshot) {
+            let sockets = &snapshot.table.sockets;
+            if let Some(position) = self.rows.iter().position(|&i| row_key(&sockets[i]) == key) {
+                self.cursor.selected = position;
+            }
+        }
+        self.cursor.fit(self.rows.len(), self.page_rows);
     }
 
     pub fn socket_at(&self, row: usize) -> Option<&Socket> {
@@ -241,11 +267,21 @@ impl App {
             },
             Mode::FilterPrompt { before } => {
                 match key.code {
-                    KeyCode::Char(c) => self.spec.text.push(c),
+                    KeyCode::Char(c) => {
+                        let shorter = self.spec.text.clone();
+                        self.spec.text.push(c);
+                        if view::is_narrower(&self.spec.text, &shorter) {
+                            self.narrow();
+                            return None;
+                        }
+                    }
                     KeyCode::Backspace => {
                         self.spec.text.pop();
                     }
-                    KeyCode::Enter => self.mode = Mode::Normal,
+                    KeyCode::Enter => {
+                        self.mode = Mode::Normal;
+                        return None;
+                    }
                     KeyCode::Esc => {
                         self.spec.text = std::mem::take(before);
                         self.mode = Mode::Normal;

@@ -15,6 +15,8 @@ pub(crate) enum Command {
     Collect(CollectRequest),
     Interval(Duration),
     Pause(bool),
+    /// A reading the screen is done with: freed here, off the event loop.
+    Discard(Box<Snapshot>),
 }
 
 /// Starts the thread; it reads at once, then every `interval`. It ends when
@@ -29,6 +31,9 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name("tw-inspect collector".into())
         .spawn(move || {
+            // Wakes the event loop if the CLI's closure panics, so that it
+            // ends instead of drawing over the panic message.
+            let _stop_on_panic = StopOnPanic(events.clone());
             let mut paused = false;
             let mut next_read = Instant::now();
             loop {
@@ -55,6 +60,10 @@ pub(crate) fn spawn(
                         paused = pause;
                         !pause
                     }
+                    Ok(Command::Discard(reading)) => {
+                        drop(reading);
+                        false
+                    }
                     Err(RecvTimeoutError::Timeout) => true,
                     Err(RecvTimeoutError::Disconnected) => return,
                 };
@@ -63,9 +72,19 @@ pub(crate) fn spawn(
                 }
                 let reading = collect(&request);
                 next_read = Instant::now() + interval;
-                if events.send(LoopEvent::Reading(reading)).is_err() {
+                if events.send(LoopEvent::Reading(Box::new(reading))).is_err() {
                     return;
                 }
             }
         })
+}
+
+struct StopOnPanic(Sender<LoopEvent>);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.send(LoopEvent::Stop);
+        }
+    }
 }

@@ -16,7 +16,7 @@ use signal_hook::iterator::Signals;
 
 use crate::tui::app::{App, Effect};
 use crate::tui::collector::{self, Command};
-use crate::tui::terminal::TerminalSession;
+use crate::tui::terminal::{self, TerminalSession};
 use crate::tui::{render, CollectRequest, Snapshot, TuiConfig};
 use crate::Error;
 
@@ -28,8 +28,8 @@ const INPUT_STOP_CHECK: Duration = Duration::from_millis(250);
 
 pub(crate) enum LoopEvent {
     Input(Event),
-    Reading(crate::Result<Snapshot>),
-    /// SIGTERM, SIGINT, SIGHUP, or the terminal is gone.
+    Reading(Box<crate::Result<Snapshot>>),
+    /// SIGTERM, SIGINT, SIGHUP, the terminal is gone, or the collector died.
     Stop,
 }
 
@@ -76,6 +76,9 @@ fn event_loop<B: Backend>(
     commands: &Sender<Command>,
 ) -> crate::Result<()> {
     loop {
+        if terminal::restored() {
+            return ended();
+        }
         let now = Instant::now();
         terminal
             .draw(|frame| render::draw(frame, app, now))
@@ -84,21 +87,32 @@ fn event_loop<B: Backend>(
             match events.recv_timeout(FRAME) {
                 Ok(event) => event,
                 Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Disconnected) => return ended(),
             }
         } else {
             match events.recv() {
                 Ok(event) => event,
-                Err(_) => return Ok(()),
+                Err(_) => return ended(),
             }
         };
         // Everything already queued goes into the same frame.
         for event in std::iter::once(first).chain(events.try_iter()) {
             if handle(event, app, commands) == Flow::Quit {
-                return Ok(());
+                return ended();
             }
         }
     }
+}
+
+/// How the loop ended: by the user or a signal, or after a panic on another
+/// thread (whose hook has restored the terminal already).
+fn ended() -> crate::Result<()> {
+    if terminal::restored() {
+        return Err(Error::Invalid(
+            "the dashboard stopped: a thread panicked (message above)".to_string(),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(PartialEq, Eq)]
@@ -113,7 +127,9 @@ fn handle(event: LoopEvent, app: &mut App, commands: &Sender<Command>) -> Flow {
         // A resize, focus change or paste just redraws.
         LoopEvent::Input(_) => None,
         LoopEvent::Reading(reading) => {
-            app.apply_reading(reading);
+            if let Some(replaced) = app.apply_reading(*reading) {
+                let _ = commands.send(Command::Discard(Box::new(replaced)));
+            }
             None
         }
         LoopEvent::Stop => Some(Effect::Quit),

@@ -104,6 +104,29 @@ fn refresh_and_frame_with_100k_sockets() {
             app.left_by.len()
         );
     }
+    // Where a refresh's time goes.
+    let snapshot = synthetic(Instant::now(), 3);
+    let mut left_by = crate::tui::left_by::LeftBy::default();
+    timed("  left-by memory, first reading", || {
+        left_by.update(&snapshot.table)
+    });
+    timed("  left-by memory, next reading", || {
+        left_by.update(&snapshot.table)
+    });
+    timed("  counts by state", || {
+        crate::model::counts_by_state(&snapshot.table.sockets)
+    });
+    for column in crate::tui::view::SortColumn::ALL {
+        let spec = crate::tui::view::ViewSpec {
+            sort: column,
+            ..Default::default()
+        };
+        timed(&format!("  rows sorted by {}", column.title()), || {
+            crate::tui::view::compute_rows(&snapshot.table.sockets, &spec, Some(8080), &left_by)
+        });
+    }
+    timed("  dropping a reading", || drop(snapshot));
+
     let now = Instant::now();
     let press = |app: &mut App, c: char| {
         app.handle_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
@@ -114,10 +137,15 @@ fn refresh_and_frame_with_100k_sockets() {
         }
     });
     press(&mut app, '/');
-    timed("text filter \"10.1.\" typed", || {
-        for c in "10.1.".chars() {
+    timed("text filter, first key \"1\"", || press(&mut app, '1'));
+    timed("text filter, next keys \"0.1.\" (narrowing)", || {
+        for c in "0.1.".chars() {
             press(&mut app, c);
         }
+    });
+    let snapshot = synthetic(Instant::now(), 4);
+    timed("refresh with the filter on", || {
+        app.apply_reading(Ok(snapshot))
     });
     timed("frame 200x60 at 10 fps, per frame", || {
         terminal

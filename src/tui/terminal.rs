@@ -5,6 +5,7 @@
 
 use std::io::{self, Stdout};
 use std::panic::{self, PanicHookInfo};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossterm::cursor::{Hide, Show};
@@ -16,6 +17,10 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 use crate::Error;
+
+/// Set once the terminal is given back, by whichever thread: after a panic
+/// on another thread the event loop must not draw over the message.
+static RESTORED: AtomicBool = AtomicBool::new(false);
 
 type PanicHook = Arc<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>;
 
@@ -40,6 +45,7 @@ impl TerminalSession {
             terminal,
             previous_hook,
         };
+        RESTORED.store(false, Ordering::SeqCst);
         // From here on, Drop restores whatever part of this succeeded.
         enable_raw_mode().map_err(|e| Error::io("terminal (raw mode)", e))?;
         execute!(io::stdout(), EnterAlternateScreen, Hide).map_err(|e| Error::io("terminal", e))?;
@@ -61,6 +67,16 @@ impl Drop for TerminalSession {
 /// Puts the terminal back as the shell had it. Errors are ignored: this
 /// runs on the way out, when there is no one left to tell.
 fn restore() {
+    // Once only: leaving the alternate screen twice moves the cursor back
+    // over whatever was printed in between (a panic message).
+    if RESTORED.swap(true, Ordering::SeqCst) {
+        return;
+    }
     let _ = disable_raw_mode();
     let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+}
+
+/// True once the terminal has been restored (a panic on some thread).
+pub(crate) fn restored() -> bool {
+    RESTORED.load(Ordering::SeqCst)
 }

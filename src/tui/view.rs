@@ -2,8 +2,6 @@
 //! filter, sorting, and scrolling. Computed once per reading or per change
 //! of filter or sort, never per frame: a frame draws only the visible slice.
 
-use std::cmp::Ordering;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use crate::model::{Socket, TcpState};
@@ -139,92 +137,171 @@ pub(crate) fn compute_rows(
     left_by: &LeftBy,
 ) -> Vec<usize> {
     let preset = &STATE_PRESETS[spec.preset.min(STATE_PRESETS.len() - 1)];
-    let needle = spec.text.trim().to_ascii_lowercase();
-    let mut haystack = String::new();
+    let mut matcher = TextMatcher::new(&spec.text);
     let mut rows: Vec<usize> = sockets
         .iter()
         .enumerate()
         .filter(|(_, socket)| (preset.matches)(socket, chosen_port))
-        .filter(|(_, socket)| {
-            needle.is_empty() || matches_text(socket, &needle, left_by, &mut haystack)
-        })
+        .filter(|(_, socket)| matcher.matches(socket, left_by))
         .map(|(index, _)| index)
         .collect();
-
-    // Looked up once per row, not once per comparison.
-    let processes: Vec<Option<(u32, &str)>> = if spec.sort == SortColumn::Process {
-        sockets.iter().map(|s| row_process(s, left_by)).collect()
-    } else {
-        Vec::new()
-    };
-    let tie_break = |a: &Socket, b: &Socket| (a.local, a.remote).cmp(&(b.local, b.remote));
-    let primary = |i: usize, j: usize| -> Ordering {
-        let (a, b) = (&sockets[i], &sockets[j]);
-        match spec.sort {
-            SortColumn::State => a.state.cmp(&b.state),
-            SortColumn::Local => a.local.cmp(&b.local),
-            SortColumn::Peer => a.remote.cmp(&b.remote),
-            // Rows without a timer go last, whichever the direction.
-            SortColumn::Timer => none_last(
-                a.timer.map(|t| t.expires_ms),
-                b.timer.map(|t| t.expires_ms),
-                spec.descending,
-            ),
-            SortColumn::Process => none_last(
-                processes[i].map(|(pid, comm)| (comm, pid)),
-                processes[j].map(|(pid, comm)| (comm, pid)),
-                spec.descending,
-            ),
+    let descending = spec.descending;
+    match spec.sort {
+        SortColumn::State => sort_rows(&mut rows, sockets, descending, |s| Some(s.state)),
+        SortColumn::Local => {
+            sort_rows(&mut rows, sockets, descending, |s| Some(addr_key(&s.local)))
         }
-    };
-    rows.sort_unstable_by(|&i, &j| {
-        let order = primary(i, j);
-        let order =
-            if spec.descending && !matches!(spec.sort, SortColumn::Timer | SortColumn::Process) {
-                order.reverse()
-            } else {
-                order
-            };
-        order.then_with(|| tie_break(&sockets[i], &sockets[j]))
-    });
+        SortColumn::Peer => sort_rows(&mut rows, sockets, descending, |s| {
+            Some(addr_key(&s.remote))
+        }),
+        SortColumn::Timer => sort_rows(&mut rows, sockets, descending, |s| {
+            s.timer.map(|t| t.expires_ms)
+        }),
+        SortColumn::Process => sort_rows(&mut rows, sockets, descending, |s| {
+            row_process(s, left_by).map(|(pid, comm)| (comm, pid))
+        }),
+    }
     rows
 }
 
-/// Orders `Some` values (reversed when `descending`) before every `None`.
-fn none_last<T: Ord>(a: Option<T>, b: Option<T>, descending: bool) -> Ordering {
-    match (a, b) {
-        (Some(a), Some(b)) if descending => b.cmp(&a),
-        (Some(a), Some(b)) => a.cmp(&b),
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => Ordering::Equal,
+/// Keeps only the rows that also match `text`: when the user types one
+/// more character of a filter, only the rows already shown can match, and
+/// they are already in order.
+pub(crate) fn narrow_rows(rows: &mut Vec<usize>, sockets: &[Socket], text: &str, left_by: &LeftBy) {
+    let mut matcher = TextMatcher::new(text);
+    rows.retain(|&index| matcher.matches(&sockets[index], left_by));
+}
+
+/// True when every row matching `new` also matches `old`, so narrowing the
+/// rows of `old` gives the rows of `new`.
+pub(crate) fn is_narrower(new: &str, old: &str) -> bool {
+    new.trim()
+        .to_ascii_lowercase()
+        .contains(&old.trim().to_ascii_lowercase())
+}
+
+/// An address as plain integers, ordered as `SocketAddr` orders (IPv4
+/// first, then by address, then port) but compared far faster.
+type AddrKey = (u8, u128, u16);
+
+fn addr_key(addr: &SocketAddr) -> AddrKey {
+    match addr {
+        SocketAddr::V4(v4) => (4, u128::from(u32::from(*v4.ip())), v4.port()),
+        SocketAddr::V6(v6) => (6, u128::from(*v6.ip()), v6.port()),
     }
+}
+
+/// Sorts by `primary` (rows where it is None go last, whichever the
+/// direction), then by four-tuple so equal rows keep their places from one
+/// reading to the next. Keys are computed once per row, not per comparison.
+fn sort_rows<'a, P: Ord>(
+    rows: &mut Vec<usize>,
+    sockets: &'a [Socket],
+    descending: bool,
+    primary: impl Fn(&'a Socket) -> Option<P>,
+) {
+    let mut keyed: Vec<_> = rows
+        .iter()
+        .map(|&index| {
+            let socket = &sockets[index];
+            let key = primary(socket);
+            (
+                key.is_none(),
+                key,
+                addr_key(&socket.local),
+                addr_key(&socket.remote),
+                index,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
+    if descending {
+        let with_key = keyed.iter().take_while(|k| !k.0).count();
+        keyed[..with_key].reverse();
+    }
+    rows.clear();
+    rows.extend(keyed.into_iter().map(|k| k.4));
 }
 
 /// Free-text match over what a row shows: addresses with ports, pids,
-/// process names and command lines (case-insensitive). `haystack` is reused
-/// so that filtering 100k rows allocates nothing per row.
-fn matches_text(socket: &Socket, needle: &str, left_by: &LeftBy, haystack: &mut String) -> bool {
-    haystack.clear();
-    // Writing to a String cannot fail.
-    let _ = write!(haystack, "{} {}", socket.local, socket.remote);
-    for process in &socket.processes {
-        let _ = write!(
-            haystack,
-            " {} {} {}",
-            process.pid, process.comm, process.cmdline
-        );
+/// process names and command lines, case-insensitive. Addresses and pids
+/// are written into a reused buffer by hand: `format!` made filtering 100k
+/// rows several times slower.
+struct TextMatcher {
+    needle: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl TextMatcher {
+    fn new(text: &str) -> TextMatcher {
+        TextMatcher {
+            needle: text.trim().to_ascii_lowercase().into_bytes(),
+            scratch: Vec::with_capacity(64),
+        }
     }
-    if let Some(owner) = left_by.of(socket) {
-        let _ = write!(haystack, " {} {}", owner.pid, owner.comm);
+
+    fn matches(&mut self, socket: &Socket, left_by: &LeftBy) -> bool {
+        if self.needle.is_empty() {
+            return true;
+        }
+        self.addr_matches(&socket.local)
+            || self.addr_matches(&socket.remote)
+            || socket.processes.iter().any(|p| {
+                self.pid_matches(p.pid)
+                    || contains_ignore_ascii_case(p.comm.as_bytes(), &self.needle)
+                    || contains_ignore_ascii_case(p.cmdline.as_bytes(), &self.needle)
+            })
+            || left_by.of(socket).is_some_and(|owner| {
+                self.pid_matches(owner.pid)
+                    || contains_ignore_ascii_case(owner.comm.as_bytes(), &self.needle)
+            })
     }
-    contains_ignore_ascii_case(haystack, needle)
+
+    fn addr_matches(&mut self, addr: &SocketAddr) -> bool {
+        self.scratch.clear();
+        match addr {
+            SocketAddr::V4(v4) => {
+                for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                    if i > 0 {
+                        self.scratch.push(b'.');
+                    }
+                    push_decimal(&mut self.scratch, u32::from(octet));
+                }
+                self.scratch.push(b':');
+                push_decimal(&mut self.scratch, u32::from(v4.port()));
+            }
+            // Rarer, and IPv6 text has its own compression rules: use std's.
+            SocketAddr::V6(_) => {
+                use std::io::Write as _;
+                // Writing to a Vec cannot fail.
+                let _ = write!(self.scratch, "{addr}");
+            }
+        }
+        contains_ignore_ascii_case(&self.scratch, &self.needle)
+    }
+
+    fn pid_matches(&mut self, pid: u32) -> bool {
+        self.scratch.clear();
+        push_decimal(&mut self.scratch, pid);
+        contains_ignore_ascii_case(&self.scratch, &self.needle)
+    }
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut value: u32) {
+    let start = out.len();
+    loop {
+        out.push(b'0' + (value % 10) as u8);
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out[start..].reverse();
 }
 
 /// `needle` must already be lower case.
-fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
-    let needle = needle.as_bytes();
-    haystack.as_bytes().windows(needle.len()).any(|window| {
+fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| {
         window
             .iter()
             .zip(needle)
@@ -365,6 +442,51 @@ mod tests {
             &left_by,
         );
         assert_eq!(rows, vec![0]);
+    }
+
+    #[test]
+    fn typing_more_of_a_filter_narrows_the_shown_rows() {
+        let sockets = scenario_sockets();
+        let left_by = LeftBy::default();
+        let all = compute_rows(
+            &sockets,
+            &spec(0, "", SortColumn::Timer, false),
+            None,
+            &left_by,
+        );
+        let mut rows = compute_rows(
+            &sockets,
+            &spec(0, "127", SortColumn::Timer, false),
+            None,
+            &left_by,
+        );
+        assert!(is_narrower("127.0.0.1:8080", "127"));
+        assert!(!is_narrower("12", "127"));
+        narrow_rows(&mut rows, &sockets, "127.0.0.1:51240", &left_by);
+        assert_eq!(rows.len(), 1);
+        // Narrowing keeps the order: the same as computing afresh.
+        let mut narrowed = all.clone();
+        narrow_rows(&mut narrowed, &sockets, ":8080", &left_by);
+        assert_eq!(
+            narrowed,
+            compute_rows(
+                &sockets,
+                &spec(0, ":8080", SortColumn::Timer, false),
+                None,
+                &left_by
+            )
+        );
+    }
+
+    #[test]
+    fn addresses_and_pids_are_matched_as_the_table_writes_them() {
+        let mut matcher = TextMatcher::new("[::]:22");
+        assert!(matcher.addr_matches(&"[::]:22".parse().expect("address")));
+        let mut matcher = TextMatcher::new("0.255.10.0:0");
+        assert!(matcher.addr_matches(&"10.255.10.0:0".parse().expect("address")));
+        let mut matcher = TextMatcher::new("4294967295");
+        assert!(matcher.pid_matches(u32::MAX));
+        assert!(!matcher.pid_matches(0));
     }
 
     #[test]

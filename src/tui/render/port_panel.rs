@@ -91,7 +91,8 @@ fn verdict_lines(
     height: usize,
 ) -> Vec<Line<'static>> {
     let mut lines = vec![status_line(verdict, read_at, now, theme)];
-    if wide {
+    // A FREE status line already carries the explanation.
+    if wide && verdict.blocked {
         lines.push(Line::raw(verdict.explanation.clone()));
     }
     let advice_lines = if wide { verdict.advice.len().min(3) } else { 0 };
