@@ -120,7 +120,7 @@ fn assessment(app: &App, socket: &Socket, theme: &Theme) -> Vec<Line<'static>> {
             };
             Line::from(vec![
                 Span::styled(format!("! {how}: "), theme.blocker()),
-                Span::raw(blocker.why.clone()),
+                Span::raw(inert(&blocker.why).into_owned()),
             ])
         }
         None if socket.local.port() != bind.port => Line::raw(format!(

@@ -1,6 +1,7 @@
 //! The chosen port: BLOCKED or FREE for the intended bind, each blocker with
 //! its four-tuple, owner and (for a TIME_WAIT) the 2MSL countdown, when the
-//! port frees, and what the probes said. All of it is the verdict's.
+//! port frees, and what the probes said. All of it is the verdict's. Its
+//! sentences may quote process names, so they too are drawn through `inert`.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -93,7 +94,7 @@ fn verdict_lines(
     let mut lines = vec![status_line(verdict, read_at, now, theme)];
     // A FREE status line already carries the explanation.
     if wide && verdict.blocked {
-        lines.push(Line::raw(verdict.explanation.clone()));
+        lines.push(Line::raw(inert(&verdict.explanation).into_owned()));
     }
     let advice_lines = if wide { verdict.advice.len().min(3) } else { 0 };
     let lines_per_blocker = if wide { 2 } else { 1 };
@@ -109,7 +110,10 @@ fn verdict_lines(
     for blocker in &verdict.blockers[..shown] {
         lines.push(blocker_line(app, blocker, read_at, now, theme, wide));
         if wide {
-            lines.push(Line::styled(format!("    {}", blocker.why), theme.quiet()));
+            lines.push(Line::styled(
+                format!("    {}", inert(&blocker.why)),
+                theme.quiet(),
+            ));
         }
     }
     if shown < verdict.blockers.len() {
@@ -125,7 +129,7 @@ fn verdict_lines(
     for advice in verdict.advice.iter().take(advice_lines) {
         lines.push(Line::from(vec![
             Span::styled("→ ", theme.accent()),
-            Span::raw(advice.clone()),
+            Span::raw(inert(advice).into_owned()),
         ]));
     }
     lines
@@ -135,7 +139,7 @@ fn status_line(verdict: &Verdict, read_at: Instant, now: Instant, theme: &Theme)
     if !verdict.blocked {
         return Line::from(vec![
             Span::styled(" FREE ", theme.free_badge()),
-            Span::raw(format!(" {}", verdict.explanation)),
+            Span::raw(format!(" {}", inert(&verdict.explanation))),
         ]);
     }
     let when = match verdict.free_in_ms {

@@ -166,3 +166,31 @@ fn blocker_rows_are_marked_with_and_without_colour() {
         }
     }
 }
+
+#[test]
+fn verdict_sentences_are_drawn_escaped() {
+    let (mut app, now) = scenario_app(false);
+    let snapshot = app.snapshot.as_mut().expect("snapshot");
+    let verdict = snapshot.verdict.as_mut().expect("verdict");
+    verdict.explanation = "held by \x1b]0;owned\x07".to_string();
+    verdict.advice = vec!["kill \x1b[5m".to_string()];
+    verdict.blockers[0].why = "why \x1b[1m".to_string();
+    let text = draw(&mut app, now, 200, 60).backend().to_string();
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text}");
+    assert!(text.contains("held by \\e]0;owned\\x07"), "{text}");
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    for mode_key in [None, Some('?'), Some('p'), Some('/')] {
+        for (width, height) in [(1, 1), (10, 3), (30, 8), (79, 12), (120, 40)] {
+            let (mut app, now) = scenario_app(true);
+            if let Some(c) = mode_key {
+                key(&mut app, KeyCode::Char(c));
+            }
+            draw(&mut app, now, width, height);
+            key(&mut app, KeyCode::Enter);
+            draw(&mut app, now, width, height);
+        }
+    }
+}
