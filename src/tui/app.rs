@@ -33,7 +33,12 @@ pub(crate) enum Mode {
         before: String,
     },
     Help,
-    Details,
+    /// The socket selected when Enter was pressed, kept up to date by each
+    /// reading (by four-tuple and state) until it is gone from the table.
+    Details {
+        socket: Box<Socket>,
+        gone: bool,
+    },
 }
 
 /// What the event loop must do after a key.
@@ -143,6 +148,13 @@ impl App {
             .flat_map(|verdict| verdict.blockers.iter().enumerate())
             .map(|(index, blocker)| (row_key(&blocker.socket), index))
             .collect();
+        if let Mode::Details { socket, gone } = &mut self.mode {
+            let key = row_key(socket);
+            match snapshot.table.sockets.iter().find(|s| row_key(s) == key) {
+                Some(fresh) => **socket = fresh.clone(),
+                None => *gone = true,
+            }
+        }
         let selected = self.selected_socket().map(row_key);
         let replaced = self.snapshot.replace(snapshot);
         self.recompute_rows(selected);
@@ -291,15 +303,14 @@ impl App {
                 self.refilter();
                 None
             }
-            Mode::Help | Mode::Details => {
-                if matches!(
-                    key.code,
-                    KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | '?')
-                ) {
+            Mode::Help | Mode::Details { .. } => match key.code {
+                KeyCode::Char('q') => Some(Effect::Quit),
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('?') => {
                     self.mode = Mode::Normal;
+                    None
                 }
-                None
-            }
+                _ => None,
+            },
         }
     }
 
@@ -363,8 +374,11 @@ impl App {
             Action::Home => self.cursor.home(),
             Action::End => self.cursor.end(len),
             Action::Details => {
-                if self.selected_socket().is_some() {
-                    self.mode = Mode::Details;
+                if let Some(socket) = self.selected_socket() {
+                    self.mode = Mode::Details {
+                        socket: Box::new(socket.clone()),
+                        gone: false,
+                    };
                 }
             }
             Action::Help => self.mode = Mode::Help,
@@ -581,13 +595,50 @@ mod tests {
         // Esc closes the overlay before it quits.
         assert_eq!(app.handle_key(key(KeyCode::Esc)), None);
         app.handle_key(key(KeyCode::Enter));
-        assert_eq!(app.mode, Mode::Details);
+        assert!(matches!(app.mode, Mode::Details { gone: false, .. }));
         assert_eq!(
             app.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Some(Effect::Quit)
         );
         app.handle_key(key(KeyCode::Esc));
         assert_eq!(app.handle_key(key(KeyCode::Esc)), Some(Effect::Quit));
+    }
+
+    #[test]
+    fn details_follow_their_socket_across_readings_until_it_is_gone() {
+        let (mut app, _) = app_on_8080();
+        key_press(&mut app, KeyCode::Char('2'));
+        key_press(&mut app, KeyCode::Enter);
+        let Mode::Details { socket, .. } = &app.mode else {
+            panic!("details open");
+        };
+        let chosen = row_key(socket);
+        let mut next = scenario(Instant::now());
+        for s in &mut next.table.sockets {
+            if row_key(s) == chosen {
+                s.timer = s.timer.map(|t| crate::model::Timer { expires_ms: 5, ..t });
+            }
+        }
+        // New rows sort first: the selection moves, the details do not.
+        next.table
+            .sockets
+            .insert(0, time_wait("1.1.1.1:1", "2.2.2.2:2", 1));
+        app.apply_reading(Ok(next));
+        let Mode::Details { socket, gone } = &app.mode else {
+            panic!("details open");
+        };
+        assert_eq!((row_key(socket), *gone), (chosen, false));
+        assert_eq!(socket.time_wait_remaining_ms(), Some(5));
+        let mut without = scenario(Instant::now());
+        without.table.sockets.retain(|s| row_key(s) != chosen);
+        app.apply_reading(Ok(without));
+        assert!(matches!(app.mode, Mode::Details { gone: true, .. }));
+        // q quits from an overlay too.
+        assert_eq!(app.handle_key(key(KeyCode::Char('q'))), Some(Effect::Quit));
+    }
+
+    fn key_press(app: &mut App, code: KeyCode) {
+        app.handle_key(key(code));
     }
 
     #[test]

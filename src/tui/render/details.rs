@@ -16,8 +16,16 @@ use crate::output::inert::inert;
 use crate::tui::app::App;
 use crate::tui::countdown;
 
-pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, now: Instant, theme: &Theme) {
-    let (Some(socket), Some(snapshot)) = (app.selected_socket(), app.snapshot.as_ref()) else {
+pub(super) fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    socket: &Socket,
+    gone: bool,
+    now: Instant,
+    theme: &Theme,
+) {
+    let Some(snapshot) = app.snapshot.as_ref() else {
         return;
     };
     let field = |name: &str, value: String| {
@@ -80,7 +88,14 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, now: Instant, theme
         lines.push(field("process", optional(owner)));
     }
     lines.push(Line::raw(""));
-    lines.extend(assessment(app, socket, theme));
+    if gone {
+        lines.push(Line::styled(
+            "Gone from the table since a later reading: the fields above are its last.",
+            theme.error(),
+        ));
+    } else {
+        lines.extend(assessment(app, socket, theme));
+    }
 
     let block = Block::bordered().title(Span::styled(" Socket details ", theme.title()));
     frame.render_widget(Clear, area);

@@ -20,7 +20,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             "Enter keep · Esc cancel",
             theme,
         ),
-        Mode::Help | Mode::Details => {
+        Mode::Help | Mode::Details { .. } => {
             Line::from(vec![Span::styled("Esc", theme.key()), Span::raw(" close")])
         }
     };

@@ -64,7 +64,7 @@ pub(crate) fn draw(frame: &mut Frame, app: &mut App, now: Instant) {
     table::draw(frame, table_area, app, now, &theme);
     hint_bar::draw(frame, hint_area, app, &theme);
 
-    match app.mode {
+    match &app.mode {
         // Help takes the full height when it must: every key has to show at 80x24.
         Mode::Help => help::draw(
             frame,
@@ -74,7 +74,15 @@ pub(crate) fn draw(frame: &mut Frame, app: &mut App, now: Instant) {
             ),
             &theme,
         ),
-        Mode::Details => details::draw(frame, popup_area(area, 100, 32), app, now, &theme),
+        Mode::Details { socket, gone } => details::draw(
+            frame,
+            popup_area(area, 100, 32),
+            app,
+            socket,
+            *gone,
+            now,
+            &theme,
+        ),
         _ => {}
     }
 }
