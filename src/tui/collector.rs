@@ -88,3 +88,76 @@ impl Drop for StopOnPanic {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::test_fixtures::{bind_8080, scenario};
+    use std::sync::mpsc;
+
+    const PATIENCE: Duration = Duration::from_secs(5);
+
+    /// A collector whose readings carry the requested port in `skipped_rows`.
+    fn start(interval: Duration) -> (Sender<Command>, Receiver<LoopEvent>, JoinHandle<()>) {
+        let (commands, command_receiver) = mpsc::channel();
+        let (events, event_receiver) = mpsc::channel();
+        let thread = spawn(
+            |request: &CollectRequest| {
+                let mut snapshot = scenario(Instant::now());
+                snapshot.table.skipped_rows =
+                    request.bind.as_ref().map_or(0, |b| usize::from(b.port));
+                Ok(snapshot)
+            },
+            CollectRequest { bind: None },
+            interval,
+            command_receiver,
+            events,
+        )
+        .expect("collector thread");
+        (commands, event_receiver, thread)
+    }
+
+    fn next_port(events: &Receiver<LoopEvent>, within: Duration) -> Option<usize> {
+        match events.recv_timeout(within).ok()? {
+            LoopEvent::Reading(reading) => Some((*reading).expect("reading").table.skipped_rows),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn reads_at_once_then_every_interval() {
+        let (_commands, events, _) = start(Duration::from_millis(20));
+        assert_eq!(next_port(&events, PATIENCE), Some(0));
+        assert_eq!(next_port(&events, PATIENCE), Some(0));
+    }
+
+    #[test]
+    fn pause_stops_reading_but_a_new_bind_is_read_at_once() {
+        let (commands, events, thread) = start(Duration::from_secs(3600));
+        assert_eq!(next_port(&events, PATIENCE), Some(0));
+        commands.send(Command::Pause(true)).expect("send");
+        commands
+            .send(Command::Collect(CollectRequest {
+                bind: Some(bind_8080()),
+            }))
+            .expect("send");
+        assert_eq!(next_port(&events, PATIENCE), Some(8080));
+        commands
+            .send(Command::Interval(Duration::from_millis(10)))
+            .expect("send");
+        assert_eq!(
+            next_port(&events, Duration::from_millis(200)),
+            None,
+            "paused"
+        );
+        commands.send(Command::Pause(false)).expect("send");
+        assert_eq!(next_port(&events, PATIENCE), Some(8080));
+        commands
+            .send(Command::Discard(Box::new(scenario(Instant::now()))))
+            .expect("send");
+        drop(commands);
+        thread
+            .join()
+            .expect("the thread ends when the loop is gone");
+    }
+}
