@@ -1,1 +1,3 @@
 //! Sources of socket tables: sock_diag (netlink), /proc/net/tcp{,6}, captured files.
+
+pub mod sysctl;
