@@ -153,9 +153,12 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
         .collect();
     let only_time_waits = live.is_empty();
 
-    if !time_waits.is_empty() {
-        explain_time_waits(f, &time_waits, only_time_waits, text, advice);
-    }
+    // Advice that helps only the next restart goes after waiting.
+    let for_next_time = if time_waits.is_empty() {
+        None
+    } else {
+        explain_time_waits(f, &time_waits, only_time_waits, text, advice)
+    };
     for blocker in &live {
         text.push(live_holder_sentence(blocker));
         if let Some(stop) = stop_advice(&blocker.socket) {
@@ -192,6 +195,7 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
             wait_command(f.bind)
         ));
     }
+    advice.extend(for_next_time);
     if !time_waits.is_empty() {
         advice.push(format!(
             "To free it at once (needs CAP_NET_ADMIN and a kernel 6.0+ built with \
@@ -206,7 +210,7 @@ fn explain_time_waits(
     only_time_waits: bool,
     text: &mut Vec<String>,
     advice: &mut Vec<String>,
-) {
+) -> Option<String> {
     let bind = f.bind;
     let first = &time_waits[0].socket;
     let fin_wait2 = time_waits
@@ -217,9 +221,7 @@ fn explain_time_waits(
         format!(
             "The old server closed first: its connection with {} left a {} on the server's \
              own port, {} (the side that closes first keeps it).",
-            first.remote,
-            first.state,
-            first.local
+            first.remote, first.state, first.local
         )
     } else {
         format!(
@@ -237,9 +239,12 @@ fn explain_time_waits(
                 .to_string(),
         );
     }
-    let remaining = f.free_in_ms.map(|ms| format!("for about {} s more", seconds(ms)));
+    let remaining = f
+        .free_in_ms
+        .map(|ms| format!("for about {} s more", seconds(ms)));
     let for_how_long = remaining.as_deref().unwrap_or("until it expires");
     let probed_reuseaddr = f.probes.iter().find(|p| p.question == QUESTION_REUSEADDR);
+    let mut for_next_time = None;
     match (bind.reuseaddr, probed_reuseaddr, f.intended) {
         (false, Some(probe), _) if probe.ok => {
             text.push(
@@ -259,7 +264,7 @@ fn explain_time_waits(
                 "SO_REUSEADDR on the new socket will not help this time: the old socket did \
                  not set SO_REUSEADDR, so its TIME_WAIT blocks even a bind that sets it, {for_how_long}."
             ));
-            advice.push(
+            for_next_time = Some(
                 "Set SO_REUSEADDR on the listening socket before bind(), so that future \
                  restarts get past their own TIME_WAIT (it cannot help against this one)."
                     .to_string(),
@@ -271,7 +276,7 @@ fn explain_time_waits(
                  set it too."
                     .to_string(),
             );
-            advice.push(
+            for_next_time = Some(
                 "Set SO_REUSEADDR on the listening socket before bind(): the usual fix for \
                  restarts blocked by their own TIME_WAIT."
                     .to_string(),
@@ -280,7 +285,11 @@ fn explain_time_waits(
         (true, _, Some(_)) if only_time_waits => text.push(format!(
             "This bind sets SO_REUSEADDR and was still refused: the old socket did not set \
              SO_REUSEADDR{}, so its TIME_WAIT blocks {for_how_long}.",
-            if bind.reuseport { " (nor SO_REUSEPORT)" } else { "" }
+            if bind.reuseport {
+                " (nor SO_REUSEPORT)"
+            } else {
+                ""
+            }
         )),
         (true, _, _) => text.push(
             "This bind's SO_REUSEADDR gets past a TIME_WAIT only if the old socket set it too, \
@@ -296,6 +305,7 @@ fn explain_time_waits(
             TIME_WAIT_LEN_MS / 1000
         ));
     }
+    for_next_time
 }
 
 fn live_holder_sentence(blocker: &Blocker) -> String {
@@ -364,9 +374,12 @@ fn explain_refused(
         None => text.push(format!(
             "bind() to {target} fails with {errno}{}",
             match errno {
-                "EADDRNOTAVAIL" =>
-                    format!(": {} is not an address of this host (namespace); the port plays no part.", f.bind.addr),
-                "EACCES" => ": permission denied (a privileged port, or a security policy).".to_string(),
+                "EADDRNOTAVAIL" => format!(
+                    ": {} is not an address of this host (namespace); the port plays no part.",
+                    f.bind.addr
+                ),
+                "EACCES" =>
+                    ": permission denied (a privileged port, or a security policy).".to_string(),
                 "ENODEV" => ": the device does not exist.".to_string(),
                 _ => ", before the port's sockets play any part.".to_string(),
             }
@@ -426,8 +439,7 @@ fn kernel_notes(f: &Findings, text: &mut Vec<String>) {
     let ipv4_blocks_dual_stack = f.blocked
         && f.bind.addr == IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
         && !f.bind.v6only
-        && f
-            .blockers
+        && f.blockers
             .iter()
             .any(|b| b.socket.local.ip().to_canonical().is_ipv4());
     if ipv4_blocks_dual_stack {

@@ -10,13 +10,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::rules::{RuleContext, DEFAULT_UNPRIVILEGED_PORT_START};
 use super::{IntendedBind, Probe};
-use crate::model::{SourceKind, Socket};
+use crate::model::{Socket, SourceKind};
 use crate::source::sysctl::KernelContext;
 
 pub const QUESTION_INTENDED: &str = "the intended bind";
 pub const QUESTION_REUSEADDR: &str = "would SO_REUSEADDR help?";
 pub const QUESTION_REUSEPORT: &str = "would SO_REUSEPORT help?";
-pub const QUESTION_SPECIFIC_ADDRESS: &str = "would a specific address instead of the wildcard help?";
+pub const QUESTION_SPECIFIC_ADDRESS: &str =
+    "would a specific address instead of the wildcard help?";
 
 /// CAP_NET_BIND_SERVICE's bit in the capability sets (linux/capability.h).
 const CAP_NET_BIND_SERVICE: u32 = 10;
@@ -82,7 +83,12 @@ fn try_bind(bind: &IntendedBind) -> io::Result<()> {
     let socket = unsafe { OwnedFd::from_raw_fd(raw) };
     let fd = socket.as_raw_fd();
     if let Some(device) = &bind.device {
-        set_option(fd, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, device.as_bytes())?;
+        set_option(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            device.as_bytes(),
+        )?;
     }
     if bind.reuseaddr {
         set_int_option(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
@@ -241,7 +247,11 @@ fn local_addresses() -> Vec<IpAddr> {
 
 /// The rule context for a bind made now by this thread, in its namespace.
 /// `source` says whether the table shows bound devices (sock_diag does).
-pub fn rule_context(bind: &IntendedBind, kernel: &KernelContext, source: SourceKind) -> RuleContext {
+pub fn rule_context(
+    bind: &IntendedBind,
+    kernel: &KernelContext,
+    source: SourceKind,
+) -> RuleContext {
     RuleContext {
         bind_ifindex: bind.device.as_deref().and_then(interface_index),
         devices_known: source == SourceKind::Netlink,

@@ -63,7 +63,9 @@ pub fn refusal(bind: &IntendedBind, ctx: &RuleContext) -> Option<Refusal> {
         if v6.to_ipv4_mapped().is_some() && bind.v6only {
             return Some(Refusal {
                 errno: "EINVAL",
-                why: format!("{v6} is a v4-mapped address, which an IPV6_V6ONLY socket cannot bind."),
+                why: format!(
+                    "{v6} is a v4-mapped address, which an IPV6_V6ONLY socket cannot bind."
+                ),
             });
         }
     }
@@ -108,9 +110,11 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
         ));
     }
     if socket.state == TcpState::NewSynRecv {
-        return no("A pending connection request is not in the port's bind table; \
+        return no(
+            "A pending connection request is not in the port's bind table; \
                    only its listener is."
-            .to_string());
+                .to_string(),
+        );
     }
     let device = devices_overlap(bind, socket, ctx);
     if device == Some(false) {
@@ -375,8 +379,8 @@ fn certain_conflict_why(
     };
     if !bind.reuseaddr && !bind.reuseport {
         return format!(
-            "{subject} holds the same address and port, and a bind without SO_REUSEADDR or \
-             SO_REUSEPORT never shares them."
+            "{subject} holds an overlapping address on this port, and a bind without \
+             SO_REUSEADDR or SO_REUSEPORT never shares it."
         );
     }
     let mut causes = Vec::new();
@@ -589,17 +593,44 @@ mod tests {
             (at("0.0.0.0:80"), to("127.0.0.1:80"), X),
             (at("127.0.0.1:80"), to("127.0.0.2:80"), OK),
             (
-                Existing { device: LO, ..at("0.0.0.0:80") },
-                New { device: Some(V0), ..to("0.0.0.0:80") },
+                Existing {
+                    device: LO,
+                    ..at("0.0.0.0:80")
+                },
+                New {
+                    device: Some(V0),
+                    ..to("0.0.0.0:80")
+                },
                 OK,
             ),
-            (Existing { device: LO, ..at("0.0.0.0:80") }, to("0.0.0.0:80"), X),
-            (at("0.0.0.0:80"), New { device: Some(V0), ..to("0.0.0.0:80") }, X),
+            (
+                Existing {
+                    device: LO,
+                    ..at("0.0.0.0:80")
+                },
+                to("0.0.0.0:80"),
+                X,
+            ),
+            (
+                at("0.0.0.0:80"),
+                New {
+                    device: Some(V0),
+                    ..to("0.0.0.0:80")
+                },
+                X,
+            ),
             (v6only(at("[::]:80"), false), to("0.0.0.0:80"), X),
             (v6only(at("[::]:80"), false), to("127.0.0.1:80"), X),
             (v6only(at("[::]:80"), true), to("0.0.0.0:80"), OK),
             (at("0.0.0.0:80"), to("[::]:80"), X),
-            (at("0.0.0.0:80"), New { v6only: true, ..to("[::]:80") }, OK),
+            (
+                at("0.0.0.0:80"),
+                New {
+                    v6only: true,
+                    ..to("[::]:80")
+                },
+                OK,
+            ),
             (at("127.0.0.1:80"), to("[::1]:80"), OK),
             (at("127.0.0.1:80"), to("[::ffff:127.0.0.1]:80"), X),
             (v6only(at("[::1]:80"), true), to("[::]:80"), X),
@@ -634,7 +665,11 @@ mod tests {
         for (existing, new, in_use) in overlap_table() {
             let got = check_overlap(&listening(&existing), &new, true);
             let expected = if in_use { Conflict::Yes } else { Conflict::No };
-            assert_eq!(got.conflict, expected, "{} vs {}: {}", existing.addr, new.addr, got.why);
+            assert_eq!(
+                got.conflict, expected,
+                "{} vs {}: {}",
+                existing.addr, new.addr, got.why
+            );
         }
     }
 
@@ -670,7 +705,10 @@ mod tests {
             ("[::]:9527", true, OK),
             ("[::1]:9527", false, OK),
         ] {
-            let intended = IntendedBind { v6only, ..bind(new) };
+            let intended = IntendedBind {
+                v6only,
+                ..bind(new)
+            };
             let expected = if in_use { Conflict::Yes } else { Conflict::No };
             let got = assess(&intended, &tw, &ctx);
             assert_eq!(got.conflict, expected, "{new} v6only={v6only}: {}", got.why);
@@ -684,18 +722,33 @@ mod tests {
     fn ipv6_time_wait_against_ipv4_wildcard_depends_on_its_v6only() {
         let tw = time_wait("[::1]:9527", "[::1]:40000", 1000);
         let ctx = context();
-        assert_eq!(assess(&bind("0.0.0.0:9527"), &tw, &ctx).conflict, Conflict::Unknown);
-        assert_eq!(assess(&bind("127.0.0.1:9527"), &tw, &ctx).conflict, Conflict::No);
-        assert_eq!(assess(&bind("[::]:9527"), &tw, &ctx).conflict, Conflict::Yes);
+        assert_eq!(
+            assess(&bind("0.0.0.0:9527"), &tw, &ctx).conflict,
+            Conflict::Unknown
+        );
+        assert_eq!(
+            assess(&bind("127.0.0.1:9527"), &tw, &ctx).conflict,
+            Conflict::No
+        );
+        assert_eq!(
+            assess(&bind("[::]:9527"), &tw, &ctx).conflict,
+            Conflict::Yes
+        );
     }
 
     #[test]
     fn other_ports_and_request_sockets_never_conflict() {
         let ctx = context();
         let other = listener("0.0.0.0:8080");
-        assert_eq!(assess(&bind("0.0.0.0:9527"), &other, &ctx).conflict, Conflict::No);
+        assert_eq!(
+            assess(&bind("0.0.0.0:9527"), &other, &ctx).conflict,
+            Conflict::No
+        );
         let request = socket(TcpState::NewSynRecv, "127.0.0.1:9527", "127.0.0.1:40000");
-        assert_eq!(assess(&bind("0.0.0.0:9527"), &request, &ctx).conflict, Conflict::No);
+        assert_eq!(
+            assess(&bind("0.0.0.0:9527"), &request, &ctx).conflict,
+            Conflict::No
+        );
     }
 
     #[test]
@@ -703,18 +756,35 @@ mod tests {
         let ctx = context();
         let tw = time_wait("127.0.0.1:9527", "127.0.0.1:40000", 1000);
         let plain = assess(&bind("0.0.0.0:9527"), &tw, &ctx);
-        assert!(plain.why.contains("without SO_REUSEADDR or SO_REUSEPORT"), "{}", plain.why);
-        let with_ra = IntendedBind { reuseaddr: true, ..bind("0.0.0.0:9527") };
+        assert!(
+            plain.why.contains("without SO_REUSEADDR or SO_REUSEPORT"),
+            "{}",
+            plain.why
+        );
+        let with_ra = IntendedBind {
+            reuseaddr: true,
+            ..bind("0.0.0.0:9527")
+        };
         let unknown = assess(&with_ra, &tw, &ctx);
         assert!(
-            unknown.why.contains("whether the socket it came from set SO_REUSEADDR"),
+            unknown
+                .why
+                .contains("whether the socket it came from set SO_REUSEADDR"),
             "{}",
             unknown.why
         );
         let listen = assess(&with_ra, &listener("0.0.0.0:9527"), &ctx);
-        assert!(listen.why.contains("SO_REUSEADDR never gets past a listening socket"));
-        let other_uid = RuleContext { uid: UID + 1, ..ctx };
-        let with_rp = IntendedBind { reuseport: true, ..bind("0.0.0.0:9527") };
+        assert!(listen
+            .why
+            .contains("SO_REUSEADDR never gets past a listening socket"));
+        let other_uid = RuleContext {
+            uid: UID + 1,
+            ..ctx
+        };
+        let with_rp = IntendedBind {
+            reuseport: true,
+            ..bind("0.0.0.0:9527")
+        };
         let listen = assess(&with_rp, &listener("0.0.0.0:9527"), &other_uid);
         assert_eq!(listen.conflict, Conflict::Yes);
         assert!(listen.why.contains("uid 1000"), "{}", listen.why);
@@ -726,15 +796,30 @@ mod tests {
         let low = refusal(&bind("0.0.0.0:80"), &ctx).expect("EACCES");
         assert_eq!(low.errno, "EACCES");
         assert!(low.why.contains("CAP_NET_BIND_SERVICE"));
-        let capable = RuleContext { cap_net_bind_service: true, ..context() };
+        let capable = RuleContext {
+            cap_net_bind_service: true,
+            ..context()
+        };
         assert_eq!(refusal(&bind("0.0.0.0:80"), &capable), None);
-        let opened = RuleContext { unprivileged_port_start: 0, ..context() };
+        let opened = RuleContext {
+            unprivileged_port_start: 0,
+            ..context()
+        };
         assert_eq!(refusal(&bind("0.0.0.0:80"), &opened), None);
         assert_eq!(refusal(&bind("0.0.0.0:1024"), &ctx), None);
-        let no_device = IntendedBind { device: Some("nope0".into()), ..bind("0.0.0.0:9527") };
+        let no_device = IntendedBind {
+            device: Some("nope0".into()),
+            ..bind("0.0.0.0:9527")
+        };
         assert_eq!(refusal(&no_device, &ctx).map(|r| r.errno), Some("ENODEV"));
-        let mapped_v6only = IntendedBind { v6only: true, ..bind("[::ffff:127.0.0.1]:9527") };
-        assert_eq!(refusal(&mapped_v6only, &ctx).map(|r| r.errno), Some("EINVAL"));
+        let mapped_v6only = IntendedBind {
+            v6only: true,
+            ..bind("[::ffff:127.0.0.1]:9527")
+        };
+        assert_eq!(
+            refusal(&mapped_v6only, &ctx).map(|r| r.errno),
+            Some("EINVAL")
+        );
     }
 
     #[test]
@@ -744,7 +829,10 @@ mod tests {
         let elsewhere = socket(TcpState::Bound, "127.0.0.2:9527", "0.0.0.0:0");
         let tw = time_wait("127.0.0.1:9527", "127.0.0.1:40000", 1000);
         let sockets = [bound.clone(), elsewhere, tw, listener("0.0.0.0:8080")];
-        let with_ra = IntendedBind { reuseaddr: true, ..bind("127.0.0.1:9527") };
+        let with_ra = IntendedBind {
+            reuseaddr: true,
+            ..bind("127.0.0.1:9527")
+        };
         assert_eq!(listen_caveat(&with_ra, &sockets, &ctx), vec![&bound]);
         assert!(listen_caveat(&bind("127.0.0.1:9527"), &sockets, &ctx).is_empty());
     }

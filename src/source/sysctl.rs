@@ -27,7 +27,10 @@ pub struct KernelContext {
 impl KernelContext {
     /// Reads the calling thread's namespace (/proc/sys/net, /proc/thread-self/net).
     pub fn read() -> KernelContext {
-        KernelContext::read_from(Path::new("/proc/sys/net"), Path::new("/proc/thread-self/net"))
+        KernelContext::read_from(
+            Path::new("/proc/sys/net"),
+            Path::new("/proc/thread-self/net"),
+        )
     }
 
     /// Reads from a /proc/sys/net and a /proc/PID/net directory (or copies of them).
@@ -91,7 +94,8 @@ mod tests {
 
     #[test]
     fn parses_sockstat_time_wait() {
-        let text = "sockets: used 5\nTCP: inuse 2 orphan 0 tw 17 alloc 4 mem 1\nUDP: inuse 0 mem 0\n";
+        let text =
+            "sockets: used 5\nTCP: inuse 2 orphan 0 tw 17 alloc 4 mem 1\nUDP: inuse 0 mem 0\n";
         assert_eq!(sockstat_time_wait(text), Some(17));
         assert_eq!(sockstat_time_wait("TCP: inuse 2\n"), None);
         assert_eq!(sockstat_time_wait(""), None);
