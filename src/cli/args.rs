@@ -1,0 +1,197 @@
+//! Command-line flags. Every value is validated here, so a bad flag ends the
+//! program with one clear line and exit 2 before anything is read.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::model::TcpState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceChoice {
+    /// sock_diag, falling back to /proc with a warning when unavailable
+    Auto,
+    /// sock_diag (netlink) only
+    Netlink,
+    /// /proc/net/tcp and /proc/net/tcp6 only
+    Proc,
+}
+
+/// Why does bind() fail with "Address already in use"? Shows which socket
+/// holds a TCP port, whether SO_REUSEADDR/SO_REUSEPORT would get past it,
+/// and when the port frees.
+#[derive(Debug, Parser)]
+#[command(name = "tw-inspect", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes with --port: 0 the bind would succeed, 1 it is blocked, 2 error."
+)]
+pub struct Args {
+    /// Diagnose this port: which sockets hold it and whether the intended bind would succeed
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// Show only sockets in this state (repeatable; ss names such as time-wait work too)
+    #[arg(long = "state", value_name = "STATE", value_parser = parse_state)]
+    pub states: Vec<TcpState>,
+
+    /// Print a JSON document (schema v1) instead of the human report
+    #[arg(long)]
+    pub json: bool,
+
+    /// Where to read the socket tables from
+    #[arg(long, value_enum, default_value_t = SourceChoice::Auto)]
+    pub source: SourceChoice,
+
+    /// Read DIR/net/tcp and DIR/net/tcp6 (files captured on another host) instead of this host's; implies --source proc, no owners, no probes
+    #[arg(long, value_name = "DIR")]
+    pub proc_root: Option<PathBuf>,
+
+    /// Address the server intends to bind (default 0.0.0.0; :: for IPv6 or dual-stack)
+    #[arg(long, value_name = "ADDR", requires = "port")]
+    pub addr: Option<IpAddr>,
+
+    /// The server sets SO_REUSEADDR before bind()
+    #[arg(long, requires = "port")]
+    pub reuseaddr: bool,
+
+    /// The server sets SO_REUSEPORT before bind()
+    #[arg(long, requires = "port")]
+    pub reuseport: bool,
+
+    /// The server sets IPV6_V6ONLY (for an IPv6 --addr; default: net.ipv6.bindv6only)
+    #[arg(long, requires = "port")]
+    pub v6only: bool,
+
+    /// The server binds to this device (SO_BINDTODEVICE)
+    #[arg(long, value_name = "IFACE", requires = "port", value_parser = parse_device)]
+    pub dev: Option<String>,
+
+    /// Decide from the rules alone: make no probe bind() calls
+    #[arg(long)]
+    pub no_probe: bool,
+
+    /// Wait until the intended bind succeeds (confirmed by a probe), then exit 0
+    #[arg(long, requires = "port", conflicts_with_all = ["free", "tui"])]
+    pub wait: bool,
+
+    /// Give up waiting after this many seconds (exit 1)
+    #[arg(long, value_name = "SECS", requires = "wait", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+
+    /// Destroy the TIME_WAIT sockets that block the intended bind (SOCK_DESTROY), then probe again
+    #[arg(long, requires = "port", conflicts_with = "tui")]
+    pub free: bool,
+
+    /// With --free: do not ask for confirmation
+    #[arg(long, requires = "free")]
+    pub yes: bool,
+
+    /// With --free: show what would be destroyed, destroy nothing
+    #[arg(long, requires = "free")]
+    pub dry_run: bool,
+
+    /// Open the live dashboard (the default when stdout is a terminal and no --port/--json is given)
+    #[arg(long, conflicts_with = "json")]
+    pub tui: bool,
+
+    /// Dashboard refresh interval in seconds
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
+    pub interval: Duration,
+}
+
+fn parse_state(text: &str) -> Result<TcpState, String> {
+    TcpState::parse_user(text).ok_or_else(|| {
+        let names: Vec<&str> = TcpState::ALL.iter().map(|s| s.name()).collect();
+        format!(
+            "unknown state (one of {}, or ss names like time-wait)",
+            names.join(" ")
+        )
+    })
+}
+
+fn parse_device(text: &str) -> Result<String, String> {
+    // IFNAMSIZ is 16 including the NUL; names never hold '/' or whitespace.
+    let valid = !text.is_empty()
+        && text.len() < libc::IF_NAMESIZE
+        && !text.contains(['/', ':'])
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err("not an interface name (1 to 15 characters, no '/', ':' or spaces)".to_string())
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| "not a number of seconds".to_string())?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        return Err("must be more than 0 and at most 86400 seconds".to_string());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_seconds(text)?;
+    if interval < Duration::from_millis(100) || interval > Duration::from_secs(60) {
+        return Err("must be between 0.1 and 60 seconds".to_string());
+    }
+    Ok(interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("tw-inspect").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn port_range_is_checked() {
+        assert!(parse(&["--port", "70000"]).is_err());
+        assert!(parse(&["--port", "abc"]).is_err());
+        assert!(parse(&["--port", "0"]).is_err());
+        assert_eq!(parse(&["--port", "9527"]).unwrap().port, Some(9527));
+    }
+
+    #[test]
+    fn states_accept_ss_names_and_repeat() {
+        let args = parse(&["--state", "time-wait", "--state", "LISTEN"]).unwrap();
+        assert_eq!(args.states, vec![TcpState::TimeWait, TcpState::Listen]);
+        assert!(parse(&["--state", "waiting"]).is_err());
+    }
+
+    #[test]
+    fn bind_flags_need_a_port() {
+        assert!(parse(&["--reuseaddr"]).is_err());
+        assert!(parse(&["--addr", "::", "--port", "80"]).is_ok());
+        assert!(parse(&["--addr", "not-an-ip", "--port", "80"]).is_err());
+    }
+
+    #[test]
+    fn durations_are_validated() {
+        assert!(parse(&["--port", "1", "--wait", "--timeout", "-1"]).is_err());
+        assert!(parse(&["--port", "1", "--wait", "--timeout", "nan"]).is_err());
+        assert!(parse(&["--port", "1", "--wait", "--timeout", "90"]).is_ok());
+        assert!(parse(&["--interval", "0"]).is_err());
+        assert!(parse(&["--interval", "0.5"]).is_ok());
+    }
+
+    #[test]
+    fn device_names_are_validated() {
+        assert!(parse(&["--port", "1", "--dev", "lo"]).is_ok());
+        assert!(parse(&["--port", "1", "--dev", "a/b"]).is_err());
+        assert!(parse(&["--port", "1", "--dev", "waytoolonginterface"]).is_err());
+    }
+
+    #[test]
+    fn free_flags_go_together() {
+        assert!(parse(&["--port", "1", "--yes"]).is_err());
+        assert!(parse(&["--port", "1", "--free", "--yes"]).is_ok());
+        assert!(parse(&["--port", "1", "--free", "--wait"]).is_err());
+    }
+}

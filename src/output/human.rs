@@ -1,0 +1,305 @@
+//! The human report: an aligned table like `ss -tano`'s but readable, counts
+//! by state, and with `--port` the verdict in plain words.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+use crossterm::style::Stylize;
+
+use crate::diagnosis::{Conflict, Probe, Verdict};
+use crate::model::{counts_by_state, Socket, SocketTable, TcpState, Timer};
+use crate::output::device_name;
+use crate::output::inert::inert;
+
+/// `127.0.0.1:9527`, `[::1]:9527`: the form a person pastes elsewhere.
+pub fn endpoint(addr: &SocketAddr) -> String {
+    addr.to_string()
+}
+
+/// `timewait 43.2s`, `retransmit 0.2s (2)`, or `-`.
+pub fn timer_text(timer: Option<&Timer>) -> String {
+    match timer {
+        None => "-".to_string(),
+        Some(t) if t.retransmits > 0 => format!(
+            "{} {} ({})",
+            t.kind.as_str(),
+            seconds(t.expires_ms),
+            t.retransmits
+        ),
+        Some(t) => format!("{} {}", t.kind.as_str(), seconds(t.expires_ms)),
+    }
+}
+
+/// Milliseconds as seconds with one decimal: `43.2s`.
+pub fn seconds(ms: u64) -> String {
+    format!("{}.{}s", ms / 1000, (ms % 1000) / 100)
+}
+
+/// `1234/nginx, 1240/nginx`, escaped; `-` when no process is known.
+pub fn processes_text(socket: &Socket) -> String {
+    if socket.processes.is_empty() {
+        return "-".to_string();
+    }
+    let mut text = String::new();
+    for (i, p) in socket.processes.iter().enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        let _ = write!(text, "{}/{}", p.pid, inert(&p.comm));
+    }
+    text
+}
+
+/// Colour only when asked for (a terminal without NO_COLOR).
+#[derive(Clone, Copy)]
+pub struct Style {
+    pub colour: bool,
+}
+
+impl Style {
+    fn state(self, state: TcpState, text: String) -> String {
+        if !self.colour {
+            return text;
+        }
+        match state {
+            TcpState::TimeWait | TcpState::FinWait2 => text.yellow().to_string(),
+            TcpState::Listen => text.green().to_string(),
+            TcpState::Bound => text.cyan().to_string(),
+            _ => text,
+        }
+    }
+
+    fn alarm(self, text: &str) -> String {
+        if self.colour {
+            text.red().bold().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn good(self, text: &str) -> String {
+        if self.colour {
+            text.green().bold().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn heading(self, text: &str) -> String {
+        if self.colour {
+            text.bold().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+const HEADERS: [&str; 5] = ["State", "Local", "Peer", "Timer", "Process"];
+
+fn row_cells(socket: &Socket) -> [String; 5] {
+    let mut local = endpoint(&socket.local);
+    if let Some(device) = device_name(socket.bound_device) {
+        local.push('%');
+        local.push_str(&inert(&device));
+    }
+    [
+        socket.state.name().to_string(),
+        local,
+        endpoint(&socket.remote),
+        timer_text(socket.timer.as_ref()),
+        processes_text(socket),
+    ]
+}
+
+/// Writes the aligned table; rows for which `is_blocker` holds get a `!`
+/// marker (so a monochrome report still shows them) and, in colour, red.
+fn write_table(
+    out: &mut impl Write,
+    sockets: &[Socket],
+    is_blocker: &dyn Fn(&Socket) -> bool,
+    style: Style,
+) -> io::Result<()> {
+    let rows: Vec<[String; 5]> = sockets.iter().map(row_cells).collect();
+    let mut widths = HEADERS.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String; 5]| -> String {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<width$}  ");
+            }
+        }
+        text
+    };
+    let header = line(&HEADERS.map(String::from));
+    writeln!(out, "  {}", style.heading(&header))?;
+    for (socket, cells) in sockets.iter().zip(&rows) {
+        let text = line(cells);
+        if is_blocker(socket) {
+            writeln!(out, "{} {}", style.alarm("!"), style.alarm(&text))?;
+        } else {
+            writeln!(out, "  {}", style.state(socket.state, text))?;
+        }
+    }
+    Ok(())
+}
+
+/// `3 sockets: LISTEN 1, ESTABLISHED 1, TIME_WAIT 1`.
+pub fn counts_line(sockets: &[Socket]) -> String {
+    let counts = counts_by_state(sockets);
+    let noun = if sockets.len() == 1 {
+        "socket"
+    } else {
+        "sockets"
+    };
+    if counts.is_empty() {
+        return format!("0 {noun}");
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(state, n)| format!("{state} {n}"))
+        .collect();
+    format!("{} {noun}: {}", sockets.len(), parts.join(", "))
+}
+
+fn write_footnotes(out: &mut impl Write, table: &SocketTable) -> io::Result<()> {
+    if table.owners_unseen > 0 {
+        writeln!(
+            out,
+            "note: the owning process of {} socket(s) could not be seen (other users' processes need root)",
+            table.owners_unseen
+        )?;
+    }
+    if table.skipped_rows > 0 {
+        writeln!(
+            out,
+            "note: {} unparsable row(s) of the /proc table were skipped",
+            table.skipped_rows
+        )?;
+    }
+    Ok(())
+}
+
+/// The listing without a port: table, counts, footnotes.
+pub fn write_listing(out: &mut impl Write, table: &SocketTable, style: Style) -> io::Result<()> {
+    write_table(out, &table.sockets, &|_| false, style)?;
+    writeln!(out)?;
+    writeln!(out, "{}", counts_line(&table.sockets))?;
+    write_footnotes(out, table)
+}
+
+fn same_socket(a: &Socket, b: &Socket) -> bool {
+    a.local == b.local && a.remote == b.remote && a.state == b.state && a.family == b.family
+}
+
+/// `0.0.0.0:9527 (SO_REUSEADDR, v6only, dev eth0)`.
+pub fn bind_text(bind: &crate::diagnosis::IntendedBind) -> String {
+    let mut flags = Vec::new();
+    if bind.reuseaddr {
+        flags.push("SO_REUSEADDR".to_string());
+    }
+    if bind.reuseport {
+        flags.push("SO_REUSEPORT".to_string());
+    }
+    if bind.addr.is_ipv6() && bind.v6only {
+        flags.push("IPV6_V6ONLY".to_string());
+    }
+    if let Some(device) = &bind.device {
+        flags.push(format!("dev {}", inert(device)));
+    }
+    let addr = SocketAddr::new(bind.addr, bind.port);
+    if flags.is_empty() {
+        format!("{addr} (no SO_REUSEADDR, no SO_REUSEPORT)")
+    } else {
+        format!("{addr} ({})", flags.join(", "))
+    }
+}
+
+fn probe_line(probe: &Probe, style: Style) -> String {
+    let mark = if probe.ok {
+        style.good("ok  ")
+    } else {
+        style.alarm("FAIL")
+    };
+    let result = probe.errno.as_deref().unwrap_or("bind() succeeded");
+    format!(
+        "  {mark}  {:<28} {:<12} {}",
+        inert(&probe.question),
+        result,
+        bind_text(&probe.bind)
+    )
+}
+
+/// The `--port` report: the verdict first (what the on-call engineer came
+/// for), then the sockets on the port, the reasoning, probes and advice.
+pub fn write_report(
+    out: &mut impl Write,
+    table: &SocketTable,
+    verdict: &Verdict,
+    style: Style,
+) -> io::Result<()> {
+    let status = if verdict.blocked {
+        style.alarm("BLOCKED")
+    } else {
+        style.good("FREE")
+    };
+    writeln!(out, "bind {}: {status}", bind_text(&verdict.bind))?;
+    if let Some(ms) = verdict.free_in_ms {
+        writeln!(
+            out,
+            "free in ~{} (an estimate: the kernel's TIME_WAIT timer fires up to about a second late)",
+            seconds(ms)
+        )?;
+    } else if verdict.blocked && verdict.blockers.iter().any(|b| b.conflict == Conflict::Yes) {
+        writeln!(out, "it will not free by itself: a live process holds it")?;
+    }
+    writeln!(out)?;
+    if table.sockets.is_empty() {
+        writeln!(out, "  no TCP socket uses port {}", verdict.bind.port)?;
+    } else {
+        let is_blocker = |s: &Socket| verdict.blockers.iter().any(|b| same_socket(&b.socket, s));
+        write_table(out, &table.sockets, &is_blocker, style)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", style.heading("Why"))?;
+    for line in verdict.explanation.lines() {
+        writeln!(out, "  {}", inert(line))?;
+    }
+    for blocker in &verdict.blockers {
+        writeln!(
+            out,
+            "  - {} -> {}: {}",
+            endpoint(&blocker.socket.local),
+            endpoint(&blocker.socket.remote),
+            inert(&blocker.why)
+        )?;
+    }
+    if !verdict.probes.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            style.heading("Probes (real bind() calls, closed at once, never listen())")
+        )?;
+        for probe in &verdict.probes {
+            writeln!(out, "{}", probe_line(probe, style))?;
+        }
+    }
+    if !verdict.advice.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.heading("What to do"))?;
+        for (i, advice) in verdict.advice.iter().enumerate() {
+            writeln!(out, "  {}. {}", i + 1, inert(advice))?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", counts_line(&table.sockets))?;
+    write_footnotes(out, table)
+}

@@ -1,0 +1,183 @@
+//! Output tests on a fixture table: the human report's layout and the JSON
+//! schema's names, without a kernel.
+
+use std::net::SocketAddr;
+
+use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
+use crate::model::{Family, Process, Socket, SocketTable, SourceKind, TcpState, Timer, TimerKind};
+use crate::output::{human, json};
+
+fn socket(state: TcpState, local: &str, remote: &str) -> Socket {
+    let local: SocketAddr = local.parse().unwrap();
+    Socket {
+        family: Family::of(&local.ip()),
+        state,
+        local,
+        remote: remote.parse().unwrap(),
+        bound_device: 0,
+        timer: None,
+        rx_queue: 0,
+        tx_queue: 0,
+        uid: 0,
+        inode: 0,
+        cookie: None,
+        v6only: None,
+        processes: Vec::new(),
+    }
+}
+
+fn time_wait() -> Socket {
+    Socket {
+        timer: Some(Timer {
+            kind: TimerKind::Timewait,
+            expires_ms: 43_210,
+            retransmits: 0,
+        }),
+        cookie: Some(u64::MAX - 1),
+        ..socket(TcpState::TimeWait, "127.0.0.1:9527", "127.0.0.1:36650")
+    }
+}
+
+fn listener_with_hostile_name() -> Socket {
+    Socket {
+        inode: 123_456,
+        uid: 1000,
+        processes: vec![Process {
+            pid: 4242,
+            comm: "evil\x1b[2J".to_string(),
+            cmdline: "evil --title \x1b]0;pwned\x07".to_string(),
+        }],
+        ..socket(TcpState::Listen, "[::]:9527", "[::]:0")
+    }
+}
+
+fn table() -> SocketTable {
+    SocketTable {
+        source: SourceKind::Netlink,
+        sockets: vec![time_wait(), listener_with_hostile_name()],
+        skipped_rows: 0,
+        owners_unseen: 2,
+    }
+}
+
+fn bind() -> IntendedBind {
+    IntendedBind {
+        addr: "0.0.0.0".parse().unwrap(),
+        port: 9527,
+        reuseaddr: false,
+        reuseport: false,
+        v6only: false,
+        device: None,
+    }
+}
+
+fn verdict() -> Verdict {
+    Verdict {
+        bind: bind(),
+        blocked: true,
+        free_in_ms: Some(43_210),
+        blockers: vec![Blocker {
+            socket: time_wait(),
+            reason: Reason::TimeWait,
+            conflict: Conflict::Yes,
+            why: "a TIME_WAIT on the same address and port".to_string(),
+        }],
+        probes: vec![Probe {
+            bind: bind(),
+            question: "intended bind".to_string(),
+            ok: false,
+            errno: Some("EADDRINUSE".to_string()),
+        }],
+        explanation: "The old server closed first.".to_string(),
+        advice: vec!["tw-inspect --port 9527 --wait".to_string()],
+    }
+}
+
+fn render(f: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut out = Vec::new();
+    f(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn listing_is_aligned_counted_and_inert() {
+    let text =
+        render(|out| human::write_listing(out, &table(), human::Style { colour: false }).unwrap());
+    insta::assert_snapshot!(text);
+    assert!(!text.contains('\x1b'));
+}
+
+#[test]
+fn report_marks_blockers_without_colour() {
+    let text = render(|out| {
+        human::write_report(out, &table(), &verdict(), human::Style { colour: false }).unwrap()
+    });
+    insta::assert_snapshot!(text);
+    let blocker_line = text.lines().find(|l| l.contains("36650")).unwrap();
+    assert!(blocker_line.starts_with('!'), "{blocker_line}");
+}
+
+#[test]
+fn colour_never_lets_process_escapes_through() {
+    let text = render(|out| {
+        human::write_report(out, &table(), &verdict(), human::Style { colour: true }).unwrap()
+    });
+    assert!(text.contains("\x1b["), "colour was asked for");
+    assert!(
+        !text.contains("\x1b[2J"),
+        "process escape reached the terminal"
+    );
+    assert!(text.contains("evil\\e[2J"));
+}
+
+#[test]
+fn json_keeps_the_v1_names_and_escapes_control_bytes() {
+    let text =
+        render(|out| json::write(out, &table(), Some(9527), Some(&verdict()), false).unwrap());
+    assert!(!text.contains('\x1b'), "raw escape byte in JSON");
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["source"], "netlink");
+    assert_eq!(doc["port"], 9527);
+    assert_eq!(doc["counts"]["TIME_WAIT"], 1);
+    assert_eq!(doc["owners_unseen"], 2);
+    let tw = &doc["sockets"][0];
+    for (key, value) in [
+        ("family", "ipv4"),
+        ("state", "TIME_WAIT"),
+        ("local_addr", "127.0.0.1"),
+        ("remote_addr", "127.0.0.1"),
+        ("timer", "timewait"),
+        ("cookie", "18446744073709551614"),
+    ] {
+        assert_eq!(tw[key], value, "{key}");
+    }
+    assert_eq!(tw["local_port"], 9527);
+    assert_eq!(tw["remote_port"], 36650);
+    assert_eq!(tw["expires_ms"], 43210);
+    assert_eq!(tw["processes"], serde_json::json!([]));
+    let listen = &doc["sockets"][1];
+    assert_eq!(listen["local_addr"], "::");
+    assert_eq!(listen["remote_port"], 0);
+    assert_eq!(listen["timer"], serde_json::Value::Null);
+    assert_eq!(listen["processes"][0]["comm"], "evil\x1b[2J");
+    let verdict = &doc["verdict"];
+    assert_eq!(verdict["blocked"], true);
+    assert_eq!(verdict["free_in_ms"], 43210);
+    assert_eq!(verdict["bind"]["addr"], "0.0.0.0");
+    assert_eq!(verdict["bind"]["reuseaddr"], false);
+    assert_eq!(verdict["blockers"][0]["reason"], "time_wait");
+    assert_eq!(verdict["blockers"][0]["remote_port"], 36650);
+    assert_eq!(verdict["probes"][0]["errno"], "EADDRINUSE");
+    assert_eq!(verdict["probes"][0]["ok"], false);
+    assert_eq!(verdict["probes"][0]["port"], 9527);
+    assert_eq!(verdict["advice"][0], "tw-inspect --port 9527 --wait");
+}
+
+#[test]
+fn json_without_port_has_no_port_or_verdict() {
+    let text = render(|out| json::write(out, &table(), None, None, true).unwrap());
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(doc.get("port").is_none());
+    assert!(doc.get("verdict").is_none());
+}
