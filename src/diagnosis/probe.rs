@@ -14,8 +14,8 @@ use crate::model::{Socket, SourceKind};
 use crate::source::sysctl::KernelContext;
 
 pub const QUESTION_INTENDED: &str = "the intended bind";
-pub const QUESTION_REUSEADDR: &str = "would SO_REUSEADDR help?";
-pub const QUESTION_REUSEPORT: &str = "would SO_REUSEPORT help?";
+pub const QUESTION_REUSEADDR: &str = "would SO_REUSEADDR (without SO_REUSEPORT) help?";
+pub const QUESTION_REUSEPORT: &str = "would SO_REUSEPORT (without SO_REUSEADDR) help?";
 pub const QUESTION_SPECIFIC_ADDRESS: &str =
     "would a specific address instead of the wildcard help?";
 
@@ -25,6 +25,14 @@ const CAP_NET_BIND_SERVICE: u32 = 10;
 /// Probes the intended bind; when it fails with EADDRINUSE, also the
 /// counterfactuals: with SO_REUSEADDR, with SO_REUSEPORT, and (for a wildcard
 /// bind) on one local address that no socket on the port holds.
+///
+/// A successful bind leaves a trace in the port's bind bucket: one with
+/// SO_REUSEPORT arms the kernel's fast path (`tb->fastreuseport`) for its
+/// uid and address, and later SO_REUSEPORT binds of that uid then skip the
+/// conflict check. A probe with both flags can pass an existing socket by
+/// SO_REUSEADDR alone and so open that path past a socket that never set
+/// SO_REUSEPORT (measured on 6.18). So each flag counterfactual sets one
+/// flag and clears the other; only the user's own intended bind may set both.
 pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
     let intended = probe(bind, QUESTION_INTENDED);
     let in_use = intended.errno.as_deref() == Some("EADDRINUSE");
@@ -35,12 +43,14 @@ pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
     if !bind.reuseaddr {
         let with = IntendedBind {
             reuseaddr: true,
+            reuseport: false,
             ..bind.clone()
         };
         probes.push(probe(&with, QUESTION_REUSEADDR));
     }
     if !bind.reuseport {
         let with = IntendedBind {
+            reuseaddr: false,
             reuseport: true,
             ..bind.clone()
         };
