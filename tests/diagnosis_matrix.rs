@@ -301,6 +301,42 @@ fn time_wait_on_one_loopback_address() {
     });
 }
 
+/// The wildcard is blocked by a TIME_WAIT on 127.0.0.1; the counterfactual
+/// picks a local address nobody holds, and the kernel accepts a bind there.
+#[test]
+fn specific_address_counterfactual() {
+    require_netns!();
+    let ns = Netns::new();
+    for command in [
+        &["link", "add", "v0", "type", "veth", "peer", "name", "v1"][..],
+        &["addr", "add", "10.9.9.1/24", "dev", "v0"],
+    ] {
+        if !ns.exec("ip").args(command).status().unwrap().success() {
+            eprintln!("SKIP specific_address_counterfactual: ip {command:?} failed");
+            return;
+        }
+    }
+    ns.run(|| {
+        sockets::server_side_time_wait(at("127.0.0.1:9527"), Opts::default());
+        let wildcard = judge(at("0.0.0.0:9527"), Opts::default(), None);
+        assert!(wildcard.kernel_blocked);
+        let specific = wildcard
+            .probed
+            .probes
+            .iter()
+            .find(|p| p.bind.addr != wildcard.probed.bind.addr)
+            .expect("an address counterfactual");
+        assert_eq!(specific.bind.addr.to_string(), "10.9.9.1");
+        assert!(specific.ok);
+        assert!(sockets::kernel_allows(at("10.9.9.1:9527"), Opts::default()));
+        assert!(wildcard
+            .probed
+            .advice
+            .iter()
+            .any(|a| a.contains("Bind 10.9.9.1 instead of the wildcard")));
+    });
+}
+
 #[test]
 fn v4_mapped_time_wait_from_a_dual_stack_listener() {
     require_netns!();

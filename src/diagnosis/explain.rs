@@ -261,8 +261,9 @@ fn explain_time_waits(
         }
         (false, Some(_), _) if only_time_waits => {
             text.push(format!(
-                "SO_REUSEADDR on the new socket will not help this time: the old socket did \
-                 not set SO_REUSEADDR, so its TIME_WAIT blocks even a bind that sets it, {for_how_long}."
+                "SO_REUSEADDR on the new socket will not help this time: {} did not set \
+                 SO_REUSEADDR, so its TIME_WAIT blocks even a bind that sets it, {for_how_long}.",
+                old_socket(time_waits.len())
             ));
             for_next_time = Some(
                 "Set SO_REUSEADDR on the listening socket before bind(), so that future \
@@ -283,8 +284,9 @@ fn explain_time_waits(
             );
         }
         (true, _, Some(_)) if only_time_waits => text.push(format!(
-            "This bind sets SO_REUSEADDR and was still refused: the old socket did not set \
+            "This bind sets SO_REUSEADDR and was still refused: {} did not set \
              SO_REUSEADDR{}, so its TIME_WAIT blocks {for_how_long}.",
+            old_socket(time_waits.len()),
             if bind.reuseport {
                 " (nor SO_REUSEPORT)"
             } else {
@@ -306,6 +308,16 @@ fn explain_time_waits(
         ));
     }
     for_next_time
+}
+
+/// The socket(s) behind the TIME_WAITs: with several, the kernel's refusal
+/// only proves that one of them lacked the flag.
+fn old_socket(time_waits: usize) -> &'static str {
+    if time_waits == 1 {
+        "the old socket"
+    } else {
+        "at least one old socket"
+    }
 }
 
 fn live_holder_sentence(blocker: &Blocker) -> String {

@@ -79,6 +79,8 @@ pub struct Assessment {
     pub reason: Reason,
     /// One sentence: why it does, does not, or may conflict.
     pub why: String,
+    /// For `Unknown`: the facts the table does not show that decide it.
+    pub hidden: Vec<String>,
 }
 
 /// How a socket holds its port.
@@ -101,6 +103,7 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
         conflict: Conflict::No,
         reason,
         why,
+        hidden: Vec::new(),
     };
     if socket.local.port() != bind.port {
         return no(format!(
@@ -135,19 +138,15 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
         ));
     }
     let passes = hidden_flags_that_pass(bind, socket, ctx);
-    let mut unknowns = Vec::new();
+    let mut hidden = Vec::new();
     if device.is_none() {
-        unknowns.push(if ctx.devices_known {
-            "its device binding".to_string()
-        } else {
-            "its device binding (which /proc does not show)".to_string()
-        });
+        hidden.push("its device binding".to_string());
     }
     if address.is_none() {
-        unknowns.push("its IPV6_V6ONLY flag, which decides whether it also holds IPv4".to_string());
+        hidden.push("its IPV6_V6ONLY flag (whether it also holds IPv4)".to_string());
     }
     if !passes.is_empty() {
-        unknowns.push(format!(
+        hidden.push(format!(
             "whether {} set {}",
             if reason == Reason::TimeWait {
                 "the socket it came from"
@@ -157,20 +156,22 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
             passes.describe()
         ));
     }
-    if unknowns.is_empty() {
+    if hidden.is_empty() {
         return Assessment {
             conflict: Conflict::Yes,
             reason,
             why: certain_conflict_why(bind, socket, ctx, reason),
+            hidden,
         };
     }
     Assessment {
         conflict: Conflict::Unknown,
         reason,
         why: format!(
-            "It blocks the bind depending on {}, which the table does not show.",
-            unknowns.join(" and ")
+            "Whether it blocks the bind depends on {}, which the table does not show.",
+            hidden.join(" and ")
         ),
+        hidden,
     }
 }
 

@@ -81,9 +81,9 @@ pub fn diagnose(
                 blockers.push(Blocker {
                     conflict: Conflict::Yes,
                     why: format!(
-                        "The kernel refused the bind with EADDRINUSE and no other socket on \
-                         the port can conflict. {}",
-                        assessment.why
+                        "It blocks the bind: the kernel refused it (EADDRINUSE) and no other \
+                         socket on the port can conflict, which settles {}.",
+                        assessment.hidden.join(" and ")
                     ),
                     ..blocker(socket, assessment)
                 })
@@ -302,6 +302,10 @@ mod tests {
         // The only candidate: the kernel's refusal decides it.
         assert_eq!(verdict.blockers[0].conflict, Conflict::Yes);
         assert_says(
+            &verdict.blockers[0].why,
+            "which settles whether the socket it came from set SO_REUSEADDR",
+        );
+        assert_says(
             &verdict.explanation,
             "This bind sets SO_REUSEADDR and was still refused: the old socket did not set \
              SO_REUSEADDR",
@@ -343,6 +347,10 @@ mod tests {
             .iter()
             .all(|b| b.conflict == Conflict::Unknown));
         assert_eq!(verdict.free_in_ms, Some(50_000 + TIMER_SLACK_MS));
+        assert_says(
+            &verdict.explanation,
+            "at least one old socket did not set SO_REUSEADDR",
+        );
     }
 
     #[test]
@@ -476,6 +484,27 @@ mod tests {
         assert_says(&verdict.explanation, "listen() may not");
         assert_says(&verdict.explanation, "pid 77 worker");
         assert!(verdict.advice[0].contains("Stop pid 77 worker"));
+    }
+
+    #[test]
+    fn dual_stack_bind_blocked_by_ipv4_names_v6only() {
+        let intended = bind("[::]:9527");
+        let kernel = KernelContext {
+            bindv6only: Some(false),
+            ..kernel()
+        };
+        let verdict = diagnose(&[restart_time_wait()], &intended, &context(), &kernel, &[]);
+        assert!(verdict.blocked);
+        assert_says(
+            &verdict.explanation,
+            "IPV6_V6ONLY off (net.ipv6.bindv6only=0)",
+        );
+        let v6only = IntendedBind {
+            v6only: true,
+            ..intended
+        };
+        let verdict = diagnose(&[restart_time_wait()], &v6only, &context(), &kernel, &[]);
+        assert!(!verdict.blocked);
     }
 
     #[test]
