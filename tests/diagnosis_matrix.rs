@@ -15,7 +15,7 @@ use common::Netns;
 use tw_inspect::diagnosis::{
     diagnose, rule_context, run_probes, Conflict, IntendedBind, Reason, Verdict,
 };
-use tw_inspect::model::{Query, SourceKind};
+use tw_inspect::model::{Family, Query, Socket, SourceKind, TcpState};
 use tw_inspect::source::{owners, procnet, sysctl::KernelContext};
 
 const PORT: u16 = 9527;
@@ -230,7 +230,7 @@ fn reuseaddr_on_both_sides_is_free() {
         assert_eq!(both.probed.free_in_ms, None);
         assert_says(
             &both.probed,
-            "the old socket set SO_REUSEADDR as this bind does",
+            "the socket it came from set SO_REUSEADDR as this bind does",
         );
         // Without a probe the old socket's flag is unknown: not shown as free.
         assert_eq!(both.rules_only.blockers[0].conflict, Conflict::Unknown);
@@ -384,6 +384,9 @@ fn ipv6_time_wait_against_ipv4_wildcard_follows_the_listeners_v6only() {
             assert_eq!(any.kernel_blocked, blocked, "v6only={listener_v6only}");
             assert_eq!(any.rules_only.blockers.len(), 1);
             assert_eq!(any.rules_only.blockers[0].conflict, Conflict::Unknown);
+            if !blocked {
+                assert_says(&any.probed, "the kernel settled its IPV6_V6ONLY flag");
+            }
         });
     }
 }
@@ -533,6 +536,60 @@ fn probes_leave_the_kernels_next_answer_unchanged() {
             seen.probed.probes
         );
         assert!(!sockets::kernel_allows(target, reuseport));
+    });
+}
+
+/// Two SO_REUSEADDR sockets can both bind a port; the second to listen()
+/// gets EADDRINUSE. /proc does not list bound-only sockets, so the one here
+/// is described as sock_diag reports it (state BOUND, 6.5+).
+#[test]
+fn listen_caveat_matches_the_kernel() {
+    require_netns!();
+    let ns = Netns::new();
+    ns.run(|| {
+        let target = at("0.0.0.0:9527");
+        let reuseaddr = opts(true, false);
+        let other = sockets::bind_with(target, reuseaddr).expect("bound-only socket");
+        let seen = Socket {
+            family: Family::Ipv4,
+            state: TcpState::Bound,
+            local: target,
+            remote: at("0.0.0.0:0"),
+            bound_device: 0,
+            timer: None,
+            rx_queue: 0,
+            tx_queue: 0,
+            uid: 0,
+            inode: 1,
+            cookie: None,
+            v6only: None,
+            processes: Vec::new(),
+        };
+        let kernel = KernelContext::read();
+        let bind = IntendedBind {
+            addr: target.ip(),
+            port: target.port(),
+            reuseaddr: true,
+            reuseport: false,
+            v6only: false,
+            device: None,
+        };
+        let ctx = rule_context(&bind, &kernel, SourceKind::Netlink);
+        let table = [seen];
+        let verdict = diagnose(&table, &bind, &ctx, &kernel, &run_probes(&bind, &table));
+        assert!(!verdict.blocked, "{}", verdict.explanation);
+        assert_says(&verdict, "listen() may not");
+
+        let ours = sockets::bind_with(target, reuseaddr).expect("the bind the verdict allowed");
+        // SAFETY: both are bound sockets owned here.
+        unsafe {
+            assert_eq!(libc::listen(other.as_raw_fd(), 16), 0);
+            assert_eq!(libc::listen(ours.as_raw_fd(), 16), -1);
+        }
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EADDRINUSE)
+        );
     });
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use super::probe::{QUESTION_REUSEADDR, QUESTION_REUSEPORT, QUESTION_SPECIFIC_ADDRESS};
+use super::rules::{describe_hidden, Assessment, Hidden};
 use super::verdict::{Findings, TIME_WAIT_LEN_MS};
 use super::{Blocker, Conflict, IntendedBind, Probe, Reason};
 use crate::model::{Socket, TcpState};
@@ -55,23 +56,8 @@ fn explain_free(f: &Findings, target: &str, text: &mut Vec<String>, advice: &mut
         ),
         None => format!("No socket on port {port} conflicts with a bind to {target}."),
     });
-    let passed_time_waits = f
-        .passed_unknowns
-        .iter()
-        .filter(|s| s.is_time_wait_like())
-        .count();
-    if passed_time_waits > 0 {
-        text.push(format!(
-            "{} on port {port} {} not block: the old socket set {} as this bind does, so the \
-             kernel lets them share the port.",
-            count_noun(passed_time_waits, "TIME_WAIT", "TIME_WAITs"),
-            if passed_time_waits == 1 { "does" } else { "do" },
-            match (f.bind.reuseaddr, f.bind.reuseport) {
-                (true, false) => "SO_REUSEADDR",
-                (false, true) => "SO_REUSEPORT",
-                _ => "SO_REUSEADDR or SO_REUSEPORT",
-            }
-        ));
+    if let Some(passed) = passed_sentence(f) {
+        text.push(passed);
     }
     if !f.client_side_time_waits.is_empty() {
         let local_ports: Vec<String> = f
@@ -116,6 +102,40 @@ fn explain_free(f: &Findings, target: &str, text: &mut Vec<String>, advice: &mut
             }
         }
     }
+}
+
+/// What the kernel's acceptance settled about the sockets the rules could
+/// not decide.
+fn passed_sentence(f: &Findings) -> Option<String> {
+    let (first, assessment) = f.passed_unknowns.first()?;
+    let count = f.passed_unknowns.len();
+    let subject = if count == 1 {
+        format!("The {} on {}", first.state, first.local)
+    } else {
+        format!("{count} sockets on port {}", f.bind.port)
+    };
+    let only_flags = |a: &Assessment| matches!(a.hidden.as_slice(), [Hidden::ReuseFlags { .. }]);
+    if f.passed_unknowns.iter().all(|(_, a)| only_flags(a)) {
+        let old = match (count, first.is_time_wait_like()) {
+            (1, true) => "the socket it came from",
+            (1, false) => "it",
+            _ => "each of them (or the socket it came from)",
+        };
+        let flags = match (f.bind.reuseaddr, f.bind.reuseport) {
+            (true, false) => "SO_REUSEADDR",
+            (false, true) => "SO_REUSEPORT",
+            _ => "SO_REUSEADDR or SO_REUSEPORT",
+        };
+        return Some(format!(
+            "{subject} did not block: {old} set {flags} as this bind does, so the kernel lets \
+             them share the port."
+        ));
+    }
+    Some(format!(
+        "{subject} did not block: the kernel settled {}, which the table does not show, in \
+         this bind's favour.",
+        describe_hidden(&assessment.hidden)
+    ))
 }
 
 fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &mut Vec<String>) {

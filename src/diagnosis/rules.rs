@@ -6,6 +6,7 @@
 //! table, so every answer is computed over all four possibilities: the same
 //! answer for all of them is certain, anything else is `Unknown`.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Conflict, IntendedBind, Reason};
@@ -80,7 +81,49 @@ pub struct Assessment {
     /// One sentence: why it does, does not, or may conflict.
     pub why: String,
     /// For `Unknown`: the facts the table does not show that decide it.
-    pub hidden: Vec<String>,
+    pub hidden: Vec<Hidden>,
+}
+
+/// A fact about an existing socket that no socket table shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hidden {
+    /// Its SO_BINDTODEVICE (/proc always says none).
+    Device,
+    /// Its IPV6_V6ONLY: whether it also holds the IPv4 side.
+    V6only,
+    /// Whether it (or, for a TIME_WAIT, the socket it came from) set these
+    /// reuse options, which would let the bind through.
+    ReuseFlags {
+        flags: &'static str,
+        time_wait: bool,
+    },
+}
+
+impl fmt::Display for Hidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Hidden::Device => f.write_str("its device binding"),
+            Hidden::V6only => f.write_str("its IPV6_V6ONLY flag (whether it also holds IPv4)"),
+            Hidden::ReuseFlags { flags, time_wait } => write!(
+                f,
+                "whether {} set {flags}",
+                if *time_wait {
+                    "the socket it came from"
+                } else {
+                    "it"
+                }
+            ),
+        }
+    }
+}
+
+/// "A", "A and B", "A and B and C".
+pub fn describe_hidden(hidden: &[Hidden]) -> String {
+    hidden
+        .iter()
+        .map(Hidden::to_string)
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 /// How a socket holds its port.
@@ -140,21 +183,16 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
     let passes = hidden_flags_that_pass(bind, socket, ctx);
     let mut hidden = Vec::new();
     if device.is_none() {
-        hidden.push("its device binding".to_string());
+        hidden.push(Hidden::Device);
     }
     if address.is_none() {
-        hidden.push("its IPV6_V6ONLY flag (whether it also holds IPv4)".to_string());
+        hidden.push(Hidden::V6only);
     }
     if !passes.is_empty() {
-        hidden.push(format!(
-            "whether {} set {}",
-            if reason == Reason::TimeWait {
-                "the socket it came from"
-            } else {
-                "it"
-            },
-            passes.describe()
-        ));
+        hidden.push(Hidden::ReuseFlags {
+            flags: passes.describe(),
+            time_wait: reason == Reason::TimeWait,
+        });
     }
     if hidden.is_empty() {
         return Assessment {
@@ -169,7 +207,7 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
         reason,
         why: format!(
             "Whether it blocks the bind depends on {}, which the table does not show.",
-            hidden.join(" and ")
+            describe_hidden(&hidden)
         ),
         hidden,
     }

@@ -27,7 +27,7 @@ pub(crate) struct Findings<'a> {
     pub blockers: &'a [Blocker],
     pub free_in_ms: Option<u64>,
     /// Sockets on the port the rules could not decide and the kernel passed.
-    pub passed_unknowns: Vec<&'a Socket>,
+    pub passed_unknowns: Vec<(&'a Socket, Assessment)>,
     /// Bound-only sockets that can make listen() fail after the bind.
     pub listen_caveat: Vec<&'a Socket>,
     /// TIME_WAITs whose peer is this port: the client side closed first.
@@ -75,7 +75,9 @@ pub fn diagnose(
             (Conflict::No, _) => {}
             // The kernel accepted the bind: an undecided socket did not conflict,
             // and a certain one is a disagreement, kept visible.
-            (Conflict::Unknown, Some(probe)) if probe.ok => passed_unknowns.push(*socket),
+            (Conflict::Unknown, Some(probe)) if probe.ok => {
+                passed_unknowns.push((*socket, assessment.clone()))
+            }
             // The refusal can only have come from this one socket.
             (Conflict::Unknown, Some(_)) if kernel_in_use && certain == 0 && unknown == 1 => {
                 blockers.push(Blocker {
@@ -83,7 +85,7 @@ pub fn diagnose(
                     why: format!(
                         "It blocks the bind: the kernel refused it (EADDRINUSE) and no other \
                          socket on the port can conflict, which settles {}.",
-                        assessment.hidden.join(" and ")
+                        rules::describe_hidden(&assessment.hidden)
                     ),
                     ..blocker(socket, assessment)
                 })
@@ -283,7 +285,7 @@ mod tests {
         assert_says(&verdict.explanation, "succeeds now");
         assert_says(
             &verdict.explanation,
-            "the old socket set SO_REUSEADDR as this bind does",
+            "the socket it came from set SO_REUSEADDR as this bind does",
         );
     }
 
@@ -484,6 +486,20 @@ mod tests {
         assert_says(&verdict.explanation, "listen() may not");
         assert_says(&verdict.explanation, "pid 77 worker");
         assert!(verdict.advice[0].contains("Stop pid 77 worker"));
+    }
+
+    #[test]
+    fn accepted_bind_settles_what_the_table_hid() {
+        let intended = bind("0.0.0.0:9527");
+        let ipv6 = time_wait("[::1]:9527", "[::1]:41234", 43_000);
+        let probes = [probed(&intended, QUESTION_INTENDED, None)];
+        let verdict = diagnose(&[ipv6], &intended, &context(), &kernel(), &probes);
+        assert!(!verdict.blocked);
+        assert!(verdict.blockers.is_empty());
+        assert_says(
+            &verdict.explanation,
+            "The TIME_WAIT on [::1]:9527 did not block: the kernel settled its IPV6_V6ONLY flag",
+        );
     }
 
     #[test]
