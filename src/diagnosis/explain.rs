@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use super::probe::{QUESTION_REUSEADDR, QUESTION_REUSEPORT, QUESTION_SPECIFIC_ADDRESS};
-use super::rules::{describe_hidden, Assessment, Hidden};
+use super::rules::{self, describe_hidden, Assessment, Hidden};
 use super::verdict::{Findings, TIME_WAIT_LEN_MS};
 use super::{Blocker, Conflict, IntendedBind, Probe, Reason};
 use crate::model::{Socket, TcpState};
@@ -145,8 +145,12 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
         (Some(_), _) => format!("bind() to {target} fails with EADDRINUSE."),
         (None, false) => format!("bind() to {target} would fail with EADDRINUSE."),
         (None, true) => format!(
-            "bind() to {target} may fail with EADDRINUSE: the table does not show what \
-             decides it."
+            "bind() to {target} may fail with EADDRINUSE: it depends on {}, which the table \
+             does not show.",
+            f.blockers
+                .first()
+                .map(|b| describe_hidden(&rules::assess(f.bind, &b.socket, f.ctx).hidden))
+                .unwrap_or_default()
         ),
     });
     if f.blockers.is_empty() {

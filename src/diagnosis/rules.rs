@@ -157,8 +157,8 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
     }
     if socket.state == TcpState::NewSynRecv {
         return no(
-            "A pending connection request is not in the port's bind table; \
-                   only its listener is."
+            "A pending connection request is not in the port's bind table; only its \
+             listener is."
                 .to_string(),
         );
     }

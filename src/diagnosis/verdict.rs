@@ -330,7 +330,11 @@ mod tests {
         );
         assert!(verdict.blocked);
         assert_eq!(verdict.blockers[0].conflict, Conflict::Unknown);
-        assert_says(&verdict.explanation, "may fail with EADDRINUSE");
+        assert_says(
+            &verdict.explanation,
+            "may fail with EADDRINUSE: it depends on whether the socket it came from set \
+             SO_REUSEADDR",
+        );
         assert!(verdict.advice.iter().any(|a| a.contains("with probes")));
     }
 
