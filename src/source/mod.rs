@@ -5,7 +5,7 @@
 pub mod netlink;
 pub mod owners;
 pub mod procnet;
-
+pub mod sysctl;
 
 use std::path::Path;
 
