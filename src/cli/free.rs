@@ -120,5 +120,9 @@ fn finish(
         }
         plan.print_report(table, verdict)?;
     }
-    Ok(if verdict.blocked { EXIT_BLOCKED } else { EXIT_FREE })
+    Ok(if verdict.blocked {
+        EXIT_BLOCKED
+    } else {
+        EXIT_FREE
+    })
 }

@@ -100,10 +100,7 @@ impl Plan<'_> {
 
     /// The bind the user's server intends, from the flags.
     pub fn intended_bind(&self, port: u16, kernel: &KernelContext) -> IntendedBind {
-        let addr = self
-            .args
-            .addr
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let addr = self.args.addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         IntendedBind {
             addr,
             port,
@@ -115,7 +112,12 @@ impl Plan<'_> {
     }
 
     /// Diagnoses `bind` against the sockets on its port, probing when allowed.
-    pub fn diagnose(&self, table: &SocketTable, bind: &IntendedBind, kernel: &KernelContext) -> Verdict {
+    pub fn diagnose(
+        &self,
+        table: &SocketTable,
+        bind: &IntendedBind,
+        kernel: &KernelContext,
+    ) -> Verdict {
         diagnose_now(&table.sockets, table.source, bind, kernel, self.probing)
     }
 
@@ -139,7 +141,13 @@ impl Plan<'_> {
         let shown = self.shown(table);
         let mut out = io::BufWriter::new(io::stdout().lock());
         if self.args.json {
-            json::write(&mut out, &shown, Some(verdict.bind.port), Some(verdict), self.json_pretty())?;
+            json::write(
+                &mut out,
+                &shown,
+                Some(verdict.bind.port),
+                Some(verdict),
+                self.json_pretty(),
+            )?;
         } else {
             human::write_report(&mut out, &shown, verdict, self.style())?;
         }
@@ -236,7 +244,11 @@ fn run(args: &Args) -> Result<i32, Failure> {
     let bind = plan.intended_bind(port, &kernel);
     let verdict = plan.diagnose(&table, &bind, &kernel);
     plan.print_report(&table, &verdict)?;
-    Ok(if verdict.blocked { EXIT_BLOCKED } else { EXIT_FREE })
+    Ok(if verdict.blocked {
+        EXIT_BLOCKED
+    } else {
+        EXIT_FREE
+    })
 }
 
 fn run_listing(plan: &Plan) -> Result<i32, Failure> {
@@ -280,10 +292,7 @@ fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
     }
     let mut config = tui::TuiConfig::new(source_name);
     config.port = plan.args.port;
-    config.addr = plan
-        .args
-        .addr
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    config.addr = plan.args.addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     config.reuseaddr = plan.args.reuseaddr;
     config.reuseport = plan.args.reuseport;
     config.v6only = plan.args.v6only;

@@ -63,9 +63,10 @@ fn will_not_free_by_itself(verdict: &Verdict) -> bool {
         .blockers
         .iter()
         .any(|b| b.reason != Reason::TimeWait && b.conflict == Conflict::Yes);
-    let other_refusal = verdict.probes.iter().any(|p| {
-        p.bind == verdict.bind && p.errno.as_deref().is_some_and(|e| e != "EADDRINUSE")
-    });
+    let other_refusal = verdict
+        .probes
+        .iter()
+        .any(|p| p.bind == verdict.bind && p.errno.as_deref().is_some_and(|e| e != "EADDRINUSE"));
     live_holder || other_refusal
 }
 

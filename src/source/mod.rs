@@ -63,7 +63,9 @@ pub fn read_table(request: &ReadRequest) -> Result<Reading> {
         SourceChoice::Auto => match netlink_table(&request.query) {
             Err(crate::Error::NetlinkUnavailable(why)) => (
                 proc_table(host, &request.query)?,
-                Some(format!("warning: sock_diag unavailable ({why}); reading /proc/net/tcp instead")),
+                Some(format!(
+                    "warning: sock_diag unavailable ({why}); reading /proc/net/tcp instead"
+                )),
             ),
             other => (other?, None),
         },
