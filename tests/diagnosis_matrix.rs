@@ -677,3 +677,30 @@ fn missing_device_and_privileged_port_are_named() {
         });
     });
 }
+
+/// The estimate against the clock: the port must become bindable within a
+/// second and a half of `free_in_ms`. Takes a full TIME_WAIT (about 61 s):
+/// `cargo test --test diagnosis_matrix -- --ignored`.
+#[test]
+#[ignore = "waits out a whole TIME_WAIT"]
+fn free_in_ms_matches_when_the_port_frees() {
+    require_netns!();
+    let ns = Netns::new();
+    ns.run(|| {
+        let target = at("127.0.0.1:9527");
+        sockets::server_side_time_wait(target, Opts::default());
+        let read_at = std::time::Instant::now();
+        let seen = judge(at("0.0.0.0:9527"), Opts::default(), None);
+        let estimate = seen.rules_only.free_in_ms.expect("a time-bound blocker");
+        while !sockets::kernel_allows(target, Opts::default()) {
+            assert!(read_at.elapsed().as_secs() < 120, "never freed");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let freed = read_at.elapsed().as_millis() as u64;
+        assert!(
+            freed.abs_diff(estimate) <= 1500,
+            "estimated {estimate} ms, freed after {freed} ms"
+        );
+        eprintln!("estimated {estimate} ms, freed after {freed} ms");
+    });
+}

@@ -325,8 +325,8 @@ fn explain_time_waits(
     }
     if let Some(ms) = f.free_in_ms {
         text.push(format!(
-            "The port frees in about {} s (an estimate: the timer fires up to a second late, \
-             and a retransmitted FIN restarts the {} s).",
+            "The port frees in about {} s (an estimate: the kernel's timer fires up to \
+             about 2 s late, and a retransmitted FIN restarts the {} s).",
             seconds(ms),
             TIME_WAIT_LEN_MS / 1000
         ));
