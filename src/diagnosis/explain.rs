@@ -506,7 +506,7 @@ pub fn wait_command(bind: &IntendedBind) -> String {
         command.push_str(" --v6only");
     }
     if let Some(device) = &bind.device {
-        let _ = write!(command, " --device {}", shell_word(device));
+        let _ = write!(command, " --dev {}", shell_word(device));
     }
     command.push_str(" --wait");
     command

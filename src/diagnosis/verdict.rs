@@ -540,7 +540,7 @@ mod tests {
         };
         assert_eq!(
             wait_command(&intended),
-            "tw-inspect --port 443 --addr :: --reuseaddr --reuseport --v6only --device 'eth 0' --wait"
+            "tw-inspect --port 443 --addr :: --reuseaddr --reuseport --v6only --dev 'eth 0' --wait"
         );
         assert_eq!(
             wait_command(&bind("0.0.0.0:9527")),
