@@ -425,8 +425,11 @@ fn explain_refused(
         advice.push(format!(
             "Give the server CAP_NET_BIND_SERVICE (`setcap cap_net_bind_service=+ep \
              /path/to/server`, or AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd \
-             unit), or use a port of {} or above.",
-            f.ctx.unprivileged_port_start
+             unit), or use {}.",
+            match f.ctx.unprivileged_port_start {
+                Some(start) => format!("a port of {start} or above"),
+                None => "an unprivileged port".to_string(),
+            }
         ));
     }
     if !f.blockers.is_empty() {
