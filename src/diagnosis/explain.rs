@@ -325,8 +325,8 @@ fn explain_time_waits(
     }
     if let Some(ms) = f.free_in_ms {
         text.push(format!(
-            "The port frees in about {} s (an estimate: the timer fires up to a second late, \
-             and a retransmitted FIN restarts the {} s).",
+            "The port frees in about {} s (an estimate: the kernel's timer fires up to \
+             about 2 s late, and a retransmitted FIN restarts the {} s).",
             seconds(ms),
             TIME_WAIT_LEN_MS / 1000
         ));
@@ -425,8 +425,11 @@ fn explain_refused(
         advice.push(format!(
             "Give the server CAP_NET_BIND_SERVICE (`setcap cap_net_bind_service=+ep \
              /path/to/server`, or AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd \
-             unit), or use a port of {} or above.",
-            f.ctx.unprivileged_port_start
+             unit), or use {}.",
+            match f.ctx.unprivileged_port_start {
+                Some(start) => format!("a port of {start} or above"),
+                None => "an unprivileged port".to_string(),
+            }
         ));
     }
     if !f.blockers.is_empty() {
@@ -506,7 +509,7 @@ pub fn wait_command(bind: &IntendedBind) -> String {
         command.push_str(" --v6only");
     }
     if let Some(device) = &bind.device {
-        let _ = write!(command, " --device {}", shell_word(device));
+        let _ = write!(command, " --dev {}", shell_word(device));
     }
     command.push_str(" --wait");
     command

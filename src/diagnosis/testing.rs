@@ -85,9 +85,10 @@ pub fn bind(text: &str) -> IntendedBind {
 pub fn context() -> RuleContext {
     RuleContext {
         bind_ifindex: None,
+        device_missing: false,
         devices_known: true,
         uid: UID,
-        unprivileged_port_start: 1024,
+        unprivileged_port_start: Some(1024),
         cap_net_bind_service: false,
     }
 }
