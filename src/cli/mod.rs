@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use clap::Parser;
 
-use crate::diagnosis::probe::{rule_context, run_probes};
+use crate::diagnosis::probe::{captured_rule_context, rule_context, run_probes};
 use crate::diagnosis::{diagnose, IntendedBind, Verdict};
 use crate::model::{Query, Socket, SocketTable, StateSet};
 use crate::output::{human, json};
@@ -76,7 +76,16 @@ fn usage_error(error: &clap::Error) -> i32 {
 pub(crate) struct Plan<'a> {
     pub args: &'a Args,
     pub choice: SourceChoice,
-    pub probing: bool,
+    pub host: HostAccess,
+}
+
+/// How much of this host a diagnosis may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostAccess {
+    /// The table is this host's: its sysctls and devices apply; probe when true.
+    Live { probing: bool },
+    /// Captured files describe another host: rules only, no local facts.
+    Captured,
 }
 
 impl Plan<'_> {
@@ -118,11 +127,11 @@ impl Plan<'_> {
         bind: &IntendedBind,
         kernel: &KernelContext,
     ) -> Verdict {
-        diagnose_now(&table.sockets, table.source, bind, kernel, self.probing)
+        diagnose_now(&table.sockets, table.source, bind, kernel, self.host)
     }
 
     pub fn kernel_context(&self) -> KernelContext {
-        kernel_context(self.args.proc_root.is_some())
+        kernel_context(self.host)
     }
 
     pub fn json_pretty(&self) -> bool {
@@ -178,30 +187,33 @@ impl Plan<'_> {
 }
 
 /// Diagnoses `bind` against `sockets` (those on its port), with probes of
-/// this namespace when `probing`.
+/// this namespace when the host allows it.
 fn diagnose_now(
     sockets: &[Socket],
     source: crate::model::SourceKind,
     bind: &IntendedBind,
     kernel: &KernelContext,
-    probing: bool,
+    host: HostAccess,
 ) -> Verdict {
-    let ctx = rule_context(bind, kernel, source);
-    let probes = if probing {
-        run_probes(bind, sockets)
-    } else {
-        Vec::new()
+    let (ctx, probes) = match host {
+        HostAccess::Captured => (captured_rule_context(source), Vec::new()),
+        HostAccess::Live { probing } => (
+            rule_context(bind, kernel, source),
+            if probing {
+                run_probes(bind, sockets)
+            } else {
+                Vec::new()
+            },
+        ),
     };
     diagnose(sockets, bind, &ctx, kernel, &probes)
 }
 
-/// The kernel settings that matter: this host's, or none for captured files
-/// (they describe another host).
-fn kernel_context(captured: bool) -> KernelContext {
-    if captured {
-        KernelContext::default()
-    } else {
-        KernelContext::read()
+/// The kernel settings that matter: this host's, or none for captured files.
+fn kernel_context(host: HostAccess) -> KernelContext {
+    match host {
+        HostAccess::Live { .. } => KernelContext::read(),
+        HostAccess::Captured => KernelContext::default(),
     }
 }
 
@@ -224,7 +236,13 @@ fn run(args: &Args) -> Result<i32, Failure> {
             }
         },
         // Captured files describe another host: probing this one would lie.
-        probing: !args.no_probe && !captured,
+        host: if captured {
+            HostAccess::Captured
+        } else {
+            HostAccess::Live {
+                probing: !args.no_probe,
+            }
+        },
     };
     let bare = args.port.is_none() && args.states.is_empty() && !args.json;
     if args.tui || (bare && io::stdout().is_terminal()) {
@@ -306,7 +324,7 @@ fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
         plan.choice
     };
     let captured = plan.args.proc_root.clone();
-    let probing = plan.probing;
+    let host = plan.host;
     tui::run(config, move |request: &tui::CollectRequest| {
         let reading = source::read_table(&ReadRequest {
             choice,
@@ -323,8 +341,8 @@ fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
                 .filter(|s| s.local.port() == bind.port)
                 .cloned()
                 .collect();
-            let kernel = kernel_context(captured.is_some());
-            diagnose_now(&on_port, reading.table.source, bind, &kernel, probing)
+            let kernel = kernel_context(host);
+            diagnose_now(&on_port, reading.table.source, bind, &kernel, host)
         });
         Ok(tui::Snapshot {
             table: reading.table,

@@ -222,8 +222,9 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
     advice.extend(for_next_time);
     if !time_waits.is_empty() {
         advice.push(format!(
-            "To free it at once (needs CAP_NET_ADMIN and a kernel 6.0+ built with \
-             CONFIG_INET_DIAG_DESTROY): `ss -K -tn state time-wait '( sport = :{port} )'`."
+            "To free it now, if the restart cannot wait: `{}` destroys exactly these TIME_WAITs \
+             (SOCK_DESTROY: needs CAP_NET_ADMIN and a kernel built with CONFIG_INET_DIAG_DESTROY).",
+            bind_command(f.bind, "--free")
         ));
     }
 }
@@ -495,6 +496,11 @@ fn kernel_notes(f: &Findings, text: &mut Vec<String>) {
 
 /// The `tw-inspect --wait` command for the same bind.
 pub fn wait_command(bind: &IntendedBind) -> String {
+    bind_command(bind, "--wait")
+}
+
+/// `tw-inspect` with the flags that describe `bind`, then `action`.
+fn bind_command(bind: &IntendedBind, action: &str) -> String {
     let mut command = format!("tw-inspect --port {}", bind.port);
     if !(bind.addr.is_ipv4() && bind.addr.is_unspecified()) {
         let _ = write!(command, " --addr {}", bind.addr);
@@ -511,7 +517,8 @@ pub fn wait_command(bind: &IntendedBind) -> String {
     if let Some(device) = &bind.device {
         let _ = write!(command, " --dev {}", shell_word(device));
     }
-    command.push_str(" --wait");
+    command.push(' ');
+    command.push_str(action);
     command
 }
 
