@@ -20,7 +20,7 @@ pub(super) fn run(plan: &Plan, port: u16) -> Result<i32, Failure> {
             "--free needs the sock_diag source (a socket is destroyed by its cookie, which /proc does not show)".into(),
         ));
     }
-    let verdict = plan.diagnose(&table, &bind, &kernel);
+    let verdict = plan.diagnose(&table, &bind, &kernel)?;
     if !verdict.blocked {
         return finish(plan, &table, &verdict, &[]);
     }
@@ -66,7 +66,7 @@ pub(super) fn run(plan: &Plan, port: u16) -> Result<i32, Failure> {
         }
     }
     let after = plan.read_port(port)?;
-    let verdict_after = plan.diagnose(&after, &bind, &kernel);
+    let verdict_after = plan.diagnose(&after, &bind, &kernel)?;
     finish(plan, &after, &verdict_after, &destroyed)
 }
 

@@ -12,7 +12,7 @@ use clap::Parser;
 
 use crate::diagnosis::probe::{captured_rule_context, rule_context, run_probes};
 use crate::diagnosis::{diagnose, IntendedBind, Verdict};
-use crate::model::{Query, Socket, SocketTable, StateSet};
+use crate::model::{Query, Socket, SocketTable, StateSet, TcpState};
 use crate::output::{human, json};
 use crate::source::sysctl::KernelContext;
 use crate::source::{self, ReadRequest, SourceChoice};
@@ -92,14 +92,23 @@ impl Plan<'_> {
     /// Reads the sockets on `port` in every state, with owners: the input
     /// to a diagnosis, which must see every state whatever `--state` shows.
     pub fn read_port(&self, port: u16) -> Result<SocketTable, Failure> {
-        let reading = source::read_table(&ReadRequest {
-            choice: self.choice,
-            captured: self.args.proc_root.as_deref(),
-            query: Query {
+        self.read(
+            Query {
                 port: Some(port),
                 states: StateSet::all(),
             },
-            owners: self.args.proc_root.is_none(),
+            true,
+        )
+    }
+
+    /// Reads what `query` asks for from the chosen source, with owners when
+    /// wanted and the host's /proc is the source; prints a fallback warning.
+    fn read(&self, query: Query, owners: bool) -> Result<SocketTable, Failure> {
+        let reading = source::read_table(&ReadRequest {
+            choice: self.choice,
+            captured: self.args.proc_root.as_deref(),
+            query,
+            owners: owners && self.args.proc_root.is_none(),
         })?;
         if let Some(warning) = reading.fallback_warning {
             eprintln!("tw-inspect: {warning}");
@@ -126,8 +135,38 @@ impl Plan<'_> {
         table: &SocketTable,
         bind: &IntendedBind,
         kernel: &KernelContext,
-    ) -> Verdict {
-        diagnose_now(&table.sockets, table.source, bind, kernel, self.host)
+    ) -> Result<Verdict, Failure> {
+        if !table.sockets.is_empty() {
+            return Ok(diagnose_now(
+                &table.sockets,
+                table.source,
+                bind,
+                kernel,
+                self.host,
+            ));
+        }
+        // Nothing holds the port. If clients closed first, their TIME_WAITs
+        // sit on their own ephemeral ports with this port as peer: read them
+        // so the explanation can say which side closed first.
+        let mut evidence = self.read(
+            Query {
+                port: None,
+                states: [TcpState::TimeWait, TcpState::FinWait2]
+                    .into_iter()
+                    .collect(),
+            },
+            false,
+        )?;
+        evidence
+            .sockets
+            .retain(|s| s.is_time_wait_like() && s.remote.port() == bind.port);
+        Ok(diagnose_now(
+            &evidence.sockets,
+            table.source,
+            bind,
+            kernel,
+            self.host,
+        ))
     }
 
     pub fn kernel_context(&self) -> KernelContext {
@@ -260,7 +299,7 @@ fn run(args: &Args) -> Result<i32, Failure> {
     let kernel = plan.kernel_context();
     let table = plan.read_port(port)?;
     let bind = plan.intended_bind(port, &kernel);
-    let verdict = plan.diagnose(&table, &bind, &kernel);
+    let verdict = plan.diagnose(&table, &bind, &kernel)?;
     plan.print_report(&table, &verdict)?;
     Ok(if verdict.blocked {
         EXIT_BLOCKED
@@ -270,23 +309,18 @@ fn run(args: &Args) -> Result<i32, Failure> {
 }
 
 fn run_listing(plan: &Plan) -> Result<i32, Failure> {
-    let reading = source::read_table(&ReadRequest {
-        choice: plan.choice,
-        captured: plan.args.proc_root.as_deref(),
-        query: Query {
+    let table = plan.read(
+        Query {
             port: None,
             states: plan.state_filter(),
         },
-        owners: plan.args.proc_root.is_none(),
-    })?;
-    if let Some(warning) = &reading.fallback_warning {
-        eprintln!("tw-inspect: {warning}");
-    }
+        true,
+    )?;
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     if plan.args.json {
-        json::write(&mut out, &reading.table, None, None, plan.json_pretty())?;
+        json::write(&mut out, &table, None, None, plan.json_pretty())?;
     } else {
-        human::write_listing(&mut out, &reading.table, plan.style())?;
+        human::write_listing(&mut out, &table, plan.style())?;
     }
     out.flush()?;
     Ok(EXIT_FREE)
@@ -338,7 +372,11 @@ fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
                 .table
                 .sockets
                 .iter()
-                .filter(|s| s.local.port() == bind.port)
+                .filter(|s| {
+                    // Peer TIME_WAITs tell the explanation the client closed first.
+                    s.local.port() == bind.port
+                        || (s.is_time_wait_like() && s.remote.port() == bind.port)
+                })
                 .cloned()
                 .collect();
             let kernel = kernel_context(host);
