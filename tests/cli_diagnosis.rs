@@ -24,8 +24,14 @@ fn client_closed_first_is_free_and_says_so() {
     assert_eq!(verdict["blockers"].as_array().unwrap().len(), 0);
     assert_eq!(verdict["probes"][0]["ok"], true);
     let explanation = verdict["explanation"].as_str().unwrap();
-    assert!(explanation.contains(&client.port().to_string()), "{explanation}");
-    assert!(explanation.to_lowercase().contains("client"), "{explanation}");
+    assert!(
+        explanation.contains(&client.port().to_string()),
+        "{explanation}"
+    );
+    assert!(
+        explanation.to_lowercase().contains("client"),
+        "{explanation}"
+    );
 }
 
 #[test]
@@ -46,13 +52,21 @@ fn captured_tables_are_judged_by_rules_alone() {
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json(&out);
     assert_eq!(doc["source"], "proc");
     let verdict = &doc["verdict"];
     assert_eq!(verdict["probes"], serde_json::json!([]));
     assert_eq!(verdict["blockers"][0]["reason"], "time_wait");
-    assert!(verdict["explanation"].as_str().unwrap().contains("rules alone"));
+    assert!(verdict["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("rules alone"));
 }
 
 #[test]
@@ -78,5 +92,8 @@ fn reuseaddr_on_both_sides_is_free_and_on_new_side_only_is_blocked() {
     assert_eq!(new_only.status.code(), Some(1));
     let doc = json(&new_only);
     let explanation = doc["verdict"]["explanation"].as_str().unwrap();
-    assert!(explanation.contains("did not set SO_REUSEADDR"), "{explanation}");
+    assert!(
+        explanation.contains("did not set SO_REUSEADDR"),
+        "{explanation}"
+    );
 }

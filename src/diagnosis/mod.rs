@@ -7,8 +7,6 @@ use std::net::IpAddr;
 pub mod explain;
 pub mod probe;
 pub mod rules;
-#[cfg(test)]
-mod testing;
 mod verdict;
 
 pub use explain::wait_command;

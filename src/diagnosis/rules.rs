@@ -443,7 +443,7 @@ fn certain_conflict_why(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnosis::testing::{addr, bind, context, listener, socket, time_wait, UID};
+    use crate::testing::{addr, bind, context, listener, socket, time_wait, UID};
 
     /// The decision table of kernel-bind-rules.md: for each existing socket
     /// kind and its (hidden) flags, the answers for the new socket's options

@@ -171,9 +171,9 @@ fn time_until_free(blockers: &[Blocker]) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::diagnosis::probe::{QUESTION_INTENDED, QUESTION_REUSEADDR, QUESTION_REUSEPORT};
-    use crate::diagnosis::testing::{bind, context, listener, owned_by, socket, time_wait};
     use crate::diagnosis::wait_command;
     use crate::model::TcpState;
+    use crate::testing::{bind, context, listener, owned_by, socket, time_wait};
 
     fn probed(bind: &IntendedBind, question: &str, errno: Option<&str>) -> Probe {
         Probe {

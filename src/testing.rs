@@ -1,9 +1,9 @@
-//! Builders for the diagnosis unit tests.
+//! Builders of sockets, binds and rule contexts for unit tests across the crate.
 
 use std::net::SocketAddr;
 
-use super::rules::RuleContext;
-use super::IntendedBind;
+use crate::diagnosis::rules::RuleContext;
+use crate::diagnosis::IntendedBind;
 use crate::model::{Family, Process, Socket, TcpState, Timer, TimerKind};
 
 /// The uid the test binds run as.
