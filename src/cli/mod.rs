@@ -2,7 +2,8 @@
 //! Every failure ends here as one line on stderr and exit 2.
 
 pub mod args;
-mod free;
+/// Shared with the dashboard: what may be destroyed is decided in one place.
+pub(crate) mod free;
 mod wait;
 
 use std::io::{self, IsTerminal, Write};
@@ -11,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use clap::Parser;
 
 use crate::diagnosis::probe::{rule_context, run_probes};
-use crate::diagnosis::{diagnose, IntendedBind, Verdict};
+use crate::diagnosis::{diagnose, IntendedBind, RuleContext, Verdict};
 use crate::model::{Query, Socket, SocketTable, StateSet};
 use crate::output::{human, json};
 use crate::source::sysctl::KernelContext;
@@ -118,7 +119,8 @@ impl Plan<'_> {
         bind: &IntendedBind,
         kernel: &KernelContext,
     ) -> Verdict {
-        diagnose_now(&table.sockets, table.source, bind, kernel, self.probing)
+        let ctx = rule_context(bind, kernel, table.source);
+        diagnose_now(&table.sockets, bind, &ctx, kernel, self.probing)
     }
 
     pub fn kernel_context(&self) -> KernelContext {
@@ -177,22 +179,21 @@ impl Plan<'_> {
     }
 }
 
-/// Diagnoses `bind` against `sockets` (those on its port), with probes of
-/// this namespace when `probing`.
+/// Diagnoses `bind` against `sockets` (those on its port) in `ctx` (from
+/// `rule_context`), with probes of this namespace when `probing`.
 fn diagnose_now(
     sockets: &[Socket],
-    source: crate::model::SourceKind,
     bind: &IntendedBind,
+    ctx: &RuleContext,
     kernel: &KernelContext,
     probing: bool,
 ) -> Verdict {
-    let ctx = rule_context(bind, kernel, source);
     let probes = if probing {
         run_probes(bind, sockets)
     } else {
         Vec::new()
     };
-    diagnose(sockets, bind, &ctx, kernel, &probes)
+    diagnose(sockets, bind, ctx, kernel, &probes)
 }
 
 /// The kernel settings that matter: this host's, or none for captured files
@@ -315,21 +316,29 @@ fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
             owners: captured.is_none(),
         })?;
         let read_at = std::time::Instant::now();
-        let verdict = request.bind.as_ref().map(|bind| {
-            let on_port: Vec<Socket> = reading
-                .table
-                .sockets
-                .iter()
-                .filter(|s| s.local.port() == bind.port)
-                .cloned()
-                .collect();
-            let kernel = kernel_context(captured.is_some());
-            diagnose_now(&on_port, reading.table.source, bind, &kernel, probing)
-        });
+        // Read once: the verdict and the header show the same settings.
+        let kernel = kernel_context(captured.is_some());
+        let (verdict, rule_context) = request
+            .bind
+            .as_ref()
+            .map(|bind| {
+                let on_port: Vec<Socket> = reading
+                    .table
+                    .sockets
+                    .iter()
+                    .filter(|s| s.local.port() == bind.port)
+                    .cloned()
+                    .collect();
+                let ctx = rule_context(bind, &kernel, reading.table.source);
+                let verdict = diagnose_now(&on_port, bind, &ctx, &kernel, probing);
+                (verdict, ctx)
+            })
+            .unzip();
         Ok(tui::Snapshot {
             table: reading.table,
             verdict,
-            header: tui::HeaderInfo::read_local(),
+            rule_context,
+            header: tui::HeaderInfo::read_local(kernel),
             read_at,
         })
     })?;

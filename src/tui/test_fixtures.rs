@@ -3,8 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
+use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, RuleContext, Verdict};
 use crate::model::{Family, Process, Socket, SocketTable, SourceKind, TcpState, Timer, TimerKind};
+use crate::source::sysctl::KernelContext;
 use crate::tui::{HeaderInfo, Snapshot};
 
 pub(crate) fn socket(state: TcpState, local: &str, remote: &str) -> Socket {
@@ -47,6 +48,8 @@ pub(crate) fn established(local: &str, remote: &str, owner: Option<(u32, &str)>)
 pub(crate) fn time_wait(local: &str, remote: &str, expires_ms: u64) -> Socket {
     let mut socket = socket(TcpState::TimeWait, local, remote);
     socket.uid = 0;
+    // As sock_diag reads it: destroying needs the cookie.
+    socket.cookie = Some(0x7700 + expires_ms);
     socket.timer = Some(Timer {
         kind: TimerKind::Timewait,
         expires_ms,
@@ -151,7 +154,10 @@ pub(crate) fn scenario_verdict(sockets: &[Socket]) -> Verdict {
                 errno: Some("EADDRINUSE".to_string()),
             },
         ],
-        explanation: "A live process listens on 0.0.0.0:8080; two TIME_WAITs also hold it."
+        explanation: "A live process listens on 0.0.0.0:8080; two TIME_WAITs also hold it. \
+             Waiting does not help: the listener never expires, and freeing the TIME_WAITs \
+             leaves it in place. SO_REUSEADDR passes the TIME_WAITs only if the old sockets \
+             set it too, and never passes a listener."
             .to_string(),
         advice: vec![
             "Stop pid 4321 or bind another port.".to_string(),
@@ -160,13 +166,28 @@ pub(crate) fn scenario_verdict(sockets: &[Socket]) -> Verdict {
     }
 }
 
+/// The context the scenario's verdict was judged in: uid 1000, no device,
+/// no CAP_NET_BIND_SERVICE.
+pub(crate) fn rule_context() -> RuleContext {
+    RuleContext {
+        bind_ifindex: None,
+        devices_known: true,
+        uid: 1000,
+        unprivileged_port_start: 1024,
+        cap_net_bind_service: false,
+    }
+}
+
 pub(crate) fn header() -> HeaderInfo {
     HeaderInfo {
         host: Some("web-1".to_string()),
         kernel: Some("6.8.0-45-generic".to_string()),
-        tcp_tw_reuse: Some("2".to_string()),
-        tcp_max_tw_buckets: Some("262144".to_string()),
-        ip_local_port_range: Some("32768 60999".to_string()),
+        sysctl: KernelContext {
+            tcp_tw_reuse: Some(2),
+            tcp_max_tw_buckets: Some(262_144),
+            ip_local_port_range: Some((32768, 60999)),
+            ..KernelContext::default()
+        },
     }
 }
 
@@ -174,6 +195,7 @@ pub(crate) fn scenario(read_at: Instant) -> Snapshot {
     let sockets = scenario_sockets();
     Snapshot {
         verdict: Some(scenario_verdict(&sockets)),
+        rule_context: Some(rule_context()),
         table: table(sockets),
         header: header(),
         read_at,
