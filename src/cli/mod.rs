@@ -2,7 +2,8 @@
 //! Every failure ends here as one line on stderr and exit 2.
 
 pub mod args;
-mod free;
+/// Shared with the dashboard: what may be destroyed is decided in one place.
+pub(crate) mod free;
 mod wait;
 
 use std::io::{self, IsTerminal, Write};
@@ -11,8 +12,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use clap::Parser;
 
 use crate::diagnosis::probe::{captured_rule_context, rule_context, run_probes};
-use crate::diagnosis::{diagnose, IntendedBind, Verdict};
-use crate::model::{Query, Socket, SocketTable, StateSet, TcpState};
+use crate::diagnosis::{diagnose, IntendedBind, RuleContext, Verdict};
+use crate::model::{Query, Socket, SocketTable, SourceKind, StateSet, TcpState};
 use crate::output::{human, json};
 use crate::source::sysctl::KernelContext;
 use crate::source::{self, ReadRequest, SourceChoice};
@@ -136,19 +137,23 @@ impl Plan<'_> {
         bind: &IntendedBind,
         kernel: &KernelContext,
     ) -> Result<Verdict, Failure> {
-        if !table.sockets.is_empty() {
-            return Ok(diagnose_now(
-                &table.sockets,
-                table.source,
-                bind,
-                kernel,
-                self.host,
-            ));
-        }
-        // Nothing holds the port. If clients closed first, their TIME_WAITs
+        // Nothing holds the port? If clients closed first, their TIME_WAITs
         // sit on their own ephemeral ports with this port as peer: read them
         // so the explanation can say which side closed first.
-        let mut evidence = self.read(
+        let evidence;
+        let sockets = if table.sockets.is_empty() {
+            evidence = self.client_time_waits(bind.port)?;
+            &evidence
+        } else {
+            &table.sockets
+        };
+        let ctx = rule_context_for(self.host, bind, kernel, table.source);
+        Ok(diagnose_now(sockets, bind, &ctx, kernel, self.host))
+    }
+
+    /// TIME_WAITs whose peer port is `port`: left by clients that closed first.
+    fn client_time_waits(&self, port: u16) -> Result<Vec<Socket>, Failure> {
+        let mut table = self.read(
             Query {
                 port: None,
                 states: [TcpState::TimeWait, TcpState::FinWait2]
@@ -157,16 +162,10 @@ impl Plan<'_> {
             },
             false,
         )?;
-        evidence
+        table
             .sockets
-            .retain(|s| s.is_time_wait_like() && s.remote.port() == bind.port);
-        Ok(diagnose_now(
-            &evidence.sockets,
-            table.source,
-            bind,
-            kernel,
-            self.host,
-        ))
+            .retain(|s| s.is_time_wait_like() && s.remote.port() == port);
+        Ok(table.sockets)
     }
 
     pub fn kernel_context(&self) -> KernelContext {
@@ -225,27 +224,34 @@ impl Plan<'_> {
     }
 }
 
-/// Diagnoses `bind` against `sockets` (those on its port), with probes of
-/// this namespace when the host allows it.
+/// Diagnoses `bind` against `sockets` (those on its port) in `ctx`, with
+/// probes of this namespace when the host allows it.
 fn diagnose_now(
     sockets: &[Socket],
-    source: crate::model::SourceKind,
     bind: &IntendedBind,
+    ctx: &RuleContext,
     kernel: &KernelContext,
     host: HostAccess,
 ) -> Verdict {
-    let (ctx, probes) = match host {
-        HostAccess::Captured => (captured_rule_context(source), Vec::new()),
-        HostAccess::Live { probing } => (
-            rule_context(bind, kernel, source),
-            if probing {
-                run_probes(bind, sockets)
-            } else {
-                Vec::new()
-            },
-        ),
+    let probes = match host {
+        HostAccess::Live { probing: true } => run_probes(bind, sockets),
+        _ => Vec::new(),
     };
-    diagnose(sockets, bind, &ctx, kernel, &probes)
+    diagnose(sockets, bind, ctx, kernel, &probes)
+}
+
+/// The rule context: this thread's (uid, capabilities, devices), or one that
+/// claims no local fact for a table captured on another host.
+fn rule_context_for(
+    host: HostAccess,
+    bind: &IntendedBind,
+    kernel: &KernelContext,
+    source: SourceKind,
+) -> RuleContext {
+    match host {
+        HostAccess::Live { .. } => rule_context(bind, kernel, source),
+        HostAccess::Captured => captured_rule_context(source),
+    }
 }
 
 /// The kernel settings that matter: this host's, or none for captured files.
@@ -367,25 +373,33 @@ fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
             owners: captured.is_none(),
         })?;
         let read_at = std::time::Instant::now();
-        let verdict = request.bind.as_ref().map(|bind| {
-            let on_port: Vec<Socket> = reading
-                .table
-                .sockets
-                .iter()
-                .filter(|s| {
-                    // Peer TIME_WAITs tell the explanation the client closed first.
-                    s.local.port() == bind.port
-                        || (s.is_time_wait_like() && s.remote.port() == bind.port)
-                })
-                .cloned()
-                .collect();
-            let kernel = kernel_context(host);
-            diagnose_now(&on_port, reading.table.source, bind, &kernel, host)
-        });
+        // Read once: the verdict and the header show the same settings.
+        let kernel = kernel_context(host);
+        let (verdict, rule_context) = request
+            .bind
+            .as_ref()
+            .map(|bind| {
+                let on_port: Vec<Socket> = reading
+                    .table
+                    .sockets
+                    .iter()
+                    .filter(|s| {
+                        // Peer TIME_WAITs tell the explanation the client closed first.
+                        s.local.port() == bind.port
+                            || (s.is_time_wait_like() && s.remote.port() == bind.port)
+                    })
+                    .cloned()
+                    .collect();
+                let ctx = rule_context_for(host, bind, &kernel, reading.table.source);
+                let verdict = diagnose_now(&on_port, bind, &ctx, &kernel, host);
+                (verdict, ctx)
+            })
+            .unzip();
         Ok(tui::Snapshot {
             table: reading.table,
             verdict,
-            header: tui::HeaderInfo::read_local(),
+            rule_context,
+            header: tui::HeaderInfo::read_local(kernel),
             read_at,
         })
     })?;
