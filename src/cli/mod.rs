@@ -1,6 +1,15 @@
 //! Command-line entry point: parses flags, wires sources → diagnosis → outputs.
 //! Every failure ends here as one line on stderr and exit 2.
 
+/// `eprintln!` without its panic: stderr may be a pipe whose reader has
+/// gone (`2>&1 | head -1`), and a message nobody reads is no reason to die.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod args;
 mod free;
 mod wait;
@@ -35,9 +44,18 @@ pub fn main() -> i32 {
         // A reader that went away (`tw-inspect | head -1`) is not an error.
         Err(Failure::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => EXIT_FREE,
         Err(failure) => {
-            eprintln!("tw-inspect: {failure}");
+            say!("tw-inspect: {failure}");
             EXIT_ERROR
         }
+    }
+}
+
+/// Output cut short by a reader that closed the pipe (`| head -1`) is not a
+/// failure: the verdict stands, and its exit code must too.
+pub(crate) fn reader_gone_is_fine(result: Result<(), Failure>) -> Result<(), Failure> {
+    match result {
+        Err(Failure::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
@@ -63,7 +81,7 @@ fn usage_error(error: &clap::Error) -> i32 {
         _ => {
             let rendered = error.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
+            say!(
                 "tw-inspect: {} (see --help)",
                 first.trim_start_matches("error: ")
             );
@@ -93,7 +111,7 @@ impl Plan<'_> {
             owners: self.args.proc_root.is_none(),
         })?;
         if let Some(warning) = reading.fallback_warning {
-            eprintln!("tw-inspect: {warning}");
+            say!("tw-inspect: {warning}");
         }
         Ok(reading.table)
     }
@@ -136,8 +154,13 @@ impl Plan<'_> {
     }
 
     /// Prints the `--port` report (human or JSON), showing only the
-    /// `--state` sockets but diagnosing with all of them.
+    /// `--state` sockets but diagnosing with all of them. A reader that went
+    /// away is not an error: the exit code still carries the verdict.
     pub fn print_report(&self, table: &SocketTable, verdict: &Verdict) -> Result<(), Failure> {
+        reader_gone_is_fine(self.write_report(table, verdict))
+    }
+
+    fn write_report(&self, table: &SocketTable, verdict: &Verdict) -> Result<(), Failure> {
         let shown = self.shown(table);
         let mut out = io::BufWriter::new(io::stdout().lock());
         if self.args.json {
@@ -262,7 +285,7 @@ fn run_listing(plan: &Plan) -> Result<i32, Failure> {
         owners: plan.args.proc_root.is_none(),
     })?;
     if let Some(warning) = &reading.fallback_warning {
-        eprintln!("tw-inspect: {warning}");
+        say!("tw-inspect: {warning}");
     }
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     if plan.args.json {
