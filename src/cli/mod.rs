@@ -22,6 +22,7 @@ use clap::Parser;
 use crate::diagnosis::probe::{rule_context, run_probes};
 use crate::diagnosis::{diagnose, IntendedBind, Verdict};
 use crate::model::{Query, Socket, SocketTable, StateSet};
+use crate::output::inert::inert;
 use crate::output::{human, json};
 use crate::source::sysctl::KernelContext;
 use crate::source::{self, ReadRequest, SourceChoice};
@@ -44,7 +45,9 @@ pub fn main() -> i32 {
         // A reader that went away (`tw-inspect | head -1`) is not an error.
         Err(Failure::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => EXIT_FREE,
         Err(failure) => {
-            say!("tw-inspect: {failure}");
+            // Paths and values in the message come from the user or a file:
+            // no control character of theirs reaches the terminal.
+            say!("tw-inspect: {}", inert(&failure.to_string()));
             EXIT_ERROR
         }
     }
@@ -83,7 +86,7 @@ fn usage_error(error: &clap::Error) -> i32 {
             let first = rendered.lines().next().unwrap_or("invalid arguments");
             say!(
                 "tw-inspect: {} (see --help)",
-                first.trim_start_matches("error: ")
+                inert(first.trim_start_matches("error: "))
             );
             EXIT_ERROR
         }
