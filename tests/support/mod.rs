@@ -142,3 +142,91 @@ pub fn assert_no_panic(out: &Output, what: &str) {
     assert!(!stderr.contains("panicked"), "{what}: {stderr}");
     assert_ne!(out.status.code(), Some(101), "{what}: {stderr}");
 }
+
+/// A private tmux server (its own socket), killed on drop; one session "t".
+pub struct Tmux {
+    pub socket: String,
+}
+
+impl Tmux {
+    /// None (with the reason printed) when tmux is not installed.
+    pub fn start(name: &str, program: &str) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("SKIP: tmux is not installed");
+            return None;
+        }
+        let tmux = Tmux {
+            socket: format!("twi-{name}-{}", std::process::id()),
+        };
+        let status = tmux
+            .cmd()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                "150",
+                "-y",
+                "45",
+                program,
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Some(tmux)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.args(["-L", &self.socket]);
+        command
+    }
+
+    /// The pane's text; with `escapes`, with its colours as SGR sequences.
+    pub fn capture(&self, escapes: bool) -> String {
+        let mut command = self.cmd();
+        command.args(["capture-pane", "-p", "-t", "t"]);
+        if escapes {
+            command.arg("-e");
+        }
+        text(&command.output().unwrap().stdout)
+    }
+
+    pub fn wait_for(&self, what: &str, timeout: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.capture(false);
+            if screen.contains(what) || started.elapsed() > timeout {
+                return screen;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let status = self
+            .cmd()
+            .args(["send-keys", "-t", "t"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// A tmux format for the pane, e.g. `#{pane_title}`.
+    pub fn display(&self, format: &str) -> String {
+        let out = self
+            .cmd()
+            .args(["display-message", "-p", "-t", "t", format])
+            .output()
+            .unwrap();
+        text(&out.stdout).trim_end().to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
