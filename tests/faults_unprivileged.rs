@@ -159,3 +159,30 @@ fn a_privileged_port_is_eacces_not_a_socket_conflict() {
     let doc = json(&out);
     assert_eq!(doc["verdict"]["probes"][0]["errno"], "EADDRINUSE");
 }
+
+#[test]
+fn free_without_cap_net_admin_is_one_clear_line_and_destroys_nothing() {
+    require_netns!();
+    if !usable("free") {
+        return;
+    }
+    let ns = Netns::new();
+    ns.run(|| {
+        common::sockets::server_side_time_wait(
+            "127.0.0.1:9527".parse().unwrap(),
+            Default::default(),
+        )
+    });
+    let out = as_nobody(&ns, &["--port", "9527", "--free", "--yes"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("EPERM") || stderr.contains("CAP_NET_ADMIN"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    // The TIME_WAIT is still there.
+    assert!(ns.ss(&["-tanH", "state", "time-wait"]).contains(":9527"));
+}
