@@ -254,3 +254,58 @@ fn a_dump_that_is_always_interrupted_fails_clearly() {
         assert!(text(&out.stderr).contains("kept changing"));
     }
 }
+
+/// The dashboard under the same faults, in tmux.
+fn dashboard(f: &Faulty, name: &str, env: &str, args: &str) -> Option<support::Tmux> {
+    let program = format!(
+        "env LD_PRELOAD={} {env} ip netns exec {} {} --tui --port {PORT} {args} 2>{}/stderr; echo EXITED $?; sleep 60",
+        f.shim.display(),
+        f.ns.name,
+        common::BIN,
+        f.log.path().display()
+    );
+    support::Tmux::start(name, &program)
+}
+
+#[test]
+fn the_dashboard_falls_back_and_says_so_in_its_header() {
+    require_netns!();
+    let Some(f) = Faulty::new() else { return };
+    let Some(tmux) = dashboard(&f, "nl-fallback", "TWI_SOCK_DIAG_SOCKET_ERRNO=93", "") else {
+        return;
+    };
+    let screen = tmux.wait_for("BLOCKED", Duration::from_secs(15));
+    assert!(screen.contains("sock_diag unavailable"), "{screen}");
+    assert!(screen.contains("LISTEN"), "{screen}");
+    // The fallback warning is not printed over the dashboard.
+    assert!(!screen.contains("warning:"), "{screen}");
+    tmux.keys(&["q"]);
+    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
+    assert!(end.contains("EXITED 0"), "{end}");
+}
+
+#[test]
+fn the_dashboard_survives_sock_diag_breaking_mid_run() {
+    require_netns!();
+    let Some(f) = Faulty::new() else { return };
+    // The first readings go through; from then on every receive fails.
+    let env = "TWI_SOCK_DIAG_RECV_ERRNO=105 TWI_SOCK_DIAG_RECV_FAILS=-1 TWI_SOCK_DIAG_RECV_AFTER=6";
+    let Some(tmux) = dashboard(&f, "nl-break", env, "--source netlink --interval 0.2") else {
+        return;
+    };
+    let screen = tmux.wait_for("ENOBUFS", Duration::from_secs(15));
+    assert!(
+        screen.contains("ENOBUFS"),
+        "the failed reading is not shown:\n{screen}"
+    );
+    assert!(!screen.contains("panicked"), "{screen}");
+    // Ten more failed readings later, the failure is still on screen.
+    std::thread::sleep(Duration::from_secs(2));
+    let later = tmux.capture(false);
+    assert!(later.contains("reading failed"), "{later}");
+    tmux.keys(&["q"]);
+    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
+    assert!(end.contains("EXITED 0"), "{end}");
+    let stderr = std::fs::read_to_string(f.log.path().join("stderr")).unwrap_or_default();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

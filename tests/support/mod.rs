@@ -42,11 +42,7 @@ pub fn netlink_shim() -> Option<PathBuf> {
     static SHIM: OnceLock<Option<PathBuf>> = OnceLock::new();
     SHIM.get_or_init(|| {
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/netlink_shim.c");
-        let out = std::env::temp_dir().join(format!(
-            "tw-inspect-shim-{}-{:?}.so",
-            std::process::id(),
-            std::thread::current().id()
-        ));
+        let out = std::env::temp_dir().join(format!("tw-inspect-shim-{}.so", std::process::id()));
         let built = Command::new("gcc")
             .args(["-shared", "-fPIC", "-O1", "-Wall", "-o"])
             .arg(&out)

@@ -7,6 +7,8 @@
  *   TWI_SOCK_DIAG_RECV_ERRNO=N    recv/recvfrom/recvmsg on that socket fail
  *   TWI_SOCK_DIAG_RECV_FAILS=K    with errno N, the first K times (default 1;
  *                                 -1 = always).
+ *   TWI_SOCK_DIAG_RECV_AFTER=M    ...but only after M receives went through
+ *                                 (a source that breaks mid-run).
  *   TWI_SOCK_DIAG_DUMP_INTR=K     the first K datagrams received on it get
  *                                 NLM_F_DUMP_INTR set on every message
  *                                 (-1 = always): an interrupted dump.
@@ -33,6 +35,7 @@ static int diag_fds[64];
 static int diag_count;
 static long recv_faults_done;
 static long intr_done;
+static long recv_calls;
 
 static long env_long(const char *name, long fallback) {
     const char *v = getenv(name);
@@ -69,6 +72,14 @@ int socket(int domain, int type, int protocol) {
         }
         int fd = real(domain, type, protocol);
         if (fd >= 0) {
+            /* Reuse a slot freed by close(): a long run opens many. */
+            int n = __atomic_load_n(&diag_count, __ATOMIC_SEQ_CST);
+            for (int i = 0; i < n && i < 64; i++) {
+                int freed = -1;
+                if (__atomic_compare_exchange_n(&diag_fds[i], &freed, fd, 0,
+                                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+                    return fd;
+            }
             int slot = __atomic_fetch_add(&diag_count, 1, __ATOMIC_SEQ_CST);
             if (slot < 64) __atomic_store_n(&diag_fds[slot], fd, __ATOMIC_SEQ_CST);
         }
@@ -94,6 +105,8 @@ static int inject_recv_error(int fd) {
     if (!is_diag(fd)) return 0;
     long err = env_long("TWI_SOCK_DIAG_RECV_ERRNO", 0);
     if (err <= 0) return 0;
+    long after = env_long("TWI_SOCK_DIAG_RECV_AFTER", 0);
+    if (__atomic_fetch_add(&recv_calls, 1, __ATOMIC_SEQ_CST) < after) return 0;
     long fails = env_long("TWI_SOCK_DIAG_RECV_FAILS", 1);
     long done = __atomic_fetch_add(&recv_faults_done, 1, __ATOMIC_SEQ_CST);
     if (fails >= 0 && done >= fails) return 0;
