@@ -89,7 +89,8 @@ fn empty_binary_and_foreign_files_fail_with_one_line() {
         x ^= x << 5;
         *byte = x as u8;
     }
-    let cases: Vec<(&str, Vec<u8>, Option<Vec<u8>>)> = vec![
+    type Case = (&'static str, Vec<u8>, Option<Vec<u8>>);
+    let cases: Vec<Case> = vec![
         ("empty tcp", Vec::new(), None),
         ("blank line", b"\n".to_vec(), None),
         ("binary tcp", random.clone(), None),
@@ -98,7 +99,7 @@ fn empty_binary_and_foreign_files_fail_with_one_line() {
         ("tcp6 header in tcp", format!("{TCP6_HEADER}\n").into_bytes(), None),
         ("good tcp, empty tcp6", format!("{TCP_HEADER}\n").into_bytes(), Some(Vec::new())),
         ("good tcp, binary tcp6", format!("{TCP_HEADER}\n").into_bytes(), Some(random)),
-        ("header cut short", TCP_HEADER[..40].as_bytes().to_vec(), None),
+        ("header cut short", TCP_HEADER.as_bytes()[..40].to_vec(), None),
     ];
     for (what, tcp, tcp6) in cases {
         let root = root_with("bad", &tcp, tcp6.as_deref());

@@ -111,11 +111,7 @@ fn check(lines: &[String], what: &str) -> Summary {
                     }
                 }
             }
-            "bind" => {
-                if line.contains("sa_family=AF_INET") {
-                    inet_binds += 1;
-                }
-            }
+            "bind" if line.contains("sa_family=AF_INET") => inet_binds += 1,
             "close" => {
                 let fd = line
                     .split_once('(')
