@@ -63,7 +63,7 @@ pub(super) fn run(plan: &Plan, port: u16) -> Result<i32, Failure> {
     }
     if !live.is_empty() {
         for socket in &live {
-            eprintln!(
+            say!(
                 "tw-inspect: not destroying anything: {} {} is held by a live process ({}); stop it first",
                 socket.state,
                 endpoint(&socket.local),
@@ -99,12 +99,12 @@ pub(super) fn run(plan: &Plan, port: u16) -> Result<i32, Failure> {
 }
 
 fn describe(targets: &[Socket], verb: &str, bind: &str) {
-    eprintln!(
+    say!(
         "tw-inspect: {verb} {} socket(s) blocking {bind}:",
         targets.len()
     );
     for socket in targets {
-        eprintln!(
+        say!(
             "  {} {} -> {}",
             socket.state,
             endpoint(&socket.local),
@@ -121,7 +121,7 @@ fn confirm(targets: &[Socket], bind: &str) -> Result<(), Failure> {
         ));
     }
     describe(targets, "about to destroy", bind);
-    eprint!("Destroy them? {TIME_WAIT_CAUTION} [y/N] ");
+    let _ = write!(io::stderr(), "Destroy them? {TIME_WAIT_CAUTION} [y/N] ");
     let _ = io::stderr().flush();
     let mut answer = String::new();
     io::stdin().lock().read_line(&mut answer)?;
@@ -139,9 +139,12 @@ fn finish(
     destroyed: &[Socket],
 ) -> Result<i32, Failure> {
     if plan.args.json {
-        let mut out = io::BufWriter::new(io::stdout().lock());
-        json::write_with_destroyed(&mut out, table, verdict, destroyed, plan.json_pretty())?;
-        out.flush()?;
+        super::reader_gone_is_fine((|| {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            json::write_with_destroyed(&mut out, table, verdict, destroyed, plan.json_pretty())?;
+            out.flush()?;
+            Ok(())
+        })())?;
     } else {
         if !destroyed.is_empty() {
             describe(destroyed, "destroyed", &bind_text(&verdict.bind));

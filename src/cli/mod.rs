@@ -1,6 +1,15 @@
 //! Command-line entry point: parses flags, wires sources → diagnosis → outputs.
 //! Every failure ends here as one line on stderr and exit 2.
 
+/// `eprintln!` without its panic: stderr may be a pipe whose reader has
+/// gone (`2>&1 | head -1`), and a message nobody reads is no reason to die.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod args;
 /// Shared with the dashboard: what may be destroyed is decided in one place.
 pub(crate) mod free;
@@ -14,6 +23,7 @@ use clap::Parser;
 use crate::diagnosis::probe::{captured_rule_context, rule_context, run_probes};
 use crate::diagnosis::{diagnose, IntendedBind, RuleContext, Verdict};
 use crate::model::{Query, Socket, SocketTable, SourceKind, StateSet, TcpState};
+use crate::output::inert::inert;
 use crate::output::{human, json};
 use crate::source::sysctl::KernelContext;
 use crate::source::{self, ReadRequest, SourceChoice};
@@ -36,9 +46,20 @@ pub fn main() -> i32 {
         // A reader that went away (`tw-inspect | head -1`) is not an error.
         Err(Failure::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => EXIT_FREE,
         Err(failure) => {
-            eprintln!("tw-inspect: {failure}");
+            // Paths and values in the message come from the user or a file:
+            // no control character of theirs reaches the terminal.
+            say!("tw-inspect: {}", inert(&failure.to_string()));
             EXIT_ERROR
         }
+    }
+}
+
+/// Output cut short by a reader that closed the pipe (`| head -1`) is not a
+/// failure: the verdict stands, and its exit code must too.
+pub(crate) fn reader_gone_is_fine(result: Result<(), Failure>) -> Result<(), Failure> {
+    match result {
+        Err(Failure::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
@@ -64,9 +85,9 @@ fn usage_error(error: &clap::Error) -> i32 {
         _ => {
             let rendered = error.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
+            say!(
                 "tw-inspect: {} (see --help)",
-                first.trim_start_matches("error: ")
+                inert(first.trim_start_matches("error: "))
             );
             EXIT_ERROR
         }
@@ -112,7 +133,7 @@ impl Plan<'_> {
             owners: owners && self.args.proc_root.is_none(),
         })?;
         if let Some(warning) = reading.fallback_warning {
-            eprintln!("tw-inspect: {warning}");
+            say!("tw-inspect: {warning}");
         }
         Ok(reading.table)
     }
@@ -183,8 +204,13 @@ impl Plan<'_> {
     }
 
     /// Prints the `--port` report (human or JSON), showing only the
-    /// `--state` sockets but diagnosing with all of them.
+    /// `--state` sockets but diagnosing with all of them. A reader that went
+    /// away is not an error: the exit code still carries the verdict.
     pub fn print_report(&self, table: &SocketTable, verdict: &Verdict) -> Result<(), Failure> {
+        reader_gone_is_fine(self.write_report(table, verdict))
+    }
+
+    fn write_report(&self, table: &SocketTable, verdict: &Verdict) -> Result<(), Failure> {
         let shown = self.shown(table);
         let mut out = io::BufWriter::new(io::stdout().lock());
         if self.args.json {

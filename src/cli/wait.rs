@@ -32,14 +32,14 @@ pub(super) fn run(plan: &Plan, port: u16) -> Result<i32, Failure> {
         }
         if will_not_free_by_itself(&verdict) {
             status.clear();
-            eprintln!("tw-inspect: not waiting: the port will not free by itself");
+            say!("tw-inspect: not waiting: the port will not free by itself");
             plan.print_report(&table, &verdict)?;
             return Ok(EXIT_BLOCKED);
         }
         while read_at.elapsed() < READ_EVERY {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 status.clear();
-                eprintln!(
+                say!(
                     "tw-inspect: gave up after {}: {} is still blocked",
                     seconds(started.elapsed().as_millis() as u64),
                     bind_text(&bind)

@@ -25,6 +25,10 @@ use crate::model::{Family, Query, Socket, TcpState, Timer, TimerKind};
 /// Rows longer than this are garbage: real rows are under 200 bytes. The cap
 /// keeps a file without newlines from being read into memory whole.
 const MAX_LINE: usize = 1024;
+/// A "line" longer than this ends the read with an error: no table has one,
+/// and skipping it could take forever (a sparse file of zeros). Shorter
+/// runs of garbage are skipped and counted like any bad row.
+const MAX_GARBAGE_LINE: usize = 64 << 20;
 
 /// What one /proc/net/tcp{,6} text yielded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,15 +67,29 @@ pub fn read_sockets(proc_root: &Path, query: &Query) -> crate::Result<ParsedTabl
     let ticks = ticks_per_second();
     let mut table = ParsedTable::default();
     let tcp = proc_root.join("net/tcp");
-    let file = File::open(&tcp).map_err(|e| Error::io(tcp.display(), e))?;
+    let file = open_table(&tcp)?;
     read_file(file, &tcp, Family::Ipv4, ticks, query, &mut table)?;
     let tcp6 = proc_root.join("net/tcp6");
-    match File::open(&tcp6) {
+    match open_table(&tcp6) {
         Ok(file) => read_file(file, &tcp6, Family::Ipv6, ticks, query, &mut table)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(tcp6.display(), e)),
+        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
     Ok(table)
+}
+
+/// Opens a table that must be a regular file (as /proc's are): a FIFO would
+/// block the open forever and a device (a link to /dev/zero or /dev/urandom)
+/// never ends.
+fn open_table(path: &Path) -> crate::Result<File> {
+    let kind = std::fs::metadata(path).map_err(|e| Error::io(path.display(), e))?;
+    if !kind.is_file() {
+        return Err(Error::Invalid(format!(
+            "{}: not a regular file",
+            path.display()
+        )));
+    }
+    File::open(path).map_err(|e| Error::io(path.display(), e))
 }
 
 fn read_file(
@@ -82,7 +100,13 @@ fn read_file(
     query: &Query,
     table: &mut ParsedTable,
 ) -> crate::Result<()> {
-    let io_error = |e| Error::io(path.display(), e);
+    let io_error = |e: io::Error| {
+        if e.kind() == io::ErrorKind::InvalidData {
+            Error::Invalid(format!("{}: not a /proc/net table ({e})", path.display()))
+        } else {
+            Error::io(path.display(), e)
+        }
+    };
     // /proc hands out a page or so per read; a large buffer saves syscalls.
     let mut reader = BufReader::with_capacity(64 * 1024, file);
     let mut line = Vec::with_capacity(256);
@@ -136,6 +160,7 @@ fn read_capped_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<
     buf.clear();
     let mut seen_any = false;
     let mut too_long = false;
+    let mut consumed = 0usize;
     loop {
         let chunk = match reader.fill_buf() {
             Ok(chunk) => chunk,
@@ -160,6 +185,13 @@ fn read_capped_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<
         }
         let used = newline.map_or(chunk.len(), |n| n + 1);
         reader.consume(used);
+        consumed += used;
+        if newline.is_none() && consumed > MAX_GARBAGE_LINE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a line of more than {} MiB", MAX_GARBAGE_LINE >> 20),
+            ));
+        }
         if newline.is_some() {
             return Ok(Some(!too_long));
         }
@@ -358,6 +390,15 @@ mod tests {
         );
         assert_eq!(buf, b"last");
         assert_eq!(read_capped_line(&mut reader, &mut buf).ok(), Some(None));
+    }
+
+    #[test]
+    fn endless_lines_are_an_error() {
+        let zeros = io::Read::take(io::repeat(0), MAX_GARBAGE_LINE as u64 + 10);
+        let mut reader = io::BufReader::with_capacity(64 * 1024, zeros);
+        let mut buf = Vec::new();
+        let error = read_capped_line(&mut reader, &mut buf).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

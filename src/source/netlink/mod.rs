@@ -28,6 +28,9 @@ const RECV_BUFFER: usize = 1 << 20;
 const SO_RCVBUF_WANTED: usize = 1 << 20;
 /// Dumps tried before giving up on a table that keeps changing.
 const DUMP_ATTEMPTS: u32 = 4;
+/// EINTRs in a row on one send or receive before giving up: a signal storm
+/// must end in an error, not a hang.
+const EINTR_RETRIES: u32 = 100;
 
 /// Reads the TCP sockets (IPv4 and IPv6) of the current network namespace
 /// that match `query`, filtered by the kernel.
@@ -72,6 +75,16 @@ trait Dumper {
         sockets: &mut Vec<Socket>,
         raw: Option<&mut Vec<u8>>,
     ) -> Result<bool, Problem>;
+
+    /// Starts over on a fresh socket after a receive failed mid-dump (the
+    /// rest of that reply may still be queued on the old one).
+    fn restart(&mut self) -> Result<()>;
+}
+
+/// Errnos a dump can hit under memory pressure (the kernel could not build
+/// the next part of the reply): worth a fresh attempt.
+fn transient(problem: &Problem) -> bool {
+    matches!(problem, Problem::Errno(libc::ENOBUFS | libc::ENOMEM))
 }
 
 fn dump_over(
@@ -81,7 +94,7 @@ fn dump_over(
 ) -> Result<Vec<Socket>> {
     let mut sockets = Vec::new();
     let mut seq = 0;
-    for _ in 0..DUMP_ATTEMPTS {
+    for attempt in 1..=DUMP_ATTEMPTS {
         sockets.clear();
         if let Some(raw) = raw.as_deref_mut() {
             raw.clear();
@@ -91,9 +104,21 @@ fn dump_over(
             seq += 1;
             let first = seq == 1;
             let request = request::dump_request(family, kernel_state_mask(query), query.port, seq);
-            interrupted |= channel
-                .dump(&request, &mut sockets, raw.as_deref_mut())
-                .map_err(|problem| classify(problem, first))?;
+            match channel.dump(&request, &mut sockets, raw.as_deref_mut()) {
+                Ok(dump_interrupted) => interrupted |= dump_interrupted,
+                Err(problem) if transient(&problem) && attempt < DUMP_ATTEMPTS => {
+                    channel.restart()?;
+                    interrupted = true;
+                    break;
+                }
+                Err(Problem::Errno(errno)) if transient(&Problem::Errno(errno)) => {
+                    return Err(Error::Netlink(format!(
+                        "{} (the dump failed {DUMP_ATTEMPTS} times)",
+                        errno_text(errno)
+                    )));
+                }
+                Err(problem) => return Err(classify(problem, first)),
+            }
         }
         if !interrupted {
             // The kernel reports NEW_SYN_RECV request sockets as SYN_RECV;
@@ -148,11 +173,14 @@ impl Channel {
     }
 
     fn send(&self, request: &[u8]) -> Result<(), Problem> {
+        let mut interruptions = 0;
         loop {
             match self.socket.send(request, 0) {
                 Ok(n) if n == request.len() => return Ok(()),
                 Ok(n) => return Err(Problem::Malformed(format!("short send: {n} bytes"))),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    interrupted_again(&mut interruptions)?
+                }
                 Err(e) => return Err(Problem::Errno(e.raw_os_error().unwrap_or(libc::EIO))),
             }
         }
@@ -160,6 +188,7 @@ impl Channel {
 
     /// Receives one datagram from the kernel; its length.
     fn receive(&mut self) -> Result<usize, Problem> {
+        let mut interruptions = 0;
         loop {
             // MSG_TRUNC: recv returns the datagram's real length, so a
             // truncated read is detected instead of parsed as garbage.
@@ -177,7 +206,9 @@ impl Channel {
                 // process could unicast to our port id.
                 Ok((_, from)) if from.port_number() != 0 => continue,
                 Ok((n, _)) => return Ok(n),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    interrupted_again(&mut interruptions)?
+                }
                 Err(e) => return Err(Problem::Errno(e.raw_os_error().unwrap_or(libc::EIO))),
             }
         }
@@ -191,7 +222,21 @@ impl Channel {
     }
 }
 
+/// Counts one more EINTR in a row; an error once there were too many.
+fn interrupted_again(interruptions: &mut u32) -> Result<(), Problem> {
+    *interruptions += 1;
+    if *interruptions > EINTR_RETRIES {
+        return Err(Problem::Errno(libc::EINTR));
+    }
+    Ok(())
+}
+
 impl Dumper for Channel {
+    fn restart(&mut self) -> Result<()> {
+        *self = Channel::open()?;
+        Ok(())
+    }
+
     /// Reads the multi-part reply datagram by datagram, parsing each as it
     /// comes (no copy of the whole reply).
     fn dump(
@@ -248,6 +293,7 @@ mod tests {
     struct Scripted {
         answers: Vec<Result<bool, Problem>>,
         requests: usize,
+        restarts: usize,
     }
 
     impl Dumper for Scripted {
@@ -280,15 +326,41 @@ mod tests {
             });
             answer
         }
+
+        fn restart(&mut self) -> Result<()> {
+            self.restarts += 1;
+            Ok(())
+        }
     }
 
     fn scripted(answers: Vec<Result<bool, Problem>>) -> (Result<Vec<Socket>>, usize) {
         let mut dumper = Scripted {
             answers,
             requests: 0,
+            restarts: 0,
         };
         let result = dump_over(&mut dumper, &Query::everything(), None);
         (result, dumper.requests)
+    }
+
+    #[test]
+    fn enobufs_mid_dump_restarts_on_a_fresh_socket() {
+        let mut dumper = Scripted {
+            answers: vec![Ok(false), Err(Problem::Errno(libc::ENOBUFS))],
+            requests: 0,
+            restarts: 0,
+        };
+        let sockets = dump_over(&mut dumper, &Query::everything(), None).unwrap();
+        let cookies: Vec<_> = sockets.iter().map(|s| s.cookie).collect();
+        assert_eq!(cookies, vec![Some(3), Some(4)]);
+        assert_eq!(dumper.restarts, 1);
+        // Every attempt fails: a clear error that says so.
+        let (result, requests) = scripted(vec![Err(Problem::Errno(libc::ENOMEM)); 8]);
+        assert!(
+            matches!(&result, Err(Error::Netlink(m)) if m.starts_with("ENOMEM") && m.contains("4 times")),
+            "{result:?}"
+        );
+        assert_eq!(requests, DUMP_ATTEMPTS as usize);
     }
 
     #[test]
