@@ -113,6 +113,7 @@ fn a_privileged_port_is_eacces_not_a_socket_conflict() {
     let intended = &verdict["probes"][0];
     assert_eq!(intended["question"], "the intended bind");
     assert_eq!(intended["errno"], "EACCES", "{verdict:#}");
+    assert_eq!(verdict["refused"], "EACCES");
     // Only the intended bind is probed: counterfactual flags cannot help.
     assert_eq!(verdict["probes"].as_array().unwrap().len(), 1);
     let explanation = verdict["explanation"].as_str().unwrap();
@@ -143,6 +144,10 @@ fn a_privileged_port_is_eacces_not_a_socket_conflict() {
     let doc = json(&out);
     let explanation = doc["verdict"]["explanation"].as_str().unwrap();
     assert!(explanation.contains("EACCES"), "{explanation}");
+    assert_eq!(
+        doc["verdict"]["refused"], "EACCES",
+        "machine-readable without probes"
+    );
 
     // A free low port: still EACCES, with no blocker invented.
     let out = as_nobody(&ns, &["--port", "81", "--json"]);
@@ -158,6 +163,7 @@ fn a_privileged_port_is_eacces_not_a_socket_conflict() {
     let out = ns.tw_inspect(["--port", "79", "--json"]);
     let doc = json(&out);
     assert_eq!(doc["verdict"]["probes"][0]["errno"], "EADDRINUSE");
+    assert_eq!(doc["verdict"]["refused"], serde_json::Value::Null);
 }
 
 #[test]

@@ -367,7 +367,13 @@ fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
         query: Query::everything(),
         owners: false,
     })?;
-    let mut source_name = first.table.source.as_str().to_string();
+    // What was asked for; the header adds "→ netlink" or "→ proc" for what answered.
+    let mut source_name = match plan.choice {
+        SourceChoice::Auto => "auto",
+        SourceChoice::Netlink => "netlink",
+        SourceChoice::Proc => "proc",
+    }
+    .to_string();
     if first.fallback_warning.is_some() {
         source_name.push_str(" (sock_diag unavailable)");
     }

@@ -86,6 +86,11 @@ pub struct Probe {
 pub struct Verdict {
     pub bind: IntendedBind,
     pub blocked: bool,
+    /// The errno that refuses bind() before any conflict with a socket is
+    /// checked (EACCES below ip_unprivileged_port_start without the
+    /// capability, EADDRNOTAVAIL, ENODEV...): from the probe of the intended
+    /// bind, or from the rules when nothing was probed.
+    pub refused: Option<String>,
     /// Estimated ms until the last time-bound blocker expires; None when free,
     /// or when a blocker will not expire by itself.
     pub free_in_ms: Option<u64>,

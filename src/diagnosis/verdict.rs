@@ -110,6 +110,11 @@ pub fn diagnose(
         None
     };
 
+    let refused = match intended {
+        Some(probe) => probe.errno.clone().filter(|errno| errno != "EADDRINUSE"),
+        None => refusal.as_ref().map(|r| r.errno.to_string()),
+    };
+
     let listen_caveat = if blocked {
         Vec::new()
     } else {
@@ -139,6 +144,7 @@ pub fn diagnose(
     Verdict {
         bind: bind.clone(),
         blocked,
+        refused,
         free_in_ms,
         blockers,
         probes: probes.to_vec(),

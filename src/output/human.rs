@@ -253,16 +253,6 @@ fn write_probes(out: &mut impl Write, probes: &[Probe], style: Style) -> io::Res
     Ok(())
 }
 
-/// The errno of the intended bind's probe when it is not EADDRINUSE.
-fn refusal(verdict: &Verdict) -> Option<&str> {
-    verdict
-        .probes
-        .iter()
-        .find(|p| p.bind == verdict.bind)
-        .and_then(|p| p.errno.as_deref())
-        .filter(|errno| *errno != "EADDRINUSE")
-}
-
 /// The `--port` report: the verdict first (what the on-call engineer came
 /// for), then the sockets on the port, the reasoning, probes and advice.
 pub fn write_report(
@@ -277,7 +267,7 @@ pub fn write_report(
         style.good("FREE")
     };
     writeln!(out, "bind {}: {status}", bind_text(&verdict.bind))?;
-    if let Some(errno) = refusal(verdict) {
+    if let Some(errno) = &verdict.refused {
         // EACCES (a low port without the capability), EADDRNOTAVAIL...: no
         // socket and no timer is the first thing in the way.
         writeln!(

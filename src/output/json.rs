@@ -107,6 +107,7 @@ struct ProbeJson<'a> {
 struct VerdictJson<'a> {
     bind: &'a IntendedBind,
     blocked: bool,
+    refused: Option<&'a str>,
     free_in_ms: Option<u64>,
     blockers: Vec<BlockerJson<'a>>,
     probes: Vec<ProbeJson<'a>>,
@@ -119,6 +120,7 @@ impl<'a> VerdictJson<'a> {
         VerdictJson {
             bind: &verdict.bind,
             blocked: verdict.blocked,
+            refused: verdict.refused.as_deref(),
             free_in_ms: verdict.free_in_ms,
             blockers: verdict.blockers.iter().map(blocker_json).collect(),
             probes: verdict.probes.iter().map(probe_json).collect(),

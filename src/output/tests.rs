@@ -43,6 +43,7 @@ fn verdict() -> Verdict {
     Verdict {
         bind: bind(),
         blocked: true,
+        refused: None,
         free_in_ms: Some(43_210),
         blockers: vec![Blocker {
             socket: time_wait(),
@@ -131,6 +132,7 @@ fn json_keeps_the_v1_names_and_escapes_control_bytes() {
     assert_eq!(listen["processes"][0]["comm"], "evil\x1b[2J");
     let verdict = &doc["verdict"];
     assert_eq!(verdict["blocked"], true);
+    assert_eq!(verdict["refused"], serde_json::Value::Null);
     assert_eq!(verdict["free_in_ms"], 43210);
     assert_eq!(verdict["bind"]["addr"], "0.0.0.0");
     assert_eq!(verdict["bind"]["reuseaddr"], false);

@@ -59,6 +59,7 @@ fn synthetic(read_at: Instant, generation: u64) -> Snapshot {
         verdict: Some(Verdict {
             bind: bind_8080(),
             blocked: true,
+            refused: None,
             free_in_ms: Some(59_000),
             blockers,
             probes: vec![],

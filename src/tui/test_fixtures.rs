@@ -107,6 +107,7 @@ pub(crate) fn scenario_verdict(sockets: &[Socket]) -> Verdict {
     Verdict {
         bind: bind_8080(),
         blocked: true,
+        refused: None,
         free_in_ms: None,
         blockers: vec![
             blocker(
