@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use common::sockets::{self, Opts};
@@ -28,7 +28,7 @@ fn opts(reuseaddr: bool, reuseport: bool) -> Opts {
     Opts {
         reuseaddr,
         reuseport,
-        v6only: None,
+        ..Opts::default()
     }
 }
 
@@ -61,14 +61,14 @@ enum Certainty {
 }
 
 /// Diagnoses `addr` with `opts` (and an optional device) and judges it.
-fn judge(addr: SocketAddr, opts: Opts, device: Option<&str>) -> Diagnosed {
+fn judge(addr: SocketAddr, opts: Opts, device: Option<&'static str>) -> Diagnosed {
     judge_with(addr, opts, device, Certainty::BothTables)
 }
 
 fn judge_with(
     addr: SocketAddr,
     opts: Opts,
-    device: Option<&str>,
+    device: Option<&'static str>,
     certainty: Certainty,
 ) -> Diagnosed {
     let kernel = KernelContext::read();
@@ -82,10 +82,7 @@ fn judge_with(
     };
     // The judge binds first: a successful bind can change how the kernel
     // treats the next one (see run_probes), and the probe repeats this bind.
-    let kernel_blocked = match device {
-        None => !sockets::kernel_allows(addr, opts),
-        Some(device) => bind_on_device(addr, device).is_err(),
-    };
+    let kernel_blocked = !sockets::kernel_allows(addr, Opts { device, ..opts });
     let mut proc_table =
         procnet::read_sockets(Path::new("/proc/thread-self"), &Query::everything())
             .expect("read /proc/thread-self/net/tcp")
@@ -142,58 +139,6 @@ fn only_time_wait_blocker(verdict: &Verdict) {
     let blocker = &verdict.blockers[0];
     assert_eq!(blocker.reason, Reason::TimeWait);
     assert_eq!(blocker.socket.local.port(), PORT);
-}
-
-/// A listener with SO_BINDTODEVICE (common::sockets has no device option).
-fn bind_on_device(addr: SocketAddr, device: &str) -> std::io::Result<OwnedFd> {
-    // SAFETY: plain socket(2), owned at once.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    assert!(raw >= 0);
-    // SAFETY: raw is a fresh descriptor owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // SAFETY: the name bytes are readable for the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            device.as_ptr().cast(),
-            device.len() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let SocketAddr::V4(v4) = addr else {
-        panic!("device binds here are IPv4 only")
-    };
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: v4.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(v4.ip().octets()),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: sin is a valid sockaddr_in of the given size.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&raw const sin).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(fd)
-}
-
-fn listen_on_device(addr: SocketAddr, device: &str) -> OwnedFd {
-    let fd = bind_on_device(addr, device).expect("bind on device");
-    // SAFETY: fd is a bound socket.
-    assert_eq!(unsafe { libc::listen(fd.as_raw_fd(), 16) }, 0);
-    fd
 }
 
 /// Runs `f` as another uid on this thread only: the raw syscall, unlike
@@ -679,10 +624,13 @@ fn device_rows() {
         }
         let target = at("0.0.0.0:9527");
         ns.run(|| {
-            let _listener = match existing_device {
-                Some(device) => listen_on_device(target, device),
-                None => OwnedFd::from(sockets::listen_with(target, Opts::default())),
-            };
+            let _listener = sockets::listen_with(
+                target,
+                Opts {
+                    device: existing_device,
+                    ..Opts::default()
+                },
+            );
             let seen = judge(target, Opts::default(), new_device);
             assert_eq!(
                 seen.kernel_blocked, blocked,

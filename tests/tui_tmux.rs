@@ -3,82 +3,22 @@
 //! ends the program and the terminal comes back. `F` then `y` destroys the
 //! TIME_WAIT and the port turns FREE.
 mod common;
+mod support;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{sockets, Netns};
+use support::Tmux;
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self) -> Command {
-        let mut command = Command::new("tmux");
-        command.args(["-L", &self.socket]);
-        command
-    }
-
-    fn capture(&self) -> String {
-        let out = self
-            .cmd()
-            .args(["capture-pane", "-p", "-t", "t"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn send(&self, keys: &str) {
-        let status = self
-            .cmd()
-            .args(["send-keys", "-t", "t", keys])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Starts `tw-inspect --tui --port 9527` in `ns`, in a 120x40 window.
-    fn start_dashboard(&self, ns: &Netns) {
-        let program = format!(
-            "ip netns exec {} {} --tui --port 9527; echo EXITED $?; sleep 60",
-            ns.name,
-            common::BIN
-        );
-        let status = self
-            .cmd()
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-                "-x",
-                "120",
-                "-y",
-                "40",
-                &program,
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_for(&self, what: &str, timeout: Duration) -> String {
-        let started = Instant::now();
-        loop {
-            let screen = self.capture();
-            if screen.contains(what) || started.elapsed() > timeout {
-                return screen;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
+/// `tw-inspect --tui --port 9527` in `ns`, in a private tmux server; the
+/// pane prints "EXITED <code>" when the program ends. None when no tmux.
+fn start_dashboard(name: &str, ns: &Netns) -> Option<Tmux> {
+    let program = format!(
+        "ip netns exec {} {} --tui --port 9527; echo EXITED $?; sleep 60",
+        ns.name,
+        common::BIN
+    );
+    Tmux::start(name, &program)
 }
 
 /// The countdown of the TIME_WAIT row whose peer is `peer_port`, e.g. 57.3.
@@ -91,28 +31,16 @@ fn countdown(screen: &str, peer_port: u16) -> Option<f64> {
         .find_map(|w| w.trim_end_matches('s').parse::<f64>().ok())
 }
 
-fn tmux_missing() -> bool {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIP: tmux is not installed");
-        return true;
-    }
-    false
-}
-
 #[test]
 fn dashboard_counts_down_a_blocking_time_wait_and_restores_the_terminal() {
     require_netns!();
-    if tmux_missing() {
-        return;
-    }
     let ns = Netns::new();
     let client = ns.run(|| {
         sockets::server_side_time_wait("127.0.0.1:9527".parse().unwrap(), Default::default())
     });
-    let tmux = Tmux {
-        socket: format!("twi-{}", std::process::id()),
+    let Some(tmux) = start_dashboard("countdown", &ns) else {
+        return;
     };
-    tmux.start_dashboard(&ns);
 
     let first = tmux.wait_for("BLOCKED", Duration::from_secs(10));
     let peer = format!(":{}", client.port());
@@ -120,7 +48,7 @@ fn dashboard_counts_down_a_blocking_time_wait_and_restores_the_terminal() {
     let before =
         countdown(&first, client.port()).unwrap_or_else(|| panic!("no countdown:\n{first}"));
     std::thread::sleep(Duration::from_secs(2));
-    let second = tmux.capture();
+    let second = tmux.capture(false);
     let after =
         countdown(&second, client.port()).unwrap_or_else(|| panic!("no countdown:\n{second}"));
     assert!(
@@ -128,7 +56,7 @@ fn dashboard_counts_down_a_blocking_time_wait_and_restores_the_terminal() {
         "countdown did not go down: {before} then {after}"
     );
 
-    tmux.send("q");
+    tmux.keys(&["q"]);
     let end = tmux.wait_for("EXITED", Duration::from_secs(5));
     assert!(
         end.contains("EXITED 0"),
@@ -144,9 +72,6 @@ fn dashboard_counts_down_a_blocking_time_wait_and_restores_the_terminal() {
 #[test]
 fn free_key_destroys_the_blocking_time_wait_after_confirmation() {
     require_netns!();
-    if tmux_missing() {
-        return;
-    }
     let ns = Netns::new();
     let client = ns.run(|| {
         sockets::server_side_time_wait("127.0.0.1:9527".parse().unwrap(), Default::default())
@@ -158,15 +83,14 @@ fn free_key_destroys_the_blocking_time_wait_after_confirmation() {
         })
     };
     assert!(time_wait_on_port(&ns));
-    let tmux = Tmux {
-        socket: format!("twi-free-{}", std::process::id()),
+    let Some(tmux) = start_dashboard("free", &ns) else {
+        return;
     };
-    tmux.start_dashboard(&ns);
     let blocked = tmux.wait_for("BLOCKED", Duration::from_secs(10));
     assert!(blocked.contains("BLOCKED"), "not blocked:\n{blocked}");
 
     // The only socket, so the selected row: the TIME_WAIT.
-    tmux.send("F");
+    tmux.keys(&["F"]);
     let dialog = tmux.wait_for("late segments", Duration::from_secs(5));
     let four_tuple = format!("127.0.0.1:9527 → 127.0.0.1:{}", client.port());
     assert!(
@@ -175,7 +99,7 @@ fn free_key_destroys_the_blocking_time_wait_after_confirmation() {
     );
     assert!(time_wait_on_port(&ns), "destroyed before the answer");
 
-    tmux.send("y");
+    tmux.keys(&["y"]);
     let free = tmux.wait_for(" FREE ", Duration::from_secs(5));
     assert!(free.contains(" FREE "), "panel did not turn FREE:\n{free}");
     assert!(
@@ -184,7 +108,7 @@ fn free_key_destroys_the_blocking_time_wait_after_confirmation() {
     );
     assert!(!time_wait_on_port(&ns), "ss still shows the TIME_WAIT");
 
-    tmux.send("q");
+    tmux.keys(&["q"]);
     let end = tmux.wait_for("EXITED", Duration::from_secs(5));
     assert!(
         end.contains("EXITED 0"),

@@ -187,6 +187,8 @@ pub mod sockets {
         pub reuseaddr: bool,
         pub reuseport: bool,
         pub v6only: Option<bool>,
+        /// SO_BINDTODEVICE interface name.
+        pub device: Option<&'static str>,
     }
 
     /// A TCP socket with the options set, bound to `addr`; Err(errno) when bind() fails.
@@ -209,6 +211,21 @@ pub mod sockets {
         }
         if let Some(v6only) = opts.v6only {
             setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, v6only as i32);
+        }
+        if let Some(device) = opts.device {
+            // SAFETY: the name bytes are readable for the call.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_BINDTODEVICE,
+                    device.as_ptr().cast(),
+                    device.len() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
         let storage = socket2_addr(addr);
         // SAFETY: storage holds a valid sockaddr of the given length.
