@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""tw-inspect against ss (iproute2) on large TCP tables. Run it through bench/run.
+
+Every table is built in a fresh network namespace that this process enters
+(setns), so tw-inspect and ss are both started the same way, as direct
+children, inside it. Each case: one unmeasured warm-up run of each tool, then
+N rounds of (tw-inspect, ss) in alternating order; wall time is measured with
+perf_counter around posix_spawn + wait4. Peak RSS comes from the warm-up run,
+made under GNU time (/usr/bin/time -f %M).
+TIME_WAIT tables live 60 s, so each TIME_WAIT case gets its own fresh table,
+and the count is checked before and after the timed rounds.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CLONE_NEWNET = 0x40000000
+PORT = 8080            # the port P of the port queries
+NPORTS = 4             # server ports P..P+3: a quarter of every table sits on P
+EST_WORKERS = 4        # processes holding the ESTABLISHED table
+BUILD_LIMIT_S = 60     # a table build that takes longer is an error
+RUN_LIMIT_S = 60       # one run of a tool that takes longer is an error
+TW_LIFETIME_S = 60
+GNU_TIME = "/usr/bin/time"
+TW_OK = (0, 1)         # tw-inspect --port exits 1 when the bind would be blocked
+
+TARGETS = {            # case -> max ratio tw-inspect / ss
+    "port query": 1.0,
+    "full listing": 1.0,
+    "listing + owners": 0.3,
+    "port query + owners": 0.5,
+}
+RSS_TARGET_MIB = 64    # tw-inspect's 100k full listing
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def log(msg):
+    print(f"# {msg}", file=sys.stderr, flush=True)
+
+
+class Namespace:
+    """A fresh network namespace, entered by this process; left and deleted on exit."""
+
+    def __init__(self, tag, tw_buckets):
+        self.name = f"twbench-{os.getpid()}-{tag}"
+        self.tw_buckets = tw_buckets
+
+    def __enter__(self):
+        self.home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        try:
+            fd = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns")
+            finally:
+                os.close(fd)
+            subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+            # Per-namespace sysctls, written from inside the namespace.
+            sysctl("net/ipv4/tcp_max_tw_buckets", self.tw_buckets)
+            sysctl("net/ipv4/ip_local_port_range", "1024 65535")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        libc.setns(self.home, CLONE_NEWNET)
+        os.close(self.home)
+        subprocess.run(["ip", "netns", "del", self.name], check=False)
+
+
+def sysctl(name, value):
+    with open(f"/proc/sys/{name}", "w") as f:
+        f.write(str(value))
+
+
+def sockstat():
+    """(in use, time-wait) TCP counts of the current namespace."""
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                words = line.split()
+                fields = dict(zip(words[1::2], words[2::2]))
+                return int(fields["inuse"]), int(fields["tw"])
+    raise RuntimeError("no TCP line in /proc/net/sockstat")
+
+
+class Table:
+    """Builds a table with twgen inside the current namespace; kills holders on exit."""
+
+    def __init__(self, twgen, kind, size):
+        self.twgen, self.kind, self.size = twgen, kind, size
+        self.proc = None
+
+    def __enter__(self):
+        args = [self.twgen, self.kind, str(self.size), str(PORT), str(NPORTS)]
+        if self.kind == "est":
+            args.append(str(EST_WORKERS))
+        start = time.perf_counter()
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        self.worker_pids = []
+        try:
+            for line in self.proc.stdout:     # twgen has its own alarm(120)
+                if line.startswith("pids"):
+                    self.worker_pids = [int(p) for p in line.split()[1:]]
+                if line.startswith("ready"):
+                    break
+            else:
+                raise RuntimeError(f"twgen {self.kind} {self.size} failed (exit {self.proc.wait(5)})")
+            if self.kind == "tw":
+                self.proc.wait(10)
+                self.proc = None
+        except BaseException:
+            self.__exit__()
+            raise
+        self.build_s = time.perf_counter() - start
+        self.built_at = time.monotonic() - self.build_s
+        if self.build_s > BUILD_LIMIT_S:
+            raise RuntimeError(f"building took {self.build_s:.1f} s")
+        return self
+
+    def count(self):
+        inuse, tw = sockstat()
+        return tw if self.kind == "tw" else inuse
+
+    def __exit__(self, *exc):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # twgen ends its workers by pid
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        for pid in self.worker_pids:           # normally gone already
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc = None
+
+
+def run_once(argv, ok=(0,), capture=False):
+    """Runs argv with stdout to /dev/null (or captured); returns (seconds, max RSS KiB, stdout).
+
+    posix_spawn + wait4 keeps the harness's own cost out of the timing and gives
+    this child's own rusage (ru_maxrss in KiB). A run over RUN_LIMIT_S is killed.
+    """
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
+        stdout = out.fileno() if capture else os.open(os.devnull, os.O_WRONLY)
+        actions = [(os.POSIX_SPAWN_DUP2, stdout, 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2)]
+        start = time.perf_counter()
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+        killer = threading.Timer(RUN_LIMIT_S, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        _, status, usage = os.wait4(pid, 0)
+        elapsed = time.perf_counter() - start
+        killer.cancel()
+        if not capture:
+            os.close(stdout)
+        rc = os.waitstatus_to_exitcode(status)
+        if rc not in ok:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(argv)} exited {rc}: {err.read().decode(errors='replace')[:500]}")
+        out.seek(0)
+        return elapsed, usage.ru_maxrss, out.read() if capture else None
+
+
+def max_rss_kib(argv, ok=(0,)):
+    """Peak RSS of one run, by GNU time (%M, KiB). Not taken from the timed runs:
+    posix_spawn uses vfork, and Linux carries the spawning process's (this
+    Python's) RSS high-water mark into the child's ru_maxrss at exec."""
+    with tempfile.NamedTemporaryFile("r") as f:
+        run_once([GNU_TIME, "-f", "%M", "-o", f.name] + argv, ok)
+        return int(f.read().split()[-1])
+
+
+def measure(case, tw_cmd, ss_cmd, runs, table):
+    before = table.count()
+    ok = {"tw": TW_OK, "ss": (0,)}
+    rss = {"tw": max_rss_kib(tw_cmd, TW_OK), "ss": max_rss_kib(ss_cmd)}  # also the warm-up
+    times = {"tw": [], "ss": []}
+    for i in range(runs):
+        order = [("tw", tw_cmd), ("ss", ss_cmd)]
+        for who, cmd in order if i % 2 == 0 else reversed(order):
+            t, _, _ = run_once(cmd, ok[who])
+            times[who].append(t)
+    after = table.count()
+    age = time.monotonic() - table.built_at
+    note = ""
+    if after < before:
+        note = f"count dropped {before} -> {after} during the runs"
+    elif table.kind == "tw" and age > TW_LIFETIME_S:
+        note = f"table is {age:.0f} s old: TIME_WAIT entries may have expired"
+    row = {
+        "case": case, "table": table.label, "sockets": before,
+        "tw_ms": statistics.median(times["tw"]) * 1e3, "ss_ms": statistics.median(times["ss"]) * 1e3,
+        "tw_rss": rss["tw"] / 1024, "ss_rss": rss["ss"] / 1024,
+        "tw_all": [round(t * 1e3, 1) for t in times["tw"]],
+        "ss_all": [round(t * 1e3, 1) for t in times["ss"]],
+        "note": note,
+    }
+    row["ratio"] = row["tw_ms"] / row["ss_ms"]
+    log(f"{case:20} {table.label:16} tw-inspect {row['tw_ms']:8.1f} ms {row['tw_all']}  "
+        f"ss {row['ss_ms']:8.1f} ms {row['ss_all']}  {note}")
+    return row
+
+
+def check_agreement(tw, ss, tw_args, ss_args, owners):
+    """One unmeasured run of each: do both see the same sockets? Returns a note."""
+    _, _, out = run_once([tw] + tw_args, TW_OK, capture=True)
+    _, _, ss_out = run_once([ss] + ss_args, capture=True)
+    ss_lines = [l for l in ss_out.decode().splitlines() if l.strip() and not l.startswith(("State", "Recv-Q"))]
+    try:
+        doc = json.loads(out)
+        n = len(doc["sockets"])
+        with_owner = sum(1 for s in doc["sockets"] if s.get("processes"))
+    except (ValueError, KeyError, TypeError) as e:
+        return f"tw-inspect output not understood ({e})"
+    ss_owned = sum(1 for l in ss_lines if "users:(" in l)
+    text = f"tw-inspect {n} sockets, ss {len(ss_lines)}"
+    if owners:
+        text += f"; with owners: tw-inspect {with_owner}, ss {ss_owned}"
+    return text
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="tw-inspect binary to measure")
+    ap.add_argument("--ss", default="ss", help="ss binary (default: ss on PATH)")
+    ap.add_argument("--quick", action="store_true", help="small tables, 3 runs: a smoke check")
+    ap.add_argument("--runs", type=int, help="timed runs per case (default 7, --quick 3)")
+    ap.add_argument("--json", metavar="FILE", help="also write the rows as JSON to FILE")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (network namespaces, sysctls)")
+    runs = a.runs or (3 if a.quick else 7)
+    if runs < 1 or runs > 50:
+        sys.exit("bench: --runs must be 1..50")
+    tw = os.path.abspath(a.bin)
+    ss = shutil.which(a.ss)
+    if not ss or not all(os.access(x, os.X_OK) for x in (tw, GNU_TIME)):
+        sys.exit(f"bench: need executables: {a.ss}, {tw}, {GNU_TIME} (GNU time)")
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so every namespace and process is cleaned up.
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.default_int_handler)
+
+    if a.quick:
+        tw_sizes, est_size = [("a", 2000), ("b", 10000)], 10000
+    else:
+        tw_sizes, est_size = [("a", 10000), ("b", 100000)], 100000
+
+    work = tempfile.mkdtemp(prefix="twbench-")
+    rows, notes = [], []
+    t0 = time.monotonic()
+    try:
+        twgen = os.path.join(work, "twgen")
+        here = os.path.dirname(os.path.abspath(__file__))
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", twgen, os.path.join(here, "twgen.c")], check=True)
+
+        cases_tw = [
+            ("port query", [tw, "--port", str(PORT), "--json", "--no-probe"], [ss, "-tanoH", f"sport = :{PORT}"]),
+            ("full listing", [tw, "--json"], [ss, "-tanoH"]),
+        ]
+        cases_est = cases_tw + [
+            ("listing + owners", [tw, "--json"], [ss, "-tanop"]),
+            ("port query + owners", [tw, "--port", str(PORT), "--json", "--no-probe"],
+             [ss, "-tanop", f"sport = :{PORT}"]),
+        ]
+        for tag, size in tw_sizes:
+            for case, tw_cmd, ss_cmd in cases_tw:   # a fresh table per case: TIME_WAIT lasts 60 s
+                with Namespace(f"tw{tag}", 4 * size), Table(twgen, "tw", size) as table:
+                    table.label = f"({tag}) {size // 1000}k TIME_WAIT"
+                    log(f"built {table.label} in {table.build_s:.1f} s: {table.count()} in TIME_WAIT")
+                    if case == "full listing":
+                        notes.append(f"{table.label}: " + check_agreement(tw, ss, tw_cmd[1:], ss_cmd[1:], False))
+                    rows.append(measure(case, tw_cmd, ss_cmd, runs, table))
+        with Namespace("est", 1024), Table(twgen, "est", est_size) as table:
+            table.label = f"(c) {est_size // 1000}k ESTABLISHED"
+            log(f"built {table.label} in {table.build_s:.1f} s: {table.count()} in use, "
+                f"held by {EST_WORKERS} processes")
+            notes.append(f"{table.label}: " + check_agreement(tw, ss, ["--json"], ["-tanop"], True))
+            for case, tw_cmd, ss_cmd in cases_est:
+                rows.append(measure(case, tw_cmd, ss_cmd, runs, table))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    report(rows, notes, runs, est_size, time.monotonic() - t0)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+def report(rows, notes, runs, big, total_s):
+    print(f"tw-inspect vs ss: median of {runs} runs each (after 1 warm-up), wall ms; "
+          f"peak RSS from the warm-up (GNU time); P = {PORT} holds 1/{NPORTS} of each table")
+    head = f"| {'case':20} | {'table':20} | {'tw-inspect ms':>13} | {'ss ms':>8} | {'ratio':>6} | {'target':>7} | {'met':>7} | {'tw RSS MiB':>10} | {'ss RSS MiB':>10} |"
+    print(head)
+    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    for r in rows:
+        target = TARGETS[r["case"]]
+        met = "met" if r["ratio"] <= target else "NOT met"
+        print(f"| {r['case']:20} | {r['table']:20} | {r['tw_ms']:13.1f} | {r['ss_ms']:8.1f} | {r['ratio']:5.2f}x "
+              f"| {'<= ' + format(target, '.1f') + 'x':>7} | {met:>7} | {r['tw_rss']:10.1f} | {r['ss_rss']:10.1f} |")
+    print()
+    print("Targets:")
+    for case, target in TARGETS.items():
+        mine = [r for r in rows if r["case"] == case]
+        ok = all(r["ratio"] <= target for r in mine)
+        worst = max((r["ratio"] for r in mine), default=float("nan"))
+        print(f"  {case:20} <= {target:.1f}x ss        {'met' if ok else 'NOT met'} (worst {worst:.2f}x)")
+    listing = [r for r in rows if r["case"] in ("full listing", "listing + owners") and r["sockets"] >= big * 0.9]
+    peak = max((r["tw_rss"] for r in listing), default=float("nan"))
+    print(f"  {big // 1000}k listing peak RSS  < {RSS_TARGET_MIB} MiB         "
+          f"{'met' if peak < RSS_TARGET_MIB else 'NOT met'} ({peak:.1f} MiB)")
+    for r in rows:
+        if r["note"]:
+            print(f"  note: {r['case']}, {r['table']}: {r['note']}")
+    print("Same sockets seen (one unmeasured run each): " + "; ".join(notes))
+    print(f"Benchmark took {total_s:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()
