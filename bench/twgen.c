@@ -5,7 +5,8 @@
  *   twgen tw  COUNT PORT NPORTS           COUNT TIME_WAIT sockets, then exit
  *   twgen est COUNT PORT NPORTS WORKERS   COUNT ESTABLISHED sockets (COUNT/2
  *                                         connections, both ends open) held by
- *                                         WORKERS processes until killed
+ *                                         WORKERS processes until killed (more
+ *                                         if RLIMIT_NOFILE cannot be raised)
  *
  * Servers listen on 127.0.0.1:PORT .. PORT+NPORTS-1; connection i goes to
  * port PORT + i % NPORTS, so 1/NPORTS of the table sits on PORT.  Every
@@ -140,7 +141,20 @@ int main(int argc, char **argv) {
      * worker holds both ends of its connections (2 fds each). */
     long conns = count / 2, per = (conns + workers - 1) / workers;
     struct rlimit rl = {.rlim_cur = 2 * per + 64, .rlim_max = 2 * per + 64};
-    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) die("setrlimit RLIMIT_NOFILE", -1);
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        /* Without CAP_SYS_RESOURCE the hard limit cannot be raised: use the
+         * hard limit and more workers instead. */
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max < 1024) die("getrlimit", -1);
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) die("setrlimit RLIMIT_NOFILE", -1);
+        while (2 * per + 64 > (long)rl.rlim_max && workers < 64) {
+            workers++;
+            per = (conns + workers - 1) / workers;
+        }
+        if (2 * per + 64 > (long)rl.rlim_max) die("RLIMIT_NOFILE too low", -1);
+        fprintf(stderr, "twgen: RLIMIT_NOFILE hard limit %ld: using %d workers\n",
+                (long)rl.rlim_max, workers);
+    }
     int ready[2];
     if (pipe(ready) < 0) die("pipe", -1);
     for (int w = 0; w < workers; w++) {
