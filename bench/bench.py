@@ -165,9 +165,18 @@ def run_once(argv, ok=(0,), capture=False):
         pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
         killer = threading.Timer(RUN_LIMIT_S, os.kill, (pid, signal.SIGKILL))
         killer.start()
-        _, status, usage = os.wait4(pid, 0)
+        try:
+            _, status, usage = os.wait4(pid, 0)
+        except BaseException:               # interrupted: end the child by its pid
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            raise
+        finally:
+            killer.cancel()
         elapsed = time.perf_counter() - start
-        killer.cancel()
         if not capture:
             os.close(stdout)
         rc = os.waitstatus_to_exitcode(status)
@@ -281,6 +290,7 @@ def main():
     work = tempfile.mkdtemp(prefix="twbench-")
     rows = []
     t0 = time.monotonic()
+    header = context(tw, ss)
     try:
         twgen = os.path.join(work, "twgen")
         here = os.path.dirname(os.path.abspath(__file__))
@@ -326,13 +336,35 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    report(rows, runs, est_size, time.monotonic() - t0)
+    with open("/proc/loadavg") as f:
+        header.append("load average at the end: " + " ".join(f.read().split()[:3]))
+    report(rows, runs, est_size, time.monotonic() - t0, header)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
 
 
-def report(rows, runs, big, total_s):
+def context(tw, ss):
+    """One line each: when, where, what was measured."""
+    def out(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    tree = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [
+        f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}; kernel {os.uname().release}; "
+        f"{os.cpu_count()} CPUs; load average at the start {load}",
+        f"tw-inspect: {tw} ({out([tw, '--version'])}, tree at "
+        f"{out(['git', '-C', tree, 'rev-parse', '--short', 'HEAD'])}); ss: {out([ss, '-V'])}",
+    ]
+
+
+def report(rows, runs, big, total_s, header):
+    for line in header:
+        print(line)
     print(f"tw-inspect vs ss: median of {runs} runs each (after 1 warm-up), wall ms; "
           f"peak RSS from the warm-up (GNU time); P = {PORT} holds 1/{NPORTS} of each table")
     head = f"| {'case':20} | {'table':20} | {'tw-inspect ms':>13} | {'ss ms':>8} | {'ratio':>6} | {'target':>7} | {'met':>8} | {'tw RSS MiB':>10} | {'ss RSS MiB':>10} |"
