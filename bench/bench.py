@@ -182,7 +182,7 @@ def run_once(argv, ok=(0,), capture=False):
         rc = os.waitstatus_to_exitcode(status)
         if rc not in ok:
             err.seek(0)
-            raise RuntimeError(f"{' '.join(argv)} exited {rc}: {err.read().decode(errors='replace')[:500]}")
+            raise RuntimeError(f"{' '.join(argv)} exited {rc}: {err.read().decode(errors='replace').strip()[:500]}")
         out.seek(0)
         return elapsed, out.read() if capture else None
 
