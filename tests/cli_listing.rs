@@ -165,6 +165,8 @@ fn norm_ss_addr(text: &str) -> String {
         "*" => "::".to_string(),
         other => other.parse::<std::net::IpAddr>().unwrap().to_string(),
     };
+    // ss prints a LISTEN socket's peer port 0 as `*`.
+    let port = if port == "*" { "0" } else { port };
     format!("{host}|{port}")
 }
 

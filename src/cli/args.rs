@@ -73,7 +73,7 @@ pub struct Args {
     pub no_probe: bool,
 
     /// Wait until the intended bind succeeds (confirmed by a probe), then exit 0
-    #[arg(long, requires = "port", conflicts_with_all = ["free", "tui"])]
+    #[arg(long, requires = "port", conflicts_with_all = ["free", "tui", "no_probe", "proc_root"])]
     pub wait: bool,
 
     /// Give up waiting after this many seconds (exit 1)
@@ -81,7 +81,7 @@ pub struct Args {
     pub timeout: Option<Duration>,
 
     /// Destroy the TIME_WAIT sockets that block the intended bind (SOCK_DESTROY), then probe again
-    #[arg(long, requires = "port", conflicts_with = "tui")]
+    #[arg(long, requires = "port", conflicts_with_all = ["tui", "proc_root"])]
     pub free: bool,
 
     /// With --free: do not ask for confirmation

@@ -1,8 +1,337 @@
 //! Command-line entry point: parses flags, wires sources → diagnosis → outputs.
+//! Every failure ends here as one line on stderr and exit 2.
 
 pub mod args;
+mod free;
+mod wait;
+
+use std::io::{self, IsTerminal, Write};
+use std::net::{IpAddr, Ipv4Addr};
+
+use clap::Parser;
+
+use crate::diagnosis::probe::{rule_context, run_probes};
+use crate::diagnosis::{diagnose, IntendedBind, Verdict};
+use crate::model::{Query, Socket, SocketTable, StateSet};
+use crate::output::{human, json};
+use crate::source::sysctl::KernelContext;
+use crate::source::{self, ReadRequest, SourceChoice};
+use crate::tui;
+use args::Args;
+
+/// Exit codes: the contract scripts rely on.
+pub const EXIT_FREE: i32 = 0;
+pub const EXIT_BLOCKED: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
 
 /// Runs the program and returns its exit code.
 pub fn main() -> i32 {
-    0
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => return usage_error(&error),
+    };
+    match run(&args) {
+        Ok(code) => code,
+        // A reader that went away (`tw-inspect | head -1`) is not an error.
+        Err(Failure::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => EXIT_FREE,
+        Err(failure) => {
+            eprintln!("tw-inspect: {failure}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Why a run ended without an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("{0}")]
+    Input(#[from] crate::Error),
+    #[error("cannot write output: {0}")]
+    Output(#[from] io::Error),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// clap's errors span several lines; the contract is one line and exit 2.
+fn usage_error(error: &clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            EXIT_FREE
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "tw-inspect: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            EXIT_ERROR
+        }
+    }
+}
+
+/// What the flags ask for, resolved once.
+pub(crate) struct Plan<'a> {
+    pub args: &'a Args,
+    pub choice: SourceChoice,
+    pub probing: bool,
+}
+
+impl Plan<'_> {
+    /// Reads the sockets on `port` in every state, with owners: the input
+    /// to a diagnosis, which must see every state whatever `--state` shows.
+    pub fn read_port(&self, port: u16) -> Result<SocketTable, Failure> {
+        let reading = source::read_table(&ReadRequest {
+            choice: self.choice,
+            captured: self.args.proc_root.as_deref(),
+            query: Query {
+                port: Some(port),
+                states: StateSet::all(),
+            },
+            owners: self.args.proc_root.is_none(),
+        })?;
+        if let Some(warning) = reading.fallback_warning {
+            eprintln!("tw-inspect: {warning}");
+        }
+        Ok(reading.table)
+    }
+
+    /// The bind the user's server intends, from the flags.
+    pub fn intended_bind(&self, port: u16, kernel: &KernelContext) -> IntendedBind {
+        let addr = self.args.addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        IntendedBind {
+            addr,
+            port,
+            reuseaddr: self.args.reuseaddr,
+            reuseport: self.args.reuseport,
+            v6only: addr.is_ipv6() && (self.args.v6only || kernel.default_v6only()),
+            device: self.args.dev.clone(),
+        }
+    }
+
+    /// Diagnoses `bind` against the sockets on its port, probing when allowed.
+    pub fn diagnose(
+        &self,
+        table: &SocketTable,
+        bind: &IntendedBind,
+        kernel: &KernelContext,
+    ) -> Verdict {
+        diagnose_now(&table.sockets, table.source, bind, kernel, self.probing)
+    }
+
+    pub fn kernel_context(&self) -> KernelContext {
+        kernel_context(self.args.proc_root.is_some())
+    }
+
+    pub fn json_pretty(&self) -> bool {
+        io::stdout().is_terminal()
+    }
+
+    pub fn style(&self) -> human::Style {
+        human::Style {
+            colour: colour_wanted(io::stdout().is_terminal()),
+        }
+    }
+
+    /// Prints the `--port` report (human or JSON), showing only the
+    /// `--state` sockets but diagnosing with all of them.
+    pub fn print_report(&self, table: &SocketTable, verdict: &Verdict) -> Result<(), Failure> {
+        let shown = self.shown(table);
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        if self.args.json {
+            json::write(
+                &mut out,
+                &shown,
+                Some(verdict.bind.port),
+                Some(verdict),
+                self.json_pretty(),
+            )?;
+        } else {
+            human::write_report(&mut out, &shown, verdict, self.style())?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    fn shown(&self, table: &SocketTable) -> SocketTable {
+        let states = self.state_filter();
+        SocketTable {
+            sockets: table
+                .sockets
+                .iter()
+                .filter(|s| states.contains(s.state))
+                .cloned()
+                .collect(),
+            ..table.clone()
+        }
+    }
+
+    fn state_filter(&self) -> StateSet {
+        if self.args.states.is_empty() {
+            StateSet::all()
+        } else {
+            self.args.states.iter().copied().collect()
+        }
+    }
+}
+
+/// Diagnoses `bind` against `sockets` (those on its port), with probes of
+/// this namespace when `probing`.
+fn diagnose_now(
+    sockets: &[Socket],
+    source: crate::model::SourceKind,
+    bind: &IntendedBind,
+    kernel: &KernelContext,
+    probing: bool,
+) -> Verdict {
+    let ctx = rule_context(bind, kernel, source);
+    let probes = if probing {
+        run_probes(bind, sockets)
+    } else {
+        Vec::new()
+    };
+    diagnose(sockets, bind, &ctx, kernel, &probes)
+}
+
+/// The kernel settings that matter: this host's, or none for captured files
+/// (they describe another host).
+fn kernel_context(captured: bool) -> KernelContext {
+    if captured {
+        KernelContext::default()
+    } else {
+        KernelContext::read()
+    }
+}
+
+/// Colour only on a terminal, and never when NO_COLOR is set (no-color.org).
+pub fn colour_wanted(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+fn run(args: &Args) -> Result<i32, Failure> {
+    let captured = args.proc_root.is_some();
+    let plan = Plan {
+        args,
+        choice: if captured {
+            SourceChoice::Proc
+        } else {
+            match args.source {
+                args::SourceChoice::Auto => SourceChoice::Auto,
+                args::SourceChoice::Netlink => SourceChoice::Netlink,
+                args::SourceChoice::Proc => SourceChoice::Proc,
+            }
+        },
+        // Captured files describe another host: probing this one would lie.
+        probing: !args.no_probe && !captured,
+    };
+    let bare = args.port.is_none() && args.states.is_empty() && !args.json;
+    if args.tui || (bare && io::stdout().is_terminal()) {
+        return run_dashboard(&plan);
+    }
+    let Some(port) = args.port else {
+        return run_listing(&plan);
+    };
+    if args.wait {
+        return wait::run(&plan, port);
+    }
+    if args.free {
+        return free::run(&plan, port);
+    }
+    let kernel = plan.kernel_context();
+    let table = plan.read_port(port)?;
+    let bind = plan.intended_bind(port, &kernel);
+    let verdict = plan.diagnose(&table, &bind, &kernel);
+    plan.print_report(&table, &verdict)?;
+    Ok(if verdict.blocked {
+        EXIT_BLOCKED
+    } else {
+        EXIT_FREE
+    })
+}
+
+fn run_listing(plan: &Plan) -> Result<i32, Failure> {
+    let reading = source::read_table(&ReadRequest {
+        choice: plan.choice,
+        captured: plan.args.proc_root.as_deref(),
+        query: Query {
+            port: None,
+            states: plan.state_filter(),
+        },
+        owners: plan.args.proc_root.is_none(),
+    })?;
+    if let Some(warning) = &reading.fallback_warning {
+        eprintln!("tw-inspect: {warning}");
+    }
+    let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    if plan.args.json {
+        json::write(&mut out, &reading.table, None, None, plan.json_pretty())?;
+    } else {
+        human::write_listing(&mut out, &reading.table, plan.style())?;
+    }
+    out.flush()?;
+    Ok(EXIT_FREE)
+}
+
+fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
+    // One reading before the screen changes: a bad source fails here, as one
+    // line on a normal terminal, and the header can name the real source.
+    let first = source::read_table(&ReadRequest {
+        choice: plan.choice,
+        captured: plan.args.proc_root.as_deref(),
+        query: Query::everything(),
+        owners: false,
+    })?;
+    let mut source_name = first.table.source.as_str().to_string();
+    if first.fallback_warning.is_some() {
+        source_name.push_str(" (sock_diag unavailable)");
+    }
+    if let Some(dir) = &plan.args.proc_root {
+        source_name = format!("captured {}", dir.display());
+    }
+    let mut config = tui::TuiConfig::new(source_name);
+    config.port = plan.args.port;
+    config.addr = plan.args.addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    config.reuseaddr = plan.args.reuseaddr;
+    config.reuseport = plan.args.reuseport;
+    config.v6only = plan.args.v6only;
+    config.device = plan.args.dev.clone();
+    config.interval = plan.args.interval;
+    config.color = colour_wanted(true);
+
+    let choice = if first.table.source == crate::model::SourceKind::Proc {
+        SourceChoice::Proc
+    } else {
+        plan.choice
+    };
+    let captured = plan.args.proc_root.clone();
+    let probing = plan.probing;
+    tui::run(config, move |request: &tui::CollectRequest| {
+        let reading = source::read_table(&ReadRequest {
+            choice,
+            captured: captured.as_deref(),
+            query: Query::everything(),
+            owners: captured.is_none(),
+        })?;
+        let read_at = std::time::Instant::now();
+        let verdict = request.bind.as_ref().map(|bind| {
+            let on_port: Vec<Socket> = reading
+                .table
+                .sockets
+                .iter()
+                .filter(|s| s.local.port() == bind.port)
+                .cloned()
+                .collect();
+            let kernel = kernel_context(captured.is_some());
+            diagnose_now(&on_port, reading.table.source, bind, &kernel, probing)
+        });
+        Ok(tui::Snapshot {
+            table: reading.table,
+            verdict,
+            header: tui::HeaderInfo::read_local(),
+            read_at,
+        })
+    })?;
+    Ok(EXIT_FREE)
 }

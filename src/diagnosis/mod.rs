@@ -4,11 +4,26 @@
 
 use std::net::IpAddr;
 
+pub mod explain;
+pub mod probe;
+pub mod rules;
+#[cfg(test)]
+mod testing;
+mod verdict;
+
+pub use explain::wait_command;
+pub use probe::{rule_context, run_probes};
+pub use rules::{assess, listen_caveat, Assessment, RuleContext};
+pub use verdict::diagnose;
+
 use serde::Serialize;
 
 use crate::model::Socket;
 
-/// The bind the user's server intends to make.
+/// The bind the user's server intends to make. `v6only` is the effective
+/// IPV6_V6ONLY: `--v6only` when given, else [`KernelContext::default_v6only`].
+///
+/// [`KernelContext::default_v6only`]: crate::source::sysctl::KernelContext::default_v6only
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IntendedBind {
     pub addr: IpAddr,

@@ -222,19 +222,35 @@ pub fn bind_text(bind: &crate::diagnosis::IntendedBind) -> String {
     }
 }
 
-fn probe_line(probe: &Probe, style: Style) -> String {
-    let mark = if probe.ok {
-        style.good("ok  ")
-    } else {
-        style.alarm("FAIL")
-    };
-    let result = probe.errno.as_deref().unwrap_or("bind() succeeded");
-    format!(
-        "  {mark}  {:<28} {:<12} {}",
-        inert(&probe.question),
-        result,
-        bind_text(&probe.bind)
-    )
+/// Prose wraps at this width: reports are read in terminals and pasted into
+/// tickets, where one 600-character line helps nobody.
+const PROSE_WIDTH: usize = 100;
+
+fn write_prose(out: &mut impl Write, text: &str, first: &str, rest: &str) -> io::Result<()> {
+    let options = textwrap::Options::new(PROSE_WIDTH)
+        .initial_indent(first)
+        .subsequent_indent(rest);
+    for line in textwrap::wrap(&inert(text), options) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+fn write_probes(out: &mut impl Write, probes: &[Probe], style: Style) -> io::Result<()> {
+    let binds: Vec<String> = probes.iter().map(|p| bind_text(&p.bind)).collect();
+    let width = binds.iter().map(|b| b.chars().count()).max().unwrap_or(0);
+    for (probe, bind) in probes.iter().zip(&binds) {
+        let (mark, result) = match &probe.errno {
+            None => (style.good("ok  "), "bound".to_string()),
+            Some(errno) => (style.alarm("FAIL"), errno.clone()),
+        };
+        writeln!(
+            out,
+            "  {mark}  {result:<13} {bind:<width$}  {}",
+            inert(&probe.question)
+        )?;
+    }
+    Ok(())
 }
 
 /// The `--port` report: the verdict first (what the on-call engineer came
@@ -269,17 +285,17 @@ pub fn write_report(
     }
     writeln!(out)?;
     writeln!(out, "{}", style.heading("Why"))?;
-    for line in verdict.explanation.lines() {
-        writeln!(out, "  {}", inert(line))?;
+    for paragraph in verdict.explanation.lines() {
+        write_prose(out, paragraph, "  ", "  ")?;
     }
     for blocker in &verdict.blockers {
-        writeln!(
-            out,
-            "  - {} -> {}: {}",
+        let item = format!(
+            "{} -> {}: {}",
             endpoint(&blocker.socket.local),
             endpoint(&blocker.socket.remote),
-            inert(&blocker.why)
-        )?;
+            blocker.why
+        );
+        write_prose(out, &item, "  - ", "    ")?;
     }
     if !verdict.probes.is_empty() {
         writeln!(out)?;
@@ -288,15 +304,13 @@ pub fn write_report(
             "{}",
             style.heading("Probes (real bind() calls, closed at once, never listen())")
         )?;
-        for probe in &verdict.probes {
-            writeln!(out, "{}", probe_line(probe, style))?;
-        }
+        write_probes(out, &verdict.probes, style)?;
     }
     if !verdict.advice.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.heading("What to do"))?;
         for (i, advice) in verdict.advice.iter().enumerate() {
-            writeln!(out, "  {}. {}", i + 1, inert(advice))?;
+            write_prose(out, advice, &format!("  {}. ", i + 1), "     ")?;
         }
     }
     writeln!(out)?;

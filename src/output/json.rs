@@ -26,6 +26,9 @@ struct Document<'a> {
     skipped_rows: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     verdict: Option<VerdictJson<'a>>,
+    /// `--free`: the sockets destroyed before `verdict` was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destroyed: Option<SocketsJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -152,7 +155,28 @@ pub fn write(
     verdict: Option<&Verdict>,
     pretty: bool,
 ) -> io::Result<()> {
-    let document = Document {
+    write_document(out, document(table, port, verdict), pretty)
+}
+
+/// The `--free` document: the table and verdict after, and what was destroyed.
+pub fn write_with_destroyed(
+    out: &mut impl Write,
+    table: &SocketTable,
+    verdict: &Verdict,
+    destroyed: &[Socket],
+    pretty: bool,
+) -> io::Result<()> {
+    let mut document = document(table, Some(verdict.bind.port), Some(verdict));
+    document.destroyed = Some(SocketsJson(destroyed));
+    write_document(out, document, pretty)
+}
+
+fn document<'a>(
+    table: &'a SocketTable,
+    port: Option<u16>,
+    verdict: Option<&'a Verdict>,
+) -> Document<'a> {
+    Document {
         schema_version: SCHEMA_VERSION,
         source: table.source,
         port,
@@ -164,7 +188,11 @@ pub fn write(
         owners_unseen: table.owners_unseen,
         skipped_rows: table.skipped_rows,
         verdict: verdict.map(VerdictJson::new),
-    };
+        destroyed: None,
+    }
+}
+
+fn write_document(out: &mut impl Write, document: Document, pretty: bool) -> io::Result<()> {
     if pretty {
         serde_json::to_writer_pretty(&mut *out, &document)?;
     } else {

@@ -1,0 +1,128 @@
+//! `--free`: destroy exactly the TIME_WAIT (and FIN_WAIT2 time-wait) sockets
+//! that block the intended bind, with SOCK_DESTROY, then probe again. Never a
+//! socket that belongs to a live process.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+
+use super::{Failure, Plan, EXIT_BLOCKED, EXIT_FREE};
+use crate::diagnosis::{Reason, Verdict};
+use crate::model::{Socket, SocketTable, SourceKind};
+use crate::output::human::{bind_text, endpoint, processes_text};
+use crate::output::json;
+use crate::source::netlink::{destroy, DestroyError};
+
+pub(super) fn run(plan: &Plan, port: u16) -> Result<i32, Failure> {
+    let kernel = plan.kernel_context();
+    let bind = plan.intended_bind(port, &kernel);
+    let table = plan.read_port(port)?;
+    if table.source != SourceKind::Netlink {
+        return Err(Failure::Refused(
+            "--free needs the sock_diag source (a socket is destroyed by its cookie, which /proc does not show)".into(),
+        ));
+    }
+    let verdict = plan.diagnose(&table, &bind, &kernel);
+    if !verdict.blocked {
+        return finish(plan, &table, &verdict, &[]);
+    }
+    let live: Vec<&Socket> = verdict
+        .blockers
+        .iter()
+        .filter(|b| b.reason != Reason::TimeWait)
+        .map(|b| &b.socket)
+        .collect();
+    if !live.is_empty() {
+        for socket in &live {
+            eprintln!(
+                "tw-inspect: not destroying anything: {} {} is held by a live process ({}); stop it first",
+                socket.state,
+                endpoint(&socket.local),
+                processes_text(socket)
+            );
+        }
+        plan.print_report(&table, &verdict)?;
+        return Ok(EXIT_BLOCKED);
+    }
+    let targets: Vec<Socket> = verdict
+        .blockers
+        .iter()
+        .filter(|b| b.reason == Reason::TimeWait)
+        .map(|b| b.socket.clone())
+        .collect();
+    if plan.args.dry_run {
+        describe(&targets, "would destroy", &bind_text(&bind));
+        plan.print_report(&table, &verdict)?;
+        return Ok(EXIT_BLOCKED);
+    }
+    if !plan.args.yes {
+        confirm(&targets, &bind_text(&bind))?;
+    }
+    let mut destroyed = Vec::new();
+    for socket in targets {
+        match destroy(&socket) {
+            Ok(()) => destroyed.push(socket),
+            // Expired between the read and now: the goal is reached all the same.
+            Err(DestroyError::NotFound) => {}
+            Err(error) => return Err(Failure::Refused(error.to_string())),
+        }
+    }
+    let after = plan.read_port(port)?;
+    let verdict_after = plan.diagnose(&after, &bind, &kernel);
+    finish(plan, &after, &verdict_after, &destroyed)
+}
+
+fn describe(targets: &[Socket], verb: &str, bind: &str) {
+    eprintln!(
+        "tw-inspect: {verb} {} socket(s) blocking {bind}:",
+        targets.len()
+    );
+    for socket in targets {
+        eprintln!(
+            "  {} {} -> {}",
+            socket.state,
+            endpoint(&socket.local),
+            endpoint(&socket.remote)
+        );
+    }
+}
+
+/// Asks on the terminal; refuses when there is none to ask on.
+fn confirm(targets: &[Socket], bind: &str) -> Result<(), Failure> {
+    if !(io::stdin().is_terminal() && io::stderr().is_terminal()) {
+        return Err(Failure::Refused(
+            "refusing to destroy sockets without confirmation: not on a terminal (pass --yes, or --dry-run to look first)".into(),
+        ));
+    }
+    describe(targets, "about to destroy", bind);
+    eprint!("Destroy them? TIME_WAIT guards against late segments of the old connection. [y/N] ");
+    let _ = io::stderr().flush();
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+        Ok(())
+    } else {
+        Err(Failure::Refused("nothing destroyed".into()))
+    }
+}
+
+fn finish(
+    plan: &Plan,
+    table: &SocketTable,
+    verdict: &Verdict,
+    destroyed: &[Socket],
+) -> Result<i32, Failure> {
+    if plan.args.json {
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        json::write_with_destroyed(&mut out, table, verdict, destroyed, plan.json_pretty())?;
+        out.flush()?;
+    } else {
+        if !destroyed.is_empty() {
+            describe(destroyed, "destroyed", &bind_text(&verdict.bind));
+        }
+        plan.print_report(table, verdict)?;
+    }
+    Ok(if verdict.blocked {
+        EXIT_BLOCKED
+    } else {
+        EXIT_FREE
+    })
+}

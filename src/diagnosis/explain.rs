@@ -1,0 +1,547 @@
+//! The verdict in plain words, and what to do now. Process names are
+//! untrusted text: they are embedded as data and escaped by the outputs.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use super::probe::{QUESTION_REUSEADDR, QUESTION_REUSEPORT, QUESTION_SPECIFIC_ADDRESS};
+use super::rules::{self, describe_hidden, Assessment, Hidden};
+use super::verdict::{Findings, TIME_WAIT_LEN_MS};
+use super::{Blocker, Conflict, IntendedBind, Probe, Reason};
+use crate::model::{Socket, TcpState};
+
+/// Returns the explanation and the advice, most useful first.
+pub(crate) fn explain(f: &Findings) -> (String, Vec<String>) {
+    let mut text = Vec::new();
+    let mut advice = Vec::new();
+    let port = f.bind.port;
+    let target = addr_port(f.bind.addr, port);
+    let errno = failure_errno(f);
+
+    match (f.blocked, errno.as_deref()) {
+        (false, _) => explain_free(f, &target, &mut text, &mut advice),
+        (true, Some("EADDRINUSE")) | (true, None) => {
+            explain_in_use(f, &target, &mut text, &mut advice)
+        }
+        (true, Some(errno)) => explain_refused(f, &target, errno, &mut text, &mut advice),
+    }
+    if f.intended.is_none() {
+        text.push(
+            "Not probed (--no-probe or a captured table): this verdict comes from the rules \
+             alone."
+                .to_string(),
+        );
+    }
+    kernel_notes(f, &mut text);
+    (text.join(" "), advice)
+}
+
+/// The errno the bind fails with: the kernel's when probed, else the rules'.
+fn failure_errno(f: &Findings) -> Option<String> {
+    match f.intended {
+        Some(probe) => probe.errno.clone(),
+        None => match &f.refusal {
+            Some(refusal) => Some(refusal.errno.to_string()),
+            None => (!f.blockers.is_empty()).then(|| "EADDRINUSE".to_string()),
+        },
+    }
+}
+
+fn explain_free(f: &Findings, target: &str, text: &mut Vec<String>, advice: &mut Vec<String>) {
+    let port = f.bind.port;
+    text.push(match f.intended {
+        Some(_) => format!(
+            "bind() to {target} succeeds now: the kernel accepted a probe bind (closed at \
+             once, never listened)."
+        ),
+        None => format!("No socket on port {port} conflicts with a bind to {target}."),
+    });
+    if let Some(passed) = passed_sentence(f) {
+        text.push(passed);
+    }
+    if !f.client_side_time_waits.is_empty() {
+        let local_ports: Vec<String> = f
+            .client_side_time_waits
+            .iter()
+            .map(|s| s.local.port().to_string())
+            .collect();
+        text.push(format!(
+            "The client closed first: its TIME_WAIT sits on the client's own port ({}), not \
+             on {port}, so nothing holds the server's port.",
+            local_ports.join(", ")
+        ));
+    }
+    if !f.blockers.is_empty() {
+        text.push(format!(
+            "The rules disagree: they expected {} to block ({}) yet the kernel accepted the \
+             bind. Both are shown; the socket may have gone since the table was read.",
+            count_noun(f.blockers.len(), "socket", "sockets"),
+            f.blockers[0].why.trim_end_matches('.')
+        ));
+    }
+    if let (Some(refusal), Some(_)) = (&f.refusal, f.intended) {
+        text.push(format!(
+            "The rules predicted {} ({}) but the kernel accepted the bind.",
+            refusal.errno,
+            refusal.why.trim_end_matches('.')
+        ));
+    }
+    if !f.listen_caveat.is_empty() {
+        text.push(format!(
+            "The bind succeeds, but listen() may not: {} on port {port} can share it through \
+             SO_REUSEADDR, and whichever socket calls listen() second gets EADDRINUSE.",
+            f.listen_caveat
+                .iter()
+                .map(|s| format!("bound socket {} ({})", s.local, owners(s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        for socket in &f.listen_caveat {
+            if let Some(stop) = stop_advice(socket) {
+                advice.push(format!("If listen() then fails with EADDRINUSE: {stop}"));
+            }
+        }
+    }
+}
+
+/// What the kernel's acceptance settled about the sockets the rules could
+/// not decide.
+fn passed_sentence(f: &Findings) -> Option<String> {
+    let (first, assessment) = f.passed_unknowns.first()?;
+    let count = f.passed_unknowns.len();
+    let subject = if count == 1 {
+        format!("The {} on {}", first.state, first.local)
+    } else {
+        format!("{count} sockets on port {}", f.bind.port)
+    };
+    let only_flags = |a: &Assessment| matches!(a.hidden.as_slice(), [Hidden::ReuseFlags { .. }]);
+    if f.passed_unknowns.iter().all(|(_, a)| only_flags(a)) {
+        let old = match (count, first.is_time_wait_like()) {
+            (1, true) => "the socket it came from",
+            (1, false) => "it",
+            _ => "each of them (or the socket it came from)",
+        };
+        let flags = match (f.bind.reuseaddr, f.bind.reuseport) {
+            (true, false) => "SO_REUSEADDR",
+            (false, true) => "SO_REUSEPORT",
+            _ => "SO_REUSEADDR or SO_REUSEPORT",
+        };
+        return Some(format!(
+            "{subject} did not block: {old} set {flags} as this bind does, so the kernel lets \
+             them share the port."
+        ));
+    }
+    Some(format!(
+        "{subject} did not block: the kernel settled {}, which the table does not show, in \
+         this bind's favour.",
+        describe_hidden(&assessment.hidden)
+    ))
+}
+
+fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &mut Vec<String>) {
+    let port = f.bind.port;
+    let all_unknown = f.blockers.iter().all(|b| b.conflict == Conflict::Unknown);
+    text.push(match (f.intended, all_unknown) {
+        (Some(_), _) => format!("bind() to {target} fails with EADDRINUSE."),
+        (None, false) => format!("bind() to {target} would fail with EADDRINUSE."),
+        (None, true) => format!(
+            "bind() to {target} may fail with EADDRINUSE: it depends on {}, which the table \
+             does not show.",
+            f.blockers
+                .first()
+                .map(|b| describe_hidden(&rules::assess(f.bind, &b.socket, f.ctx).hidden))
+                .unwrap_or_default()
+        ),
+    });
+    if f.blockers.is_empty() {
+        text.push(format!(
+            "Yet no socket in the table conflicts by the rules: something the table does not \
+             show holds port {port} (a bound-only socket that /proc does not list, or a socket \
+             created since the table was read)."
+        ));
+        advice.push(format!(
+            "List bound-only sockets on the port: `ss -tan state bound-inactive '( sport = \
+             :{port} )'` (kernel and iproute2 6.5+), or read the table through sock_diag."
+        ));
+        return;
+    }
+    let time_waits: Vec<&Blocker> = f
+        .blockers
+        .iter()
+        .filter(|b| b.reason == Reason::TimeWait)
+        .collect();
+    let live: Vec<&Blocker> = f
+        .blockers
+        .iter()
+        .filter(|b| b.reason != Reason::TimeWait)
+        .collect();
+    let only_time_waits = live.is_empty();
+
+    // Advice that helps only the next restart goes after waiting.
+    let for_next_time = if time_waits.is_empty() {
+        None
+    } else {
+        explain_time_waits(f, &time_waits, only_time_waits, text, advice)
+    };
+    for blocker in &live {
+        text.push(live_holder_sentence(blocker));
+        if let Some(stop) = stop_advice(&blocker.socket) {
+            advice.push(stop);
+        }
+    }
+    if f.intended.is_none() && f.blockers.iter().any(|b| b.conflict == Conflict::Unknown) {
+        advice.push(
+            "Run tw-inspect with probes (without --no-probe) in the server's network namespace: \
+             a real bind() decides what the table cannot show."
+                .to_string(),
+        );
+    }
+    if let Some(probe) = succeeded(f.probes, QUESTION_SPECIFIC_ADDRESS) {
+        advice.push(format!(
+            "Bind {} instead of the wildcard: a probe bind there succeeded.",
+            probe.bind.addr
+        ));
+    }
+    if succeeded(f.probes, QUESTION_REUSEPORT).is_some() {
+        advice.push(if only_time_waits {
+            "SO_REUSEPORT on the new socket gets past it: a probe bind with it succeeded."
+                .to_string()
+        } else {
+            "SO_REUSEPORT on the new socket gets past it (a probe bind with it succeeded): the \
+             old and new process then share the port and its connections."
+                .to_string()
+        });
+    }
+    if let Some(ms) = f.free_in_ms {
+        advice.push(format!(
+            "Wait about {} s: `{}` returns when the port frees.",
+            seconds(ms),
+            wait_command(f.bind)
+        ));
+    }
+    advice.extend(for_next_time);
+    if !time_waits.is_empty() {
+        advice.push(format!(
+            "To free it at once (needs CAP_NET_ADMIN and a kernel 6.0+ built with \
+             CONFIG_INET_DIAG_DESTROY): `ss -K -tn state time-wait '( sport = :{port} )'`."
+        ));
+    }
+}
+
+fn explain_time_waits(
+    f: &Findings,
+    time_waits: &[&Blocker],
+    only_time_waits: bool,
+    text: &mut Vec<String>,
+    advice: &mut Vec<String>,
+) -> Option<String> {
+    let bind = f.bind;
+    let first = &time_waits[0].socket;
+    let fin_wait2 = time_waits
+        .iter()
+        .filter(|b| b.socket.state == TcpState::FinWait2)
+        .count();
+    text.push(if time_waits.len() == 1 {
+        format!(
+            "The old server closed first: its connection with {} left a {} on the server's \
+             own port, {} (the side that closes first keeps it).",
+            first.remote, first.state, first.local
+        )
+    } else {
+        format!(
+            "The old server closed first: {} of its connections (peers such as {}) left \
+             TIME_WAIT sockets on the server's own port {} (the side that closes first keeps \
+             them).",
+            time_waits.len(),
+            first.remote,
+            bind.port
+        )
+    });
+    if fin_wait2 > 0 {
+        text.push(
+            "A FIN_WAIT2 one becomes a TIME_WAIT of 60 s more if the client closes in time."
+                .to_string(),
+        );
+    }
+    let remaining = f
+        .free_in_ms
+        .map(|ms| format!("for about {} s more", seconds(ms)));
+    let for_how_long = remaining.as_deref().unwrap_or("until it expires");
+    let probed_reuseaddr = f.probes.iter().find(|p| p.question == QUESTION_REUSEADDR);
+    let mut for_next_time = None;
+    match (bind.reuseaddr, probed_reuseaddr, f.intended) {
+        (false, Some(probe), _) if probe.ok => {
+            text.push(
+                "Setting SO_REUSEADDR on the new socket before bind() gets past it: a probe \
+                 bind with SO_REUSEADDR succeeded, so the old socket had set it too."
+                    .to_string(),
+            );
+            advice.insert(
+                0,
+                "Set SO_REUSEADDR on the listening socket before bind(): a probe bind with it \
+                 succeeded now."
+                    .to_string(),
+            );
+        }
+        (false, Some(_), _) if only_time_waits => {
+            text.push(format!(
+                "SO_REUSEADDR on the new socket will not help this time: {} did not set \
+                 SO_REUSEADDR, so its TIME_WAIT blocks even a bind that sets it, {for_how_long}.",
+                old_socket(time_waits.len())
+            ));
+            for_next_time = Some(
+                "Set SO_REUSEADDR on the listening socket before bind(), so that future \
+                 restarts get past their own TIME_WAIT (it cannot help against this one)."
+                    .to_string(),
+            );
+        }
+        (false, _, _) => {
+            text.push(
+                "SO_REUSEADDR on the new socket gets past a TIME_WAIT only if the old socket \
+                 set it too."
+                    .to_string(),
+            );
+            for_next_time = Some(
+                "Set SO_REUSEADDR on the listening socket before bind(): the usual fix for \
+                 restarts blocked by their own TIME_WAIT."
+                    .to_string(),
+            );
+        }
+        (true, _, Some(_)) if only_time_waits => text.push(format!(
+            "This bind sets SO_REUSEADDR and was still refused: {} did not set \
+             SO_REUSEADDR{}, so its TIME_WAIT blocks {for_how_long}.",
+            old_socket(time_waits.len()),
+            if bind.reuseport {
+                " (nor SO_REUSEPORT)"
+            } else {
+                ""
+            }
+        )),
+        (true, _, _) => text.push(
+            "This bind's SO_REUSEADDR gets past a TIME_WAIT only if the old socket set it too, \
+             which the table does not show."
+                .to_string(),
+        ),
+    }
+    if let Some(ms) = f.free_in_ms {
+        text.push(format!(
+            "The port frees in about {} s (an estimate: the timer fires up to a second late, \
+             and a retransmitted FIN restarts the {} s).",
+            seconds(ms),
+            TIME_WAIT_LEN_MS / 1000
+        ));
+    }
+    for_next_time
+}
+
+/// The socket(s) behind the TIME_WAITs: with several, the kernel's refusal
+/// only proves that one of them lacked the flag.
+fn old_socket(time_waits: usize) -> &'static str {
+    if time_waits == 1 {
+        "the old socket"
+    } else {
+        "at least one old socket"
+    }
+}
+
+fn live_holder_sentence(blocker: &Blocker) -> String {
+    let socket = &blocker.socket;
+    let what = match blocker.reason {
+        Reason::Listen => format!("A listening socket on {}", socket.local),
+        Reason::Bound => format!("A bound, not listening, socket on {}", socket.local),
+        _ => format!(
+            "A connection {} -> {} ({})",
+            socket.local, socket.remote, socket.state
+        ),
+    };
+    let certainty = if blocker.conflict == Conflict::Unknown {
+        " may block it"
+    } else {
+        " blocks it"
+    };
+    format!(
+        "{what}{certainty}, held by a live process ({}): it will not free by itself.",
+        owners(socket)
+    )
+}
+
+/// "pid 1234 nginx, pid 99 worker", or why no owner is shown.
+fn owners(socket: &Socket) -> String {
+    if socket.processes.is_empty() {
+        return format!("owner not visible, inode {}", socket.inode);
+    }
+    socket
+        .processes
+        .iter()
+        .map(|p| format!("pid {} {}", p.pid, p.comm))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn stop_advice(socket: &Socket) -> Option<String> {
+    if socket.is_time_wait_like() {
+        return None;
+    }
+    Some(if socket.processes.is_empty() {
+        format!(
+            "Find and stop the process holding {} (inode {}): run as root to see owners.",
+            socket.local, socket.inode
+        )
+    } else {
+        format!(
+            "Stop {}, which holds {} {}.",
+            owners(socket),
+            socket.state,
+            socket.local
+        )
+    })
+}
+
+fn explain_refused(
+    f: &Findings,
+    target: &str,
+    errno: &str,
+    text: &mut Vec<String>,
+    advice: &mut Vec<String>,
+) {
+    let port = f.bind.port;
+    match f.refusal.as_ref().filter(|refusal| refusal.errno == errno) {
+        Some(refusal) => text.push(refusal.why.clone()),
+        None => text.push(format!(
+            "bind() to {target} fails with {errno}{}",
+            match errno {
+                "EADDRNOTAVAIL" => format!(
+                    ": {} is not an address of this host (namespace); the port plays no part.",
+                    f.bind.addr
+                ),
+                "EACCES" =>
+                    ": permission denied (a privileged port, or a security policy).".to_string(),
+                "ENODEV" => ": the device does not exist.".to_string(),
+                _ => ", before the port's sockets play any part.".to_string(),
+            }
+        )),
+    }
+    if errno == "EACCES" {
+        advice.push(format!(
+            "Give the server CAP_NET_BIND_SERVICE (`setcap cap_net_bind_service=+ep \
+             /path/to/server`, or AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd \
+             unit), or use a port of {} or above.",
+            f.ctx.unprivileged_port_start
+        ));
+    }
+    if !f.blockers.is_empty() {
+        text.push(format!(
+            "Past that, {} on port {port} would also block it.",
+            count_noun(f.blockers.len(), "socket", "sockets")
+        ));
+    }
+}
+
+fn kernel_notes(f: &Findings, text: &mut Vec<String>) {
+    let k = f.kernel;
+    let time_wait_blocks = f.blocked && f.blockers.iter().any(|b| b.reason == Reason::TimeWait);
+    if time_wait_blocks {
+        if let Some(reuse) = k.tcp_tw_reuse {
+            text.push(format!(
+                "net.ipv4.tcp_tw_reuse (now {reuse}) does not help: it affects only outgoing \
+                 connect(), never bind()."
+            ));
+        }
+        if let Some(timeout) = k.tcp_fin_timeout {
+            text.push(format!(
+                "Lowering net.ipv4.tcp_fin_timeout (now {timeout} s) does not shorten TIME_WAIT \
+                 (fixed at 60 s); it only limits orphaned FIN_WAIT2."
+            ));
+        }
+    }
+    if let (Some(count), Some(max)) = (k.time_wait_count, k.tcp_max_tw_buckets) {
+        // Near the limit, closing sockets skip TIME_WAIT: worth knowing.
+        if count.saturating_mul(10) >= max.saturating_mul(9) {
+            text.push(format!(
+                "The namespace holds {count} TIME_WAIT sockets of at most {max} \
+                 (net.ipv4.tcp_max_tw_buckets); past it, closing sockets skip TIME_WAIT."
+            ));
+        }
+    }
+    if let Some((low, high)) = k.ip_local_port_range {
+        if f.blocked && (low..=high).contains(&f.bind.port) {
+            text.push(format!(
+                "Port {} lies in the ephemeral range {low}-{high} \
+                 (net.ipv4.ip_local_port_range): outgoing connections can take it too.",
+                f.bind.port
+            ));
+        }
+    }
+    let ipv4_blocks_dual_stack = f.blocked
+        && f.bind.addr == IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        && !f.bind.v6only
+        && f.blockers
+            .iter()
+            .any(|b| b.socket.local.ip().to_canonical().is_ipv4());
+    if ipv4_blocks_dual_stack {
+        text.push(format!(
+            "This [::] bind has IPV6_V6ONLY off ({}), so it needs the IPv4 port too; with \
+             IPV6_V6ONLY on it would leave IPv4 sockets alone.",
+            match k.bindv6only {
+                Some(flag) => format!("net.ipv6.bindv6only={}", u8::from(flag)),
+                None => "the default".to_string(),
+            }
+        ));
+    }
+}
+
+/// The `tw-inspect --wait` command for the same bind.
+pub fn wait_command(bind: &IntendedBind) -> String {
+    let mut command = format!("tw-inspect --port {}", bind.port);
+    if !(bind.addr.is_ipv4() && bind.addr.is_unspecified()) {
+        let _ = write!(command, " --addr {}", bind.addr);
+    }
+    if bind.reuseaddr {
+        command.push_str(" --reuseaddr");
+    }
+    if bind.reuseport {
+        command.push_str(" --reuseport");
+    }
+    if bind.addr.is_ipv6() && bind.v6only {
+        command.push_str(" --v6only");
+    }
+    if let Some(device) = &bind.device {
+        let _ = write!(command, " --device {}", shell_word(device));
+    }
+    command.push_str(" --wait");
+    command
+}
+
+/// `word` quoted for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@:%+".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+fn succeeded<'a>(probes: &'a [Probe], question: &str) -> Option<&'a Probe> {
+    probes.iter().find(|p| p.question == question && p.ok)
+}
+
+fn addr_port(addr: IpAddr, port: u16) -> String {
+    SocketAddr::new(addr, port).to_string()
+}
+
+/// Whole seconds, rounded up: "free in 0 s" must not be said too early.
+fn seconds(ms: u64) -> u64 {
+    ms.div_ceil(1000)
+}
+
+fn count_noun(count: usize, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
+}

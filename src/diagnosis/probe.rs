@@ -1,0 +1,295 @@
+//! The one place the diagnosis touches the kernel: real bind() calls, closed
+//! at once and never listen()ed, and the facts about the binder the rules
+//! need (uid, capability, device index). Everything runs in the calling
+//! thread's network namespace, which must be the target's.
+
+use std::ffi::CString;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::rules::{RuleContext, DEFAULT_UNPRIVILEGED_PORT_START};
+use super::{IntendedBind, Probe};
+use crate::model::{Socket, SourceKind};
+use crate::source::sysctl::KernelContext;
+
+pub const QUESTION_INTENDED: &str = "the intended bind";
+pub const QUESTION_REUSEADDR: &str = "would SO_REUSEADDR (without SO_REUSEPORT) help?";
+pub const QUESTION_REUSEPORT: &str = "would SO_REUSEPORT (without SO_REUSEADDR) help?";
+pub const QUESTION_SPECIFIC_ADDRESS: &str =
+    "would a specific address instead of the wildcard help?";
+
+/// CAP_NET_BIND_SERVICE's bit in the capability sets (linux/capability.h).
+const CAP_NET_BIND_SERVICE: u32 = 10;
+
+/// Probes the intended bind; when it fails with EADDRINUSE, also the
+/// counterfactuals: with SO_REUSEADDR, with SO_REUSEPORT, and (for a wildcard
+/// bind) on one local address that no socket on the port holds.
+///
+/// A successful bind leaves a trace in the port's bind bucket: one with
+/// SO_REUSEPORT arms the kernel's fast path (`tb->fastreuseport`) for its
+/// uid and address, and later SO_REUSEPORT binds of that uid then skip the
+/// conflict check. A probe with both flags can pass an existing socket by
+/// SO_REUSEADDR alone and so open that path past a socket that never set
+/// SO_REUSEPORT (measured on 6.18). So each flag counterfactual sets one
+/// flag and clears the other; only the user's own intended bind may set both.
+pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
+    let intended = probe(bind, QUESTION_INTENDED);
+    let in_use = intended.errno.as_deref() == Some("EADDRINUSE");
+    let mut probes = vec![intended];
+    if !in_use {
+        return probes;
+    }
+    if !bind.reuseaddr {
+        let with = IntendedBind {
+            reuseaddr: true,
+            reuseport: false,
+            ..bind.clone()
+        };
+        probes.push(probe(&with, QUESTION_REUSEADDR));
+    }
+    if !bind.reuseport {
+        let with = IntendedBind {
+            reuseaddr: false,
+            reuseport: true,
+            ..bind.clone()
+        };
+        probes.push(probe(&with, QUESTION_REUSEPORT));
+    }
+    if bind.addr.is_unspecified() {
+        if let Some(addr) = unheld_local_address(bind, sockets) {
+            let with = IntendedBind {
+                addr,
+                ..bind.clone()
+            };
+            probes.push(probe(&with, QUESTION_SPECIFIC_ADDRESS));
+        }
+    }
+    probes
+}
+
+/// One real bind() with the bind's family, address, options and device.
+pub fn probe(bind: &IntendedBind, question: &str) -> Probe {
+    let errno = try_bind(bind).err().map(|error| errno_name(&error));
+    Probe {
+        bind: bind.clone(),
+        question: question.to_string(),
+        ok: errno.is_none(),
+        errno,
+    }
+}
+
+fn try_bind(bind: &IntendedBind) -> io::Result<()> {
+    let domain = match bind.addr {
+        IpAddr::V4(_) => libc::AF_INET,
+        IpAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: plain socket(2); the result is checked and owned at once.
+    let raw = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh descriptor nobody else owns; dropping closes it.
+    let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = socket.as_raw_fd();
+    if let Some(device) = &bind.device {
+        set_option(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            device.as_bytes(),
+        )?;
+    }
+    if bind.reuseaddr {
+        set_int_option(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    }
+    if bind.reuseport {
+        set_int_option(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    }
+    if bind.addr.is_ipv6() {
+        set_int_option(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            i32::from(bind.v6only),
+        )?;
+    }
+    let (storage, length) = sockaddr(SocketAddr::new(bind.addr, bind.port));
+    // SAFETY: storage holds a sockaddr of `length` bytes for this family.
+    let rc = unsafe { libc::bind(fd, (&raw const storage).cast(), length) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    set_option(fd, level, name, &value.to_ne_bytes())
+}
+
+fn set_option(fd: RawFd, level: i32, name: i32, value: &[u8]) -> io::Result<()> {
+    let length = libc::socklen_t::try_from(value.len())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: value points to `length` readable bytes for the call's duration.
+    let rc = unsafe { libc::setsockopt(fd, level, name, value.as_ptr().cast(), length) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let length = match addr {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { (&raw mut storage).cast::<libc::sockaddr_in>().write(sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { (&raw mut storage).cast::<libc::sockaddr_in6>().write(sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    // Both sizes are far below socklen_t's range.
+    (storage, length as libc::socklen_t)
+}
+
+/// The errno's name (EADDRINUSE...), or "errno N" for ones a bind rarely sees.
+pub fn errno_name(error: &io::Error) -> String {
+    let name = match error.raw_os_error() {
+        Some(libc::EADDRINUSE) => "EADDRINUSE",
+        Some(libc::EACCES) => "EACCES",
+        Some(libc::EADDRNOTAVAIL) => "EADDRNOTAVAIL",
+        Some(libc::ENODEV) => "ENODEV",
+        Some(libc::EINVAL) => "EINVAL",
+        Some(libc::EPERM) => "EPERM",
+        Some(libc::EAFNOSUPPORT) => "EAFNOSUPPORT",
+        Some(libc::EMFILE) => "EMFILE",
+        Some(libc::ENFILE) => "ENFILE",
+        Some(libc::ENOBUFS) => "ENOBUFS",
+        Some(libc::ENOMEM) => "ENOMEM",
+        Some(libc::EOPNOTSUPP) => "EOPNOTSUPP",
+        Some(number) => return format!("errno {number}"),
+        None => return error.to_string(),
+    };
+    name.to_string()
+}
+
+/// A local address of the bind's family that no socket on the port holds,
+/// preferring one that is not loopback (a server on the wildcard usually
+/// wants outside traffic). IPv6 link-local addresses need a scope: skipped.
+fn unheld_local_address(bind: &IntendedBind, sockets: &[Socket]) -> Option<IpAddr> {
+    let held = |addr: &IpAddr| {
+        sockets
+            .iter()
+            .filter(|socket| socket.local.port() == bind.port)
+            .any(|socket| same_address(&socket.local.ip(), addr))
+    };
+    let mut candidates: Vec<IpAddr> = local_addresses()
+        .into_iter()
+        .filter(|addr| addr.is_ipv4() == bind.addr.is_ipv4())
+        .filter(|addr| !matches!(addr, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+        .filter(|addr| !held(addr))
+        .collect();
+    candidates.sort_by_key(|addr| (addr.is_loopback(), *addr));
+    candidates.into_iter().next()
+}
+
+/// Equal, counting a v4-mapped IPv6 address as its IPv4 address.
+fn same_address(a: &IpAddr, b: &IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+/// The addresses of the namespace's interfaces (empty if getifaddrs fails).
+fn local_addresses() -> Vec<IpAddr> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list`, freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Vec::new();
+    }
+    let mut addresses = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: entry is a node of the list getifaddrs returned.
+        let node = unsafe { &*entry };
+        if !node.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points to a sockaddr whose family says its type.
+            match i32::from(unsafe { (*node.ifa_addr).sa_family }) {
+                libc::AF_INET => {
+                    // SAFETY: an AF_INET sockaddr is a sockaddr_in.
+                    let sin = unsafe { &*node.ifa_addr.cast::<libc::sockaddr_in>() };
+                    addresses.push(IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()));
+                }
+                libc::AF_INET6 => {
+                    // SAFETY: an AF_INET6 sockaddr is a sockaddr_in6.
+                    let sin6 = unsafe { &*node.ifa_addr.cast::<libc::sockaddr_in6>() };
+                    addresses.push(IpAddr::from(sin6.sin6_addr.s6_addr));
+                }
+                _ => {}
+            }
+        }
+        entry = node.ifa_next;
+    }
+    // SAFETY: list came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    addresses
+}
+
+/// The rule context for a bind made now by this thread, in its namespace.
+/// `source` says whether the table shows bound devices (sock_diag does).
+pub fn rule_context(
+    bind: &IntendedBind,
+    kernel: &KernelContext,
+    source: SourceKind,
+) -> RuleContext {
+    RuleContext {
+        bind_ifindex: bind.device.as_deref().and_then(interface_index),
+        devices_known: source == SourceKind::Netlink,
+        // SAFETY: geteuid has no preconditions.
+        uid: unsafe { libc::geteuid() },
+        unprivileged_port_start: kernel
+            .ip_unprivileged_port_start
+            .unwrap_or(DEFAULT_UNPRIVILEGED_PORT_START),
+        cap_net_bind_service: has_effective_capability(CAP_NET_BIND_SERVICE),
+    }
+}
+
+fn interface_index(name: &str) -> Option<u32> {
+    let name = CString::new(name).ok()?;
+    // SAFETY: name is a NUL-terminated string.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
+}
+
+/// Reads CapEff from /proc/thread-self/status; false when unreadable.
+fn has_effective_capability(bit: u32) -> bool {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .is_some_and(|set| set & (1 << bit) != 0)
+}

@@ -1,0 +1,327 @@
+//! The sock_diag (NETLINK_SOCK_DIAG) source: dumps the TCP sockets of the
+//! current network namespace, filtered by state and local port in the kernel,
+//! and destroys single sockets (SOCK_DESTROY).
+//!
+//! The bytes are parsed here rather than by netlink-packet-sock-diag's
+//! `InetResponse`: it drops `idiag_expires` for TIME_WAIT (the one number
+//! tw-inspect needs most) and builds a vector of attributes per socket.
+
+mod destroy;
+mod message;
+mod request;
+
+use netlink_sys::protocols::NETLINK_SOCK_DIAG;
+
+use crate::model::{Family, Query, Socket};
+use crate::{Error, Result};
+
+pub use destroy::{destroy, DestroyError};
+pub use message::{parse_dump, parse_inet_diag_msg, ChunkStatus, INET_DIAG_MSG_LEN};
+
+use message::{errno_text, Problem};
+
+/// User buffer for replies. A dump datagram is at most ~32 KiB (the kernel
+/// sizes them after the reader's buffer, capped there); a big buffer makes
+/// sure none is ever truncated.
+const RECV_BUFFER: usize = 1 << 20;
+/// Socket receive buffer asked for (capped by net.core.rmem_max).
+const SO_RCVBUF_WANTED: usize = 1 << 20;
+/// Dumps tried before giving up on a table that keeps changing.
+const DUMP_ATTEMPTS: u32 = 4;
+
+/// Reads the TCP sockets (IPv4 and IPv6) of the current network namespace
+/// that match `query`, filtered by the kernel.
+///
+/// `Error::NetlinkUnavailable` when sock_diag cannot be used here (the caller
+/// may fall back to /proc); `Error::Netlink` when the kernel reported an
+/// error or sent something malformed.
+pub fn read_sockets(query: &Query) -> Result<Vec<Socket>> {
+    dump(query, None)
+}
+
+/// Like [`read_sockets`], but also returns the raw reply bytes as received
+/// (the datagrams of the AF_INET then the AF_INET6 dump, concatenated): a
+/// capture that [`parse_dump`] reads back, for fixtures and bug reports.
+pub fn read_raw(query: &Query) -> Result<(Vec<Socket>, Vec<u8>)> {
+    let mut raw = Vec::new();
+    let sockets = dump(query, Some(&mut raw))?;
+    Ok((sockets, raw))
+}
+
+/// The kernel state mask for a query: the model's set uses the kernel's
+/// numbering (Bound is TCPF_BOUND_INACTIVE, 1 << 13, kernel 6.5+).
+fn kernel_state_mask(query: &Query) -> u32 {
+    query.states.bits()
+}
+
+fn dump(query: &Query, raw: Option<&mut Vec<u8>>) -> Result<Vec<Socket>> {
+    if query.states.is_empty() {
+        return Ok(Vec::new());
+    }
+    dump_over(&mut Channel::open()?, query, raw)
+}
+
+/// The sending and receiving half of a dump, apart so that the retry logic
+/// can be tested without a kernel.
+trait Dumper {
+    /// Sends one dump request and reads its reply to NLMSG_DONE, appending
+    /// sockets (and raw bytes); true if the dump was interrupted.
+    fn dump(
+        &mut self,
+        request: &[u8],
+        sockets: &mut Vec<Socket>,
+        raw: Option<&mut Vec<u8>>,
+    ) -> Result<bool, Problem>;
+}
+
+fn dump_over(
+    channel: &mut impl Dumper,
+    query: &Query,
+    mut raw: Option<&mut Vec<u8>>,
+) -> Result<Vec<Socket>> {
+    let mut sockets = Vec::new();
+    let mut seq = 0;
+    for _ in 0..DUMP_ATTEMPTS {
+        sockets.clear();
+        if let Some(raw) = raw.as_deref_mut() {
+            raw.clear();
+        }
+        let mut interrupted = false;
+        for family in [Family::Ipv4, Family::Ipv6] {
+            seq += 1;
+            let first = seq == 1;
+            let request = request::dump_request(family, kernel_state_mask(query), query.port, seq);
+            interrupted |= channel
+                .dump(&request, &mut sockets, raw.as_deref_mut())
+                .map_err(|problem| classify(problem, first))?;
+        }
+        if !interrupted {
+            // The kernel reports NEW_SYN_RECV request sockets as SYN_RECV;
+            // keep the promise that every socket returned matches the query.
+            sockets.retain(|s| query.matches(s));
+            return Ok(sockets);
+        }
+    }
+    Err(Error::Netlink(format!(
+        "the socket table kept changing during the dump (NLM_F_DUMP_INTR {DUMP_ATTEMPTS} times); try again"
+    )))
+}
+
+/// Maps a failure to the error the CLI acts on: refusals of the first
+/// request mean sock_diag is not usable here (fall back to /proc).
+fn classify(problem: Problem, first_request: bool) -> Error {
+    match problem {
+        Problem::Errno(errno)
+            if first_request
+                && matches!(
+                    errno,
+                    libc::ENOENT | libc::EOPNOTSUPP | libc::EPERM | libc::EACCES
+                ) =>
+        {
+            Error::NetlinkUnavailable(format!(
+                "the kernel refused a TCP dump request ({}): no inet_diag/tcp_diag?",
+                errno_text(errno)
+            ))
+        }
+        other => other.into(),
+    }
+}
+
+/// A NETLINK_SOCK_DIAG socket and its receive buffer.
+struct Channel {
+    socket: netlink_sys::Socket,
+    buffer: Vec<u8>,
+}
+
+impl Channel {
+    fn open() -> Result<Channel> {
+        let socket = netlink_sys::Socket::new(NETLINK_SOCK_DIAG).map_err(|e| {
+            Error::NetlinkUnavailable(format!("cannot open a NETLINK_SOCK_DIAG socket: {e}"))
+        })?;
+        // Only an optimization (fewer stalls while we parse): refusals and
+        // the rmem_max cap are fine.
+        let _ = socket.set_rx_buf_sz(SO_RCVBUF_WANTED);
+        Ok(Channel {
+            socket,
+            buffer: vec![0; RECV_BUFFER],
+        })
+    }
+
+    fn send(&self, request: &[u8]) -> Result<(), Problem> {
+        loop {
+            match self.socket.send(request, 0) {
+                Ok(n) if n == request.len() => return Ok(()),
+                Ok(n) => return Err(Problem::Malformed(format!("short send: {n} bytes"))),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Problem::Errno(e.raw_os_error().unwrap_or(libc::EIO))),
+            }
+        }
+    }
+
+    /// Receives one datagram from the kernel; its length.
+    fn receive(&mut self) -> Result<usize, Problem> {
+        loop {
+            // MSG_TRUNC: recv returns the datagram's real length, so a
+            // truncated read is detected instead of parsed as garbage.
+            match self
+                .socket
+                .recv_from(&mut &mut self.buffer[..], libc::MSG_TRUNC)
+            {
+                Ok((n, _)) if n > self.buffer.len() => {
+                    return Err(Problem::Malformed(format!(
+                        "a {n}-byte datagram does not fit the {}-byte buffer",
+                        self.buffer.len()
+                    )))
+                }
+                // Only the kernel (port 0) speaks for sock_diag; another
+                // process could unicast to our port id.
+                Ok((_, from)) if from.port_number() != 0 => continue,
+                Ok((n, _)) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Problem::Errno(e.raw_os_error().unwrap_or(libc::EIO))),
+            }
+        }
+    }
+
+    /// Sends a request with NLM_F_ACK and waits for the kernel's answer.
+    fn request_ack(&mut self, request: &[u8]) -> Result<(), Problem> {
+        self.send(request)?;
+        let n = self.receive()?;
+        message::parse_ack(self.buffer.get(..n).unwrap_or_default())
+    }
+}
+
+impl Dumper for Channel {
+    /// Reads the multi-part reply datagram by datagram, parsing each as it
+    /// comes (no copy of the whole reply).
+    fn dump(
+        &mut self,
+        request: &[u8],
+        sockets: &mut Vec<Socket>,
+        mut raw: Option<&mut Vec<u8>>,
+    ) -> Result<bool, Problem> {
+        self.send(request)?;
+        let mut interrupted = false;
+        loop {
+            let n = self.receive()?;
+            let bytes = self.buffer.get(..n).unwrap_or_default();
+            if let Some(raw) = raw.as_deref_mut() {
+                raw.extend_from_slice(bytes);
+            }
+            let status = message::parse_chunk(bytes, sockets)?;
+            interrupted |= status.interrupted;
+            if status.done {
+                return Ok(interrupted);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_of_the_first_request_mean_unavailable() {
+        for errno in [libc::ENOENT, libc::EOPNOTSUPP, libc::EPERM, libc::EACCES] {
+            assert!(matches!(
+                classify(Problem::Errno(errno), true),
+                Error::NetlinkUnavailable(_)
+            ));
+            // Later in the session the same errno is a real failure.
+            assert!(matches!(
+                classify(Problem::Errno(errno), false),
+                Error::Netlink(_)
+            ));
+        }
+        let err = classify(Problem::Errno(libc::EINVAL), true);
+        assert!(
+            matches!(&err, Error::Netlink(m) if m.starts_with("EINVAL")),
+            "{err}"
+        );
+        let garbled = classify(Problem::Malformed("x".into()), true);
+        assert!(matches!(garbled, Error::Netlink(_)));
+    }
+
+    /// Answers each dump request with the next scripted result: Ok(true)
+    /// is an interrupted dump, Ok(false) a clean one with one socket.
+    struct Scripted {
+        answers: Vec<Result<bool, Problem>>,
+        requests: usize,
+    }
+
+    impl Dumper for Scripted {
+        fn dump(
+            &mut self,
+            _request: &[u8],
+            sockets: &mut Vec<Socket>,
+            _raw: Option<&mut Vec<u8>>,
+        ) -> Result<bool, Problem> {
+            let answer = self
+                .answers
+                .get(self.requests)
+                .cloned()
+                .unwrap_or(Ok(false));
+            self.requests += 1;
+            sockets.push(Socket {
+                family: Family::Ipv4,
+                state: crate::model::TcpState::Listen,
+                local: "127.0.0.1:80".parse().unwrap(),
+                remote: "0.0.0.0:0".parse().unwrap(),
+                bound_device: 0,
+                timer: None,
+                rx_queue: 0,
+                tx_queue: 0,
+                uid: 0,
+                inode: 1,
+                cookie: Some(self.requests as u64),
+                v6only: None,
+                processes: Vec::new(),
+            });
+            answer
+        }
+    }
+
+    fn scripted(answers: Vec<Result<bool, Problem>>) -> (Result<Vec<Socket>>, usize) {
+        let mut dumper = Scripted {
+            answers,
+            requests: 0,
+        };
+        let result = dump_over(&mut dumper, &Query::everything(), None);
+        (result, dumper.requests)
+    }
+
+    #[test]
+    fn interrupted_dumps_are_redone_from_scratch() {
+        // Interrupted in the IPv6 half once: both families are read again
+        // and only the second reading is returned.
+        let (sockets, requests) = scripted(vec![Ok(false), Ok(true)]);
+        let cookies: Vec<_> = sockets.unwrap().iter().map(|s| s.cookie).collect();
+        assert_eq!((cookies, requests), (vec![Some(3), Some(4)], 4));
+        // Interrupted every time: a clear error after DUMP_ATTEMPTS tries.
+        let (result, requests) = scripted(vec![Ok(true); 8]);
+        assert!(matches!(result, Err(Error::Netlink(m)) if m.contains("NLM_F_DUMP_INTR")));
+        assert_eq!(requests, 2 * DUMP_ATTEMPTS as usize);
+    }
+
+    #[test]
+    fn errors_end_the_dump() {
+        let (result, requests) = scripted(vec![Err(Problem::Errno(libc::ENOENT))]);
+        assert!(matches!(result, Err(Error::NetlinkUnavailable(_))));
+        assert_eq!(requests, 1);
+        let (result, _) = scripted(vec![Ok(false), Err(Problem::Errno(libc::ENOENT))]);
+        assert!(matches!(result, Err(Error::Netlink(m)) if m.starts_with("ENOENT")));
+    }
+
+    #[test]
+    fn state_mask_is_the_kernel_mask() {
+        use crate::model::{StateSet, TcpState};
+        let query = Query {
+            port: None,
+            states: [TcpState::Bound, TcpState::NewSynRecv, TcpState::TimeWait]
+                .into_iter()
+                .collect::<StateSet>(),
+        };
+        assert_eq!(kernel_state_mask(&query), (1 << 13) | (1 << 12) | (1 << 6));
+    }
+}

@@ -1,0 +1,305 @@
+//! Building sock_diag requests: the dump request (with an optional in-kernel
+//! port filter) and the SOCK_DESTROY request. Pure functions over bytes.
+
+use std::net::IpAddr;
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable, NLM_F_ACK, NLM_F_DUMP,
+    NLM_F_REQUEST,
+};
+use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
+
+use crate::model::{Family, Socket};
+
+/// INET_DIAG_REQ_BYTECODE: the request attribute holding a filter program.
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+/// INET_DIAG_BC_S_COND (include/uapi/linux/inet_diag.h): the local address
+/// and port match a `struct inet_diag_hostcond`.
+const INET_DIAG_BC_S_COND: u8 = 7;
+/// The program: op (4) + hostcond (family, prefix_len, 2 pad, int port) (8)
+/// + one IPv4-sized address word (4), as ss lays it out.
+const SPORT_PROGRAM_LEN: u8 = 16;
+
+fn family_number(family: Family) -> u8 {
+    match family {
+        Family::Ipv4 => AF_INET,
+        Family::Ipv6 => AF_INET6,
+    }
+}
+
+/// The filter program for "local port is `port`", byte for byte what ss
+/// (iproute2 6.1, `ssfilter_bytecompile`) sends for `sport = :P`, so any
+/// kernel that takes ss's filter takes ours. One `struct inet_diag_bc_op
+/// {u8 code; u8 yes; u16 no}`: S_COND with a hostcond of family AF_UNSPEC
+/// and prefix 0 (any address) and the port in host order. On a match it
+/// jumps `yes` = 16 bytes, exactly to the end (accept); otherwise `no` = 20,
+/// past the end (reject: the kernel accepts only a run ending at length 0).
+pub(super) fn sport_bytecode(port: u16) -> [u8; SPORT_PROGRAM_LEN as usize] {
+    let [n0, n1] = u16::from(SPORT_PROGRAM_LEN + 4).to_ne_bytes();
+    let [p0, p1, p2, p3] = i32::from(port).to_ne_bytes();
+    [
+        INET_DIAG_BC_S_COND,
+        SPORT_PROGRAM_LEN,
+        n0,
+        n1,
+        0, // AF_UNSPEC: any family
+        0, // prefix_len 0: any address
+        0,
+        0,
+        p0,
+        p1,
+        p2,
+        p3,
+        0,
+        0,
+        0,
+        0,
+    ]
+}
+
+fn serialize<I: NetlinkSerializable>(flags: u16, seq: u32, payload: I) -> Vec<u8> {
+    let mut header = NetlinkHeader::default();
+    header.flags = flags;
+    header.sequence_number = seq;
+    let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(payload));
+    message.finalize();
+    let mut bytes = vec![0; message.buffer_len()];
+    message.serialize(&mut bytes);
+    bytes
+}
+
+/// A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of one family in the
+/// states of `states` (a kernel state mask), with a bytecode filter on the
+/// local port when `port` is Some.
+pub(super) fn dump_request(family: Family, states: u32, port: Option<u16>, seq: u32) -> Vec<u8> {
+    let request = InetRequest {
+        family: family_number(family),
+        protocol: IPPROTO_TCP,
+        extensions: ExtensionFlags::empty(),
+        // The crate's flags stop at CLOSING; keep NEW_SYN_RECV (12) and
+        // BOUND_INACTIVE (13) bits as given.
+        states: StateFlags::from_bits_retain(states),
+        socket_id: match family {
+            Family::Ipv4 => SocketId::new_v4(),
+            Family::Ipv6 => SocketId::new_v6(),
+        },
+    };
+    let mut bytes = serialize(
+        NLM_F_REQUEST | NLM_F_DUMP,
+        seq,
+        SockDiagMessage::InetRequest(request),
+    );
+    if let Some(port) = port {
+        // InetRequest carries no attributes: append the nlattr ourselves
+        // (4-byte header + 16-byte program, already 4-aligned) and fix the
+        // message length.
+        let program = sport_bytecode(port);
+        let attr_len = (4 + program.len()) as u16;
+        bytes.extend_from_slice(&attr_len.to_ne_bytes());
+        bytes.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        bytes.extend_from_slice(&program);
+        let total = (bytes.len() as u32).to_ne_bytes();
+        if let Some(len) = bytes.first_chunk_mut::<4>() {
+            *len = total;
+        }
+    }
+    bytes
+}
+
+/// Why a socket cannot be named in a SOCK_DESTROY request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unnamable {
+    NoCookie,
+    MixedFamilies,
+}
+
+/// A SOCK_DESTROY request for exactly this socket: its family, both
+/// addresses and ports, bound device and cookie (the kernel looks the socket
+/// up by the 4-tuple and device, then refuses with ENOENT unless the cookie
+/// matches), the socket's state bit, NLM_F_REQUEST | NLM_F_ACK.
+pub(super) fn destroy_request(socket: &Socket, seq: u32) -> Result<Vec<u8>, Unnamable> {
+    let cookie = socket.cookie.ok_or(Unnamable::NoCookie)?;
+    let family_matches = |ip: IpAddr| Family::of(&ip) == socket.family;
+    if !family_matches(socket.local.ip()) || !family_matches(socket.remote.ip()) {
+        return Err(Unnamable::MixedFamilies);
+    }
+    // Back into idiag_cookie[2]: low word first, each in host order.
+    let mut cookie_bytes = [0u8; 8];
+    let (low, high) = cookie_bytes.split_at_mut(4);
+    low.copy_from_slice(&(cookie as u32).to_ne_bytes());
+    high.copy_from_slice(&((cookie >> 32) as u32).to_ne_bytes());
+    let request = InetRequest {
+        family: family_number(socket.family),
+        protocol: IPPROTO_TCP,
+        extensions: ExtensionFlags::empty(),
+        states: StateFlags::from_bits_retain(1 << socket.state.kernel_number()),
+        socket_id: SocketId {
+            source_port: socket.local.port(),
+            destination_port: socket.remote.port(),
+            source_address: socket.local.ip(),
+            destination_address: socket.remote.ip(),
+            interface_id: socket.bound_device,
+            cookie: cookie_bytes,
+        },
+    };
+    Ok(serialize(
+        NLM_F_REQUEST | NLM_F_ACK,
+        seq,
+        SockDiagDestroy::new(SockDiagMessage::InetRequest(request)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Timer, TimerKind};
+    use crate::source::netlink::message::parse_chunk;
+
+    fn header(len: u32, kind: u16, flags: u16, seq: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&len.to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&flags.to_ne_bytes());
+        out.extend_from_slice(&seq.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out
+    }
+
+    /// inet_diag_bc_run and the checks of inet_diag_bc_audit, for the ops
+    /// this module emits: true when the program accepts a socket on `sport`.
+    fn kernel_runs(program: &[u8], sport: u16) -> bool {
+        let mut at = 0usize;
+        let mut len = program.len() as i64;
+        while len > 0 {
+            let op = &program[at..at + 4];
+            let (code, yes, no) = (op[0], op[1], u16::from_ne_bytes([op[2], op[3]]));
+            assert_eq!(code, INET_DIAG_BC_S_COND);
+            let cond = &program[at + 4..at + 12];
+            let (family, prefix_len) = (cond[0], cond[1]);
+            let port = i32::from_ne_bytes([cond[4], cond[5], cond[6], cond[7]]);
+            // valid_hostcond: AF_UNSPEC carries no address, prefix 0.
+            assert_eq!((family, prefix_len), (0, 0));
+            let min_len = 4 + 8;
+            assert!(yes >= min_len && yes % 4 == 0 && i64::from(yes) <= len + 4);
+            assert!(no >= min_len.into() && no % 4 == 0 && i64::from(no) <= len + 4);
+            let matched = port == -1 || port == i32::from(sport);
+            let step = if matched { yes.into() } else { no };
+            at += usize::from(step);
+            len -= i64::from(step);
+        }
+        len == 0
+    }
+
+    #[test]
+    fn sport_bytecode_bytes_and_meaning() {
+        // What `strace -e sendmsg ss -tnH sport = :8080` shows ss 6.1
+        // sending on x86_64 after the nlattr header {20, 1}.
+        if cfg!(target_endian = "little") {
+            assert_eq!(
+                sport_bytecode(8080),
+                [7, 16, 20, 0, 0, 0, 0, 0, 0x90, 0x1f, 0, 0, 0, 0, 0, 0]
+            );
+        }
+        assert!(kernel_runs(&sport_bytecode(8080), 8080));
+        assert!(!kernel_runs(&sport_bytecode(8080), 8081));
+        assert!(kernel_runs(&sport_bytecode(65535), 65535));
+        assert!(!kernel_runs(&sport_bytecode(0), 80));
+    }
+
+    #[test]
+    fn dump_request_bytes() {
+        let states = (1 << 6) | (1 << 5) | (1 << 13);
+        let plain = dump_request(Family::Ipv4, states, None, 7);
+        let mut expected = header(72, 20, 0x301, 7);
+        expected.extend_from_slice(&[libc::AF_INET as u8, 6, 0, 0]);
+        expected.extend_from_slice(&states.to_ne_bytes());
+        expected.extend_from_slice(&[0; 48]);
+        assert_eq!(plain, expected);
+
+        let filtered = dump_request(Family::Ipv6, states, Some(8080), 8);
+        let mut expected = header(92, 20, 0x301, 8);
+        expected.extend_from_slice(&[libc::AF_INET6 as u8, 6, 0, 0]);
+        expected.extend_from_slice(&states.to_ne_bytes());
+        expected.extend_from_slice(&[0; 48]);
+        expected.extend_from_slice(&20u16.to_ne_bytes());
+        expected.extend_from_slice(&1u16.to_ne_bytes());
+        expected.extend_from_slice(&sport_bytecode(8080));
+        assert_eq!(filtered, expected);
+    }
+
+    fn time_wait() -> Socket {
+        Socket {
+            family: Family::Ipv6,
+            state: crate::model::TcpState::TimeWait,
+            local: "[::1]:7001".parse().unwrap(),
+            remote: "[::ffff:127.0.0.1]:40000".parse().unwrap(),
+            bound_device: 3,
+            timer: Some(Timer {
+                kind: TimerKind::Timewait,
+                expires_ms: 1000,
+                retransmits: 0,
+            }),
+            rx_queue: 0,
+            tx_queue: 0,
+            uid: 0,
+            inode: 0,
+            cookie: Some(0x1122_3344_5566_7788),
+            v6only: None,
+            processes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn destroy_request_bytes() {
+        let socket = time_wait();
+        let bytes = destroy_request(&socket, 9).unwrap();
+        let mut expected = header(72, 21, 0x5, 9);
+        expected.extend_from_slice(&[libc::AF_INET6 as u8, 6, 0, 0]);
+        expected.extend_from_slice(&(1u32 << 6).to_ne_bytes());
+        expected.extend_from_slice(&7001u16.to_be_bytes());
+        expected.extend_from_slice(&40000u16.to_be_bytes());
+        expected.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+        expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1]);
+        expected.extend_from_slice(&3u32.to_ne_bytes());
+        expected.extend_from_slice(&0x5566_7788u32.to_ne_bytes());
+        expected.extend_from_slice(&0x1122_3344u32.to_ne_bytes());
+        assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn destroy_request_needs_a_cookie_and_consistent_family() {
+        let mut socket = time_wait();
+        socket.cookie = None;
+        assert_eq!(destroy_request(&socket, 1), Err(Unnamable::NoCookie));
+        let mut socket = time_wait();
+        socket.remote = "127.0.0.1:40000".parse().unwrap();
+        assert_eq!(destroy_request(&socket, 1), Err(Unnamable::MixedFamilies));
+    }
+
+    /// The socket id in a destroy request is the one the kernel sent in the
+    /// dump, byte for byte (cookie included), for every socket of a real
+    /// capture.
+    #[test]
+    fn destroy_request_echoes_the_dumped_id() {
+        let capture = include_bytes!("../../../fixtures/netlink/dump.bin");
+        let mut rest: &[u8] = capture;
+        let mut checked = 0;
+        while let Some(len) = rest.first_chunk::<4>() {
+            let len = u32::from_ne_bytes(*len) as usize;
+            let message = &rest[..len];
+            if u16::from_ne_bytes([message[4], message[5]]) == 20 {
+                let payload = &message[16..];
+                let mut sockets = Vec::new();
+                parse_chunk(message, &mut sockets).unwrap();
+                let request = destroy_request(&sockets[0], 1).unwrap();
+                assert_eq!(request[16], payload[0], "family");
+                assert_eq!(&request[24..72], &payload[4..52], "{:?}", sockets[0]);
+                checked += 1;
+            }
+            rest = &rest[len.next_multiple_of(4)..];
+        }
+        assert_eq!(checked, 21);
+    }
+}

@@ -1,0 +1,202 @@
+//! Socket inode → the processes holding it, by one pass over `/proc/*/fd`.
+//!
+//! `ss -p` and `lsof` resolve every fd of every process; here only the inodes
+//! of the sockets asked about are wanted, the scan stops as soon as each has
+//! been found, and comm/cmdline are read only for the processes that matched.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::model::{Process, Socket};
+
+/// Longest command line kept: enough to recognise a program, bounded so a
+/// hostile process cannot make the report huge.
+const MAX_CMDLINE: usize = 4096;
+/// comm is at most 16 bytes in the kernel; this only guards a captured tree.
+const MAX_COMM: usize = 64;
+
+/// What an owner scan saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OwnerScan {
+    /// Sockets with an inode that no process could be found for: held by a
+    /// process whose fds could not be read (another user's, when not root),
+    /// by one that exited mid-scan, or by none (in flight, kernel-owned).
+    pub unseen: usize,
+    /// Process directories whose fds were read; 0 when the scan was skipped
+    /// because no socket had an inode.
+    pub pids_scanned: usize,
+    /// Process directories whose fd list could not be read.
+    pub pids_unreadable: usize,
+    /// The scan ended before the last process because every inode was found.
+    pub stopped_early: bool,
+}
+
+/// Fills `processes` of every socket with an inode from the fds under
+/// `proc_root` (the /proc mount, whose numeric entries are processes).
+/// Sockets with inode 0 (time-wait, request sockets) get no process: they
+/// have none. Processes found are in pid order; a socket shared after fork
+/// lists each holder found before the scan stopped early.
+pub fn attach_owners(sockets: &mut [Socket], proc_root: &Path) -> OwnerScan {
+    let mut holders: HashMap<u64, Vec<u32>> = sockets
+        .iter()
+        .filter(|s| s.inode != 0)
+        .map(|s| (s.inode, Vec::new()))
+        .collect();
+    let mut scan = OwnerScan::default();
+    if !holders.is_empty() {
+        find_holders(proc_root, &mut holders, &mut scan);
+    }
+
+    let mut processes: HashMap<u32, Process> = HashMap::new();
+    for socket in sockets.iter_mut().filter(|s| s.inode != 0) {
+        let pids = holders
+            .get(&socket.inode)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if pids.is_empty() {
+            scan.unseen += 1;
+            continue;
+        }
+        socket.processes = pids
+            .iter()
+            .map(|pid| {
+                processes
+                    .entry(*pid)
+                    .or_insert_with(|| describe(proc_root, *pid))
+                    .clone()
+            })
+            .collect();
+    }
+    scan
+}
+
+fn find_holders(proc_root: &Path, holders: &mut HashMap<u64, Vec<u32>>, scan: &mut OwnerScan) {
+    let Ok(entries) = fs::read_dir(proc_root) else {
+        return;
+    };
+    // Sorted so the early stop and the order of holders are deterministic.
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+
+    let mut missing = holders.len();
+    let mut link = [0u8; 64];
+    for (done, pid) in pids.iter().enumerate() {
+        let fd_dir = proc_root.join(pid.to_string()).join("fd");
+        // The directory is opened once for readlinkat and listed by path:
+        // resolving each link relative to it measured ~25% faster than
+        // read_link on full paths (procfs, which opens and stats every fd,
+        // was slower still).
+        let (Ok(dir), Ok(fds)) = (fs::File::open(&fd_dir), fs::read_dir(&fd_dir)) else {
+            scan.pids_unreadable += 1;
+            continue;
+        };
+        scan.pids_scanned += 1;
+        for fd in fds.flatten() {
+            // The process may close the fd or exit meanwhile: then it is gone.
+            let Some(inode) = read_link_at(&dir, &fd.file_name(), &mut link).and_then(socket_inode)
+            else {
+                continue;
+            };
+            if let Some(pids) = holders.get_mut(&inode) {
+                if pids.is_empty() {
+                    missing -= 1;
+                }
+                // One entry per process however many fds it has on it.
+                if pids.last() != Some(pid) {
+                    pids.push(*pid);
+                }
+            }
+        }
+        if missing == 0 {
+            scan.stopped_early = done + 1 < pids.len();
+            return;
+        }
+    }
+}
+
+/// The target of the symlink `name` in the directory `dir`, if it fits in
+/// `buf` (socket links are at most 29 bytes; longer targets are not sockets).
+fn read_link_at<'b>(dir: &fs::File, name: &OsStr, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+    let mut c_name = [0u8; 32];
+    let name = name.as_bytes();
+    // Room for the NUL, and no NUL inside (fd names are digits).
+    if name.len() >= c_name.len() || name.contains(&0) {
+        return None;
+    }
+    c_name.get_mut(..name.len())?.copy_from_slice(name);
+    // SAFETY: c_name is NUL-terminated, buf is writable for buf.len() bytes,
+    // and dir is an open directory that outlives the call.
+    let len = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            c_name.as_ptr().cast(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let len = usize::try_from(len).ok().filter(|n| *n < buf.len())?;
+    buf.get(..len)
+}
+
+/// The N of an fd link `socket:[N]`.
+fn socket_inode(target: &[u8]) -> Option<u64> {
+    let digits = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// comm and cmdline of a process that held a wanted socket; empty when it has
+/// exited since (it did hold the socket, so it is still reported).
+fn describe(proc_root: &Path, pid: u32) -> Process {
+    let dir = proc_root.join(pid.to_string());
+    let comm = read_capped(&dir.join("comm"), MAX_COMM);
+    let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
+    let cmdline = read_capped(&dir.join("cmdline"), MAX_CMDLINE);
+    let cmdline = cmdline.strip_suffix(b"\0").unwrap_or(&cmdline);
+    let cmdline: Vec<u8> = cmdline
+        .iter()
+        .map(|b| if *b == 0 { b' ' } else { *b })
+        .collect();
+    Process {
+        pid,
+        comm: String::from_utf8_lossy(comm).into_owned(),
+        cmdline: String::from_utf8_lossy(&cmdline).into_owned(),
+    }
+}
+
+fn read_capped(path: &Path, cap: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Ok(file) = fs::File::open(path) {
+        // A read error leaves what was read: a partial name beats none.
+        let _ = file.take(cap as u64).read_to_end(&mut bytes);
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_links_only() {
+        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+        assert_eq!(
+            socket_inode(b"socket:[18446744073709551615]"),
+            Some(u64::MAX)
+        );
+        assert_eq!(socket_inode(b"socket:[18446744073709551616]"), None);
+        assert_eq!(socket_inode(b"socket:[]"), None);
+        assert_eq!(socket_inode(b"socket:[+1]"), None);
+        assert_eq!(socket_inode(b"pipe:[12345]"), None);
+        assert_eq!(socket_inode(b"/tmp/socket:[1]"), None);
+    }
+}

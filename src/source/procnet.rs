@@ -1,0 +1,367 @@
+//! The /proc/net/tcp and /proc/net/tcp6 source: the fallback when sock_diag
+//! is unavailable, and the reader for captured copies of those files.
+//!
+//! Row layouts (net/ipv4/tcp_ipv4.c, net/ipv6/tcp_ipv6.c):
+//! - a full socket prints 17 fields: `sl local remote st tx:rx tr:when
+//!   retrnsmt uid timeout inode refcnt ptr rto ato qack cwnd ssthresh`;
+//! - a time-wait mini-socket (st 05 or 06, tr 03) and a request socket
+//!   (st 03, tr 01) print 12: the first ten, then `refcnt ptr`, inode 0.
+//!
+//! Policy for bad input: a row that does not have exactly one of these shapes
+//! (field count, hex widths, a known state and timer) is skipped and counted
+//! in `skipped_rows`, never guessed at. [`read_sockets`] additionally requires
+//! each file to begin with the kernel's header line: a file that does not
+//! (empty, binary, some other table) is an [`Error::Invalid`], so pointing the
+//! tool at the wrong file fails loudly instead of reporting "0 sockets".
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+
+use crate::error::Error;
+use crate::model::{Family, Query, Socket, TcpState, Timer, TimerKind};
+
+/// Rows longer than this are garbage: real rows are under 200 bytes. The cap
+/// keeps a file without newlines from being read into memory whole.
+const MAX_LINE: usize = 1024;
+
+/// What one /proc/net/tcp{,6} text yielded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedTable {
+    pub sockets: Vec<Socket>,
+    /// Rows that could not be parsed and were left out.
+    pub skipped_rows: usize,
+}
+
+/// USER_HZ, the unit of `tm->when` (100 on every mainstream architecture).
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100)
+}
+
+/// Parses the text of /proc/net/tcp (`Family::Ipv4`) or tcp6 (`Family::Ipv6`).
+/// Header and blank lines are ignored; every other line is a socket or a
+/// skipped row. With `ticks_per_sec` 0, rows with an armed timer are skipped
+/// (their remaining time cannot be known).
+pub fn parse_table(text: &str, family: Family, ticks_per_sec: u64) -> ParsedTable {
+    let mut table = ParsedTable::default();
+    for line in text.lines() {
+        table.take_line(Some(line), family, ticks_per_sec, &Query::everything());
+    }
+    table
+}
+
+/// Reads `proc_root/net/tcp` and `proc_root/net/tcp6` (tcp6 may be absent:
+/// IPv6 disabled), keeping the sockets `query` matches. `proc_root` is
+/// `/proc`, `/proc/thread-self` (the calling thread's network namespace), or
+/// a directory holding captured copies under `net/`.
+pub fn read_sockets(proc_root: &Path, query: &Query) -> crate::Result<ParsedTable> {
+    // Checked first so a mistyped root is named as such, not as root/net/tcp.
+    std::fs::metadata(proc_root).map_err(|e| Error::io(proc_root.display(), e))?;
+    let ticks = ticks_per_second();
+    let mut table = ParsedTable::default();
+    let tcp = proc_root.join("net/tcp");
+    let file = File::open(&tcp).map_err(|e| Error::io(tcp.display(), e))?;
+    read_file(file, &tcp, Family::Ipv4, ticks, query, &mut table)?;
+    let tcp6 = proc_root.join("net/tcp6");
+    match File::open(&tcp6) {
+        Ok(file) => read_file(file, &tcp6, Family::Ipv6, ticks, query, &mut table)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(tcp6.display(), e)),
+    }
+    Ok(table)
+}
+
+fn read_file(
+    file: File,
+    path: &Path,
+    family: Family,
+    ticks_per_sec: u64,
+    query: &Query,
+    table: &mut ParsedTable,
+) -> crate::Result<()> {
+    let io_error = |e| Error::io(path.display(), e);
+    // /proc hands out a page or so per read; a large buffer saves syscalls.
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut line = Vec::with_capacity(256);
+    let problem = match read_capped_line(&mut reader, &mut line).map_err(io_error)? {
+        None => Some("empty"),
+        Some(true) if std::str::from_utf8(&line).is_ok_and(|l| is_header(l, family)) => None,
+        Some(_) => Some("unexpected first line"),
+    };
+    if let Some(problem) = problem {
+        let name = match family {
+            Family::Ipv4 => "tcp",
+            Family::Ipv6 => "tcp6",
+        };
+        return Err(Error::Invalid(format!(
+            "{}: not a /proc/net/{name} table ({problem})",
+            path.display()
+        )));
+    }
+    while let Some(complete) = read_capped_line(&mut reader, &mut line).map_err(io_error)? {
+        let text = if complete {
+            std::str::from_utf8(&line).ok()
+        } else {
+            None
+        };
+        table.take_line(text, family, ticks_per_sec, query);
+    }
+    Ok(())
+}
+
+impl ParsedTable {
+    /// Accounts for one line; `None` is a line already known to be garbage.
+    fn take_line(&mut self, line: Option<&str>, family: Family, ticks: u64, query: &Query) {
+        let Some(line) = line else {
+            self.skipped_rows += 1;
+            return;
+        };
+        if line.trim_ascii().is_empty() || is_header(line, family) {
+            return;
+        }
+        match parse_row(line, family, ticks) {
+            Some(socket) if query.matches(&socket) => self.sockets.push(socket),
+            Some(_) => {}
+            None => self.skipped_rows += 1,
+        }
+    }
+}
+
+/// Reads one line into `buf` without its newline. `Some(false)`: the line
+/// was longer than [`MAX_LINE`] and was consumed but not kept. `None`: EOF.
+fn read_capped_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    buf.clear();
+    let mut seen_any = false;
+    let mut too_long = false;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(seen_any.then_some(!too_long));
+        }
+        seen_any = true;
+        let newline = chunk.iter().position(|b| *b == b'\n');
+        let content = chunk
+            .get(..newline.unwrap_or(chunk.len()))
+            .unwrap_or_default();
+        if !too_long {
+            if buf.len() + content.len() > MAX_LINE {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(content);
+            }
+        }
+        let used = newline.map_or(chunk.len(), |n| n + 1);
+        reader.consume(used);
+        if newline.is_some() {
+            return Ok(Some(!too_long));
+        }
+    }
+}
+
+/// The kernel's header line, compared word by word (the tcp header is
+/// padded with spaces; tcp6 says `remote_address`).
+fn is_header(line: &str, family: Family) -> bool {
+    let remote = match family {
+        Family::Ipv4 => "rem_address",
+        Family::Ipv6 => "remote_address",
+    };
+    let expected = [
+        "sl",
+        "local_address",
+        remote,
+        "st",
+        "tx_queue",
+        "rx_queue",
+        "tr",
+        "tm->when",
+        "retrnsmt",
+        "uid",
+        "timeout",
+        "inode",
+    ];
+    line.split_ascii_whitespace().eq(expected)
+}
+
+/// Field count of a full socket's row; mini-sockets print the first 12.
+const FULL_FIELDS: usize = 17;
+const MINI_FIELDS: usize = 12;
+
+fn parse_row(line: &str, family: Family, ticks_per_sec: u64) -> Option<Socket> {
+    let mut fields = [""; FULL_FIELDS];
+    let mut count = 0;
+    for word in line.split_ascii_whitespace() {
+        *fields.get_mut(count)? = word;
+        count += 1;
+    }
+    if count != FULL_FIELDS && count != MINI_FIELDS {
+        return None;
+    }
+    let [sl, local, remote, st, queues, timer, retrnsmt, uid, timeout, inode, refcnt, ptr, rest @ ..] =
+        fields;
+    let sl = sl.strip_suffix(':')?;
+    decimal::<u64>(sl)?;
+    let local = address(local, family)?;
+    let remote = address(remote, family)?;
+    let state = TcpState::from_kernel(hex(st, 2)?.try_into().ok()?)
+        // 13 (BOUND_INACTIVE) never reaches /proc: those sockets are in no
+        // table it walks.
+        .filter(|s| *s != TcpState::Bound)?;
+    let (tx, rx) = queues.split_once(':')?;
+    let (tx_queue, rx_queue) = (hex(tx, 8)?, hex(rx, 8)?);
+    let (tr, when) = timer.split_once(':')?;
+    let tr = u8::try_from(hex(tr, 2)?).ok()?;
+    // `%08lX` of an unsigned long: 8 digits, up to 16 on 64-bit.
+    if !(8..=16).contains(&when.len()) {
+        return None;
+    }
+    let ticks = u64::from_str_radix(when, 16)
+        .ok()
+        .filter(|_| is_hex(when))?;
+    let retransmits = u8::try_from(hex(retrnsmt, 8)?).ok()?;
+    let uid: u32 = decimal(uid)?;
+    signed(timeout)?;
+    let inode: u64 = decimal(inode)?;
+    signed(refcnt)?;
+    if ptr.is_empty() || ptr.len() > 16 || !is_hex(ptr) {
+        return None;
+    }
+
+    match count {
+        FULL_FIELDS => {
+            // rto ato qack cwnd ssthresh: not used, but must look right, so
+            // that a row with junk in its tail is not taken for a socket.
+            let [rto, ato, qack, cwnd, ssthresh] = rest;
+            decimal::<u64>(rto)?;
+            decimal::<u64>(ato)?;
+            decimal::<u32>(qack)?;
+            decimal::<u32>(cwnd)?;
+            signed(ssthresh)?;
+        }
+        MINI_FIELDS => {
+            // Only time-wait (st 05/06, tr 3) and request sockets (st 03,
+            // tr 1) print 12 fields, with no inode and empty queues; anything
+            // else is a full row cut short.
+            let mini = matches!(
+                (state, tr),
+                (TcpState::TimeWait | TcpState::FinWait2, 3) | (TcpState::SynRecv, 1)
+            );
+            if !mini || inode != 0 || tx_queue != 0 || rx_queue != 0 {
+                return None;
+            }
+        }
+        _ => return None, // excluded above
+    }
+
+    let timer = match tr {
+        0 => None,
+        _ => Some(Timer {
+            kind: TimerKind::from_kernel(tr)?,
+            expires_ms: ticks.checked_mul(1000)?.checked_div(ticks_per_sec)?,
+            retransmits,
+        }),
+    };
+    Some(Socket {
+        family,
+        state,
+        local,
+        remote,
+        bound_device: 0,
+        timer,
+        rx_queue,
+        tx_queue,
+        uid,
+        inode,
+        cookie: None,
+        v6only: None,
+        processes: Vec::new(),
+    })
+}
+
+/// `ADDR:PORT`: IPv4 as `%08X` of the network-order word read in host order,
+/// IPv6 as four such words; the port as plain `%04X`.
+fn address(field: &str, family: Family) -> Option<SocketAddr> {
+    let (ip, port) = field.split_once(':')?;
+    let port = u16::try_from(hex(port, 4)?).ok()?;
+    let ip = match family {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::from(hex(ip, 8)?.to_ne_bytes())),
+        Family::Ipv6 => {
+            if ip.len() != 32 {
+                return None;
+            }
+            let mut octets = [0u8; 16];
+            for (i, chunk) in octets.chunks_exact_mut(4).enumerate() {
+                let word = hex(ip.get(i * 8..i * 8 + 8)?, 8)?;
+                chunk.copy_from_slice(&word.to_ne_bytes());
+            }
+            IpAddr::V6(Ipv6Addr::from(octets))
+        }
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+fn is_hex(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Exactly `width` hex digits (from_str_radix alone would accept a sign).
+fn hex(text: &str, width: usize) -> Option<u32> {
+    if text.len() != width || !is_hex(text) {
+        return None;
+    }
+    u32::from_str_radix(text, 16).ok()
+}
+
+/// Unsigned decimal digits only.
+fn decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// A `%d` field: optional minus, then digits.
+fn signed(text: &str) -> Option<i64> {
+    decimal::<i64>(text.strip_prefix('-').unwrap_or(text))?;
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_long_lines_are_consumed_and_flagged() {
+        let mut text = "a".repeat(MAX_LINE + 10);
+        text.push_str("\nshort\nlast");
+        let mut reader = io::BufReader::with_capacity(16, text.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_capped_line(&mut reader, &mut buf).ok(),
+            Some(Some(false))
+        );
+        assert_eq!(
+            read_capped_line(&mut reader, &mut buf).ok(),
+            Some(Some(true))
+        );
+        assert_eq!(buf, b"short");
+        assert_eq!(
+            read_capped_line(&mut reader, &mut buf).ok(),
+            Some(Some(true))
+        );
+        assert_eq!(buf, b"last");
+        assert_eq!(read_capped_line(&mut reader, &mut buf).ok(), Some(None));
+    }
+
+    #[test]
+    fn ticks_per_second_is_positive() {
+        assert!(ticks_per_second() > 0);
+    }
+}

@@ -1,0 +1,124 @@
+//! Kernel settings that explain a bind() failure or a TIME_WAIT pile-up, read
+//! from /proc/sys (per network namespace). Each value is optional: a missing
+//! or garbled file gives None, never an error.
+
+use std::fs;
+use std::path::Path;
+
+/// The network namespace's settings, as the reading thread sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelContext {
+    /// net.ipv4.tcp_tw_reuse: 0, 1, or 2 (loopback only). Affects connect() only.
+    pub tcp_tw_reuse: Option<u8>,
+    /// net.ipv4.tcp_max_tw_buckets: past it, no TIME_WAIT is created.
+    pub tcp_max_tw_buckets: Option<u64>,
+    /// TIME_WAIT sockets in the namespace now (`tw` in /proc/net/sockstat).
+    pub time_wait_count: Option<u64>,
+    /// net.ipv4.tcp_fin_timeout in seconds: the orphaned FIN_WAIT2 lifetime only.
+    pub tcp_fin_timeout: Option<u32>,
+    /// net.ipv4.ip_local_port_range: the ephemeral ports connect() picks from.
+    pub ip_local_port_range: Option<(u16, u16)>,
+    /// net.ipv6.bindv6only: the IPV6_V6ONLY default of new AF_INET6 sockets.
+    pub bindv6only: Option<bool>,
+    /// net.ipv4.ip_unprivileged_port_start.
+    pub ip_unprivileged_port_start: Option<u32>,
+}
+
+impl KernelContext {
+    /// Reads the calling thread's namespace (/proc/sys/net, /proc/thread-self/net).
+    pub fn read() -> KernelContext {
+        KernelContext::read_from(
+            Path::new("/proc/sys/net"),
+            Path::new("/proc/thread-self/net"),
+        )
+    }
+
+    /// Reads from a /proc/sys/net and a /proc/PID/net directory (or copies of them).
+    pub fn read_from(sys_net: &Path, proc_net: &Path) -> KernelContext {
+        let value = |name: &str| fs::read_to_string(sys_net.join(name)).ok();
+        KernelContext {
+            tcp_tw_reuse: number(&value, "ipv4/tcp_tw_reuse"),
+            tcp_max_tw_buckets: number(&value, "ipv4/tcp_max_tw_buckets"),
+            time_wait_count: fs::read_to_string(proc_net.join("sockstat"))
+                .ok()
+                .and_then(|text| sockstat_time_wait(&text)),
+            tcp_fin_timeout: number(&value, "ipv4/tcp_fin_timeout"),
+            ip_local_port_range: value("ipv4/ip_local_port_range")
+                .and_then(|text| port_range(&text)),
+            bindv6only: number::<u8>(&value, "ipv6/bindv6only").map(|flag| flag != 0),
+            ip_unprivileged_port_start: number(&value, "ipv4/ip_unprivileged_port_start"),
+        }
+    }
+
+    /// IPV6_V6ONLY for a bind that does not say: net.ipv6.bindv6only, else off.
+    pub fn default_v6only(&self) -> bool {
+        self.bindv6only.unwrap_or(false)
+    }
+}
+
+/// A sysctl file's one number.
+fn number<T: std::str::FromStr>(value: &impl Fn(&str) -> Option<String>, name: &str) -> Option<T> {
+    value(name).and_then(|text| text.trim().parse().ok())
+}
+
+/// "32768\t60999" → (32768, 60999).
+fn port_range(text: &str) -> Option<(u16, u16)> {
+    let mut fields = text.split_whitespace().map(str::parse::<u16>);
+    match (fields.next(), fields.next(), fields.next()) {
+        (Some(Ok(low)), Some(Ok(high)), None) => Some((low, high)),
+        _ => None,
+    }
+}
+
+/// The `tw` count of the "TCP:" line of /proc/net/sockstat.
+fn sockstat_time_wait(text: &str) -> Option<u64> {
+    let line = text.lines().find_map(|line| line.strip_prefix("TCP:"))?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    fields
+        .chunks_exact(2)
+        .find(|pair| pair[0] == "tw")
+        .and_then(|pair| pair[1].parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_port_range_and_rejects_garbage() {
+        assert_eq!(port_range("32768\t60999\n"), Some((32768, 60999)));
+        assert_eq!(port_range("32768"), None);
+        assert_eq!(port_range("1 2 3"), None);
+        assert_eq!(port_range("a b"), None);
+    }
+
+    #[test]
+    fn parses_sockstat_time_wait() {
+        let text =
+            "sockets: used 5\nTCP: inuse 2 orphan 0 tw 17 alloc 4 mem 1\nUDP: inuse 0 mem 0\n";
+        assert_eq!(sockstat_time_wait(text), Some(17));
+        assert_eq!(sockstat_time_wait("TCP: inuse 2\n"), None);
+        assert_eq!(sockstat_time_wait(""), None);
+    }
+
+    #[test]
+    fn reads_a_copied_tree_and_tolerates_missing_files() {
+        let root = std::env::temp_dir().join(format!("twi-sysctl-{}", std::process::id()));
+        let ipv4 = root.join("sys/ipv4");
+        fs::create_dir_all(&ipv4).unwrap();
+        fs::write(ipv4.join("tcp_tw_reuse"), "2\n").unwrap();
+        fs::write(ipv4.join("tcp_max_tw_buckets"), "not a number\n").unwrap();
+        fs::write(ipv4.join("ip_local_port_range"), "1024\t2048\n").unwrap();
+        let context = KernelContext::read_from(&root.join("sys"), &root.join("net"));
+        fs::remove_dir_all(&root).unwrap();
+        assert_eq!(
+            context,
+            KernelContext {
+                tcp_tw_reuse: Some(2),
+                ip_local_port_range: Some((1024, 2048)),
+                ..KernelContext::default()
+            }
+        );
+        assert!(!context.default_v6only());
+    }
+}

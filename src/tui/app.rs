@@ -1,0 +1,678 @@
+//! The dashboard's state, free of terminals and clocks: readings folded in,
+//! keys turned into state changes and effects for the event loop.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+
+use crate::diagnosis::{Blocker, IntendedBind, Verdict};
+use crate::model::{counts_by_state, Socket, TcpState};
+use crate::tui::keys::{self, Action};
+use crate::tui::left_by::LeftBy;
+use crate::tui::view::{self, row_key, Cursor, RowKey, SortColumn, ViewSpec, STATE_PRESETS};
+use crate::tui::{countdown, CollectRequest, Snapshot, TuiConfig};
+
+/// The intervals + and - step through.
+const INTERVALS_MS: [u64; 7] = [250, 500, 1_000, 2_000, 5_000, 10_000, 30_000];
+
+/// Readings the TIME_WAIT sparkline remembers: wider than any terminal.
+const HISTORY_LEN: usize = 512;
+
+/// Longest port prompt input: "65535".
+const PORT_DIGITS: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Normal,
+    PortPrompt {
+        input: String,
+    },
+    /// Filters live while typing; Esc goes back to `before`.
+    FilterPrompt {
+        before: String,
+    },
+    Help,
+    /// The socket selected when Enter was pressed, kept up to date by each
+    /// reading (by four-tuple and state) until it is gone from the table.
+    Details {
+        socket: Box<Socket>,
+        gone: bool,
+    },
+}
+
+/// What the event loop must do after a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Effect {
+    Quit,
+    /// The intended bind changed: read again at once.
+    Collect(CollectRequest),
+    SetInterval(Duration),
+    SetPaused(bool),
+}
+
+pub(crate) struct App {
+    pub config: TuiConfig,
+    pub port: Option<u16>,
+    pub reuseaddr: bool,
+    pub interval: Duration,
+    pub paused: bool,
+    pub mode: Mode,
+    pub snapshot: Option<Snapshot>,
+    /// The last failed reading; cleared by the next good one.
+    pub error: Option<String>,
+    pub spec: ViewSpec,
+    /// Indices into the snapshot's sockets, filtered and sorted.
+    pub rows: Vec<usize>,
+    pub cursor: Cursor,
+    pub left_by: LeftBy,
+    pub counts: Vec<(TcpState, usize)>,
+    /// TIME_WAIT count of each reading, oldest first.
+    pub time_wait_history: VecDeque<u64>,
+    /// Index into the verdict's blockers of each blocking socket.
+    blocker_index: HashMap<RowKey, usize>,
+    /// Rows the table showed last frame, for PgUp/PgDn.
+    pub page_rows: usize,
+}
+
+impl App {
+    pub fn new(config: TuiConfig) -> App {
+        App {
+            port: config.port,
+            reuseaddr: config.reuseaddr,
+            interval: config.interval,
+            config,
+            paused: false,
+            mode: Mode::Normal,
+            snapshot: None,
+            error: None,
+            spec: ViewSpec::default(),
+            rows: Vec::new(),
+            cursor: Cursor::default(),
+            left_by: LeftBy::default(),
+            counts: Vec::new(),
+            time_wait_history: VecDeque::new(),
+            blocker_index: HashMap::new(),
+            page_rows: 10,
+        }
+    }
+
+    /// The bind the user currently intends; None until a port is chosen.
+    pub fn intended_bind(&self) -> Option<IntendedBind> {
+        let mut bind = self.config.bind_for(self.port?);
+        bind.reuseaddr = self.reuseaddr;
+        Some(bind)
+    }
+
+    pub fn request(&self) -> CollectRequest {
+        CollectRequest {
+            bind: self.intended_bind(),
+        }
+    }
+
+    /// The verdict of the last reading, when it answers the bind the user
+    /// intends now (after `p` or `r` it answers the old one until the next
+    /// reading).
+    pub fn verdict(&self) -> Option<&Verdict> {
+        let verdict = self.snapshot.as_ref()?.verdict.as_ref()?;
+        (Some(&verdict.bind) == self.intended_bind().as_ref()).then_some(verdict)
+    }
+
+    /// Folds in a reading, or the error that stopped one. Returns the
+    /// reading it replaces, for the caller to free where it costs the
+    /// screen nothing (100k sockets take a while to free).
+    pub fn apply_reading(&mut self, reading: crate::Result<Snapshot>) -> Option<Snapshot> {
+        let snapshot = match reading {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                self.error = Some(error.to_string());
+                return None;
+            }
+        };
+        self.error = None;
+        self.left_by.update(&snapshot.table);
+        self.counts = counts_by_state(&snapshot.table.sockets);
+        let time_waits = snapshot
+            .table
+            .sockets
+            .iter()
+            .filter(|s| s.is_time_wait_like())
+            .count();
+        if self.time_wait_history.len() == HISTORY_LEN {
+            self.time_wait_history.pop_front();
+        }
+        self.time_wait_history.push_back(time_waits as u64);
+        self.blocker_index = snapshot
+            .verdict
+            .iter()
+            .flat_map(|verdict| verdict.blockers.iter().enumerate())
+            .map(|(index, blocker)| (row_key(&blocker.socket), index))
+            .collect();
+        if let Mode::Details { socket, gone } = &mut self.mode {
+            let key = row_key(socket);
+            match snapshot.table.sockets.iter().find(|s| row_key(s) == key) {
+                Some(fresh) => **socket = fresh.clone(),
+                None => *gone = true,
+            }
+        }
+        let selected = self.selected_socket().map(row_key);
+        let replaced = self.snapshot.replace(snapshot);
+        self.recompute_rows(selected);
+        replaced
+    }
+
+    /// Recomputes the rows and finds the selected socket again, if still shown.
+    fn recompute_rows(&mut self, selected: Option<RowKey>) {
+        let Some(snapshot) = &self.snapshot else {
+            return;
+        };
+        self.rows = view::compute_rows(
+            &snapshot.table.sockets,
+            &self.spec,
+            self.port,
+            &self.left_by,
+        );
+        self.reselect(selected);
+    }
+
+    fn refilter(&mut self) {
+        let selected = self.selected_socket().map(row_key);
+        self.recompute_rows(selected);
+    }
+
+    /// Applies a filter text that only narrows the current one.
+    fn narrow(&mut self) {
+        let selected = self.selected_socket().map(row_key);
+        if let Some(snapshot) = &self.snapshot {
+            view::narrow_rows(
+                &mut self.rows,
+                &snapshot.table.sockets,
+                &self.spec.text,
+                &self.left_by,
+            );
+        }
+        self.reselect(selected);
+    }
+
+    fn reselect(&mut self, selected: Option<RowKey>) {
+        if let (Some(key), Some(snapshot)) = (selected, &self.snapshot) {
+            let sockets = &snapshot.table.sockets;
+            if let Some(position) = self.rows.iter().position(|&i| row_key(&sockets[i]) == key) {
+                self.cursor.selected = position;
+            }
+        }
+        self.cursor.fit(self.rows.len(), self.page_rows);
+    }
+
+    pub fn socket_at(&self, row: usize) -> Option<&Socket> {
+        let snapshot = self.snapshot.as_ref()?;
+        snapshot.table.sockets.get(*self.rows.get(row)?)
+    }
+
+    pub fn selected_socket(&self) -> Option<&Socket> {
+        self.socket_at(self.cursor.selected)
+    }
+
+    /// The verdict's blocker entry for `socket`, if it is one.
+    pub fn blocker_of(&self, socket: &Socket) -> Option<&Blocker> {
+        let index = *self.blocker_index.get(&row_key(socket))?;
+        self.snapshot
+            .as_ref()?
+            .verdict
+            .as_ref()?
+            .blockers
+            .get(index)
+    }
+
+    /// True while some time-wait countdown on screen is still running, so
+    /// the screen needs redrawing between readings.
+    pub fn countdown_running(&self, now: Instant) -> bool {
+        let Some(snapshot) = &self.snapshot else {
+            return false;
+        };
+        let running = |socket: &Socket| {
+            socket
+                .time_wait_remaining_ms()
+                .is_some_and(|ms| countdown::remaining_ms(ms, snapshot.read_at, now) > 0)
+        };
+        let visible = self.cursor.offset..self.cursor.offset + self.page_rows;
+        let in_table = visible.filter_map(|row| self.socket_at(row)).any(running);
+        let in_panel = self
+            .verdict()
+            .is_some_and(|verdict| verdict.blockers.iter().any(|b| running(&b.socket)));
+        in_table || in_panel
+    }
+
+    /// Handles a key press; returns what the event loop must do, if anything.
+    pub fn handle_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        if keys::is_interrupt(&key) {
+            return Some(Effect::Quit);
+        }
+        match &mut self.mode {
+            Mode::Normal => self.handle_action(keys::action_for(&key)?),
+            Mode::PortPrompt { input } => match key.code {
+                KeyCode::Char(digit) if digit.is_ascii_digit() && input.len() < PORT_DIGITS => {
+                    input.push(digit);
+                    None
+                }
+                KeyCode::Backspace => {
+                    input.pop();
+                    None
+                }
+                KeyCode::Enter => {
+                    let port = input.parse::<u16>().ok().filter(|port| *port != 0);
+                    self.mode = Mode::Normal;
+                    // An empty or impossible port leaves the choice as it was.
+                    let port = port?;
+                    self.port = Some(port);
+                    self.refilter();
+                    Some(Effect::Collect(self.request()))
+                }
+                KeyCode::Esc => {
+                    self.mode = Mode::Normal;
+                    None
+                }
+                _ => None,
+            },
+            Mode::FilterPrompt { before } => {
+                match key.code {
+                    KeyCode::Char(c) => {
+                        let shorter = self.spec.text.clone();
+                        self.spec.text.push(c);
+                        if view::is_narrower(&self.spec.text, &shorter) {
+                            self.narrow();
+                            return None;
+                        }
+                    }
+                    KeyCode::Backspace => {
+                        self.spec.text.pop();
+                    }
+                    KeyCode::Enter => {
+                        self.mode = Mode::Normal;
+                        return None;
+                    }
+                    KeyCode::Esc => {
+                        self.spec.text = std::mem::take(before);
+                        self.mode = Mode::Normal;
+                    }
+                    _ => return None,
+                }
+                self.refilter();
+                None
+            }
+            Mode::Help | Mode::Details { .. } => match key.code {
+                KeyCode::Char('q') => Some(Effect::Quit),
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('?') => {
+                    self.mode = Mode::Normal;
+                    None
+                }
+                _ => None,
+            },
+        }
+    }
+
+    fn handle_action(&mut self, action: Action) -> Option<Effect> {
+        let len = self.rows.len();
+        let page = self.page_rows.max(1) as isize;
+        match action {
+            Action::Quit => return Some(Effect::Quit),
+            Action::ChoosePort => {
+                self.mode = Mode::PortPrompt {
+                    input: String::new(),
+                }
+            }
+            Action::ToggleReuseAddr => {
+                self.reuseaddr = !self.reuseaddr;
+                // Without a port there is nothing to diagnose yet.
+                return self.port.map(|_| Effect::Collect(self.request()));
+            }
+            Action::EditFilter => {
+                self.mode = Mode::FilterPrompt {
+                    before: self.spec.text.clone(),
+                }
+            }
+            Action::NextSortColumn => {
+                self.spec.sort = self.spec.sort.next();
+                self.refilter();
+            }
+            Action::ReverseSort => {
+                self.spec.descending = !self.spec.descending;
+                self.refilter();
+            }
+            Action::StatePreset(index) => {
+                self.spec.preset = index.min(STATE_PRESETS.len() - 1);
+                self.refilter();
+            }
+            Action::NextStatePreset => {
+                self.spec.preset = (self.spec.preset + 1) % STATE_PRESETS.len();
+                self.refilter();
+            }
+            Action::TogglePause => {
+                self.paused = !self.paused;
+                return Some(Effect::SetPaused(self.paused));
+            }
+            Action::LongerInterval | Action::ShorterInterval => {
+                let current = self.interval.as_millis();
+                let next = if action == Action::LongerInterval {
+                    INTERVALS_MS.iter().find(|&&ms| u128::from(ms) > current)
+                } else {
+                    INTERVALS_MS
+                        .iter()
+                        .rev()
+                        .find(|&&ms| u128::from(ms) < current)
+                };
+                self.interval = Duration::from_millis(*next?);
+                return Some(Effect::SetInterval(self.interval));
+            }
+            Action::Up => self.cursor.move_by(-1, len),
+            Action::Down => self.cursor.move_by(1, len),
+            Action::PageUp => self.cursor.move_by(-page, len),
+            Action::PageDown => self.cursor.move_by(page, len),
+            Action::Home => self.cursor.home(),
+            Action::End => self.cursor.end(len),
+            Action::Details => {
+                if let Some(socket) = self.selected_socket() {
+                    self.mode = Mode::Details {
+                        socket: Box::new(socket.clone()),
+                        gone: false,
+                    };
+                }
+            }
+            Action::Help => self.mode = Mode::Help,
+        }
+        None
+    }
+
+    /// The spec's sort column, for the table header.
+    pub fn sort(&self) -> (SortColumn, bool) {
+        (self.spec.sort, self.spec.descending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::test_fixtures::{bind_8080, established, scenario, table, time_wait};
+    use crossterm::event::KeyModifiers;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    fn app_on_8080() -> (App, Instant) {
+        let mut config = TuiConfig::new("netlink");
+        config.port = Some(8080);
+        let mut app = App::new(config);
+        let read_at = Instant::now();
+        app.apply_reading(Ok(scenario(read_at)));
+        (app, read_at)
+    }
+
+    fn type_text(app: &mut App, text: &str) -> Vec<Option<Effect>> {
+        text.chars()
+            .map(|c| app.handle_key(key(KeyCode::Char(c))))
+            .collect()
+    }
+
+    #[test]
+    fn reading_fills_rows_counts_history_and_blockers() {
+        let (app, _) = app_on_8080();
+        assert_eq!(app.rows.len(), 8);
+        assert_eq!(app.time_wait_history, VecDeque::from([3]));
+        assert!(app.counts.contains(&(TcpState::TimeWait, 3)));
+        assert_eq!(app.verdict().map(|v| v.blockers.len()), Some(3));
+        let blocking = app.rows.iter().filter(|&&i| {
+            app.blocker_of(&app.snapshot.as_ref().expect("snapshot").table.sockets[i])
+                .is_some()
+        });
+        assert_eq!(blocking.count(), 3);
+    }
+
+    #[test]
+    fn a_failed_reading_keeps_the_last_good_one() {
+        let (mut app, _) = app_on_8080();
+        app.apply_reading(Err(crate::Error::Invalid("sock_diag refused".into())));
+        assert_eq!(app.error.as_deref(), Some("sock_diag refused"));
+        assert_eq!(app.rows.len(), 8);
+        app.apply_reading(Ok(scenario(Instant::now())));
+        assert_eq!(app.error, None);
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut app = App::new(TuiConfig::new("proc"));
+        for _ in 0..HISTORY_LEN + 10 {
+            app.apply_reading(Ok(scenario(Instant::now())));
+        }
+        assert_eq!(app.time_wait_history.len(), HISTORY_LEN);
+    }
+
+    #[test]
+    fn port_prompt_chooses_the_port_and_asks_for_a_reading() {
+        let mut app = App::new(TuiConfig::new("proc"));
+        assert_eq!(app.handle_key(key(KeyCode::Char('p'))), None);
+        type_text(&mut app, "80x8099");
+        app.handle_key(key(KeyCode::Backspace));
+        assert_eq!(
+            app.mode,
+            Mode::PortPrompt {
+                input: "8080".into()
+            }
+        );
+        let effect = app.handle_key(key(KeyCode::Enter));
+        assert_eq!(
+            effect,
+            Some(Effect::Collect(CollectRequest {
+                bind: Some(bind_8080())
+            }))
+        );
+        assert_eq!(app.mode, Mode::Normal);
+    }
+
+    #[test]
+    fn port_prompt_refuses_port_zero_and_esc_cancels() {
+        let mut app = App::new(TuiConfig::new("proc"));
+        app.handle_key(key(KeyCode::Char('p')));
+        type_text(&mut app, "0");
+        assert_eq!(app.handle_key(key(KeyCode::Enter)), None);
+        assert_eq!(app.port, None);
+        app.handle_key(key(KeyCode::Char('p')));
+        type_text(&mut app, "22");
+        assert_eq!(app.handle_key(key(KeyCode::Esc)), None);
+        assert_eq!((app.port, &app.mode), (None, &Mode::Normal));
+    }
+
+    #[test]
+    fn reuseaddr_toggle_asks_for_a_new_verdict_and_hides_the_stale_one() {
+        let (mut app, _) = app_on_8080();
+        let effect = app.handle_key(key(KeyCode::Char('r')));
+        let expected = IntendedBind {
+            reuseaddr: true,
+            ..bind_8080()
+        };
+        assert_eq!(
+            effect,
+            Some(Effect::Collect(CollectRequest {
+                bind: Some(expected)
+            }))
+        );
+        assert!(
+            app.verdict().is_none(),
+            "the verdict answers SO_REUSEADDR off"
+        );
+    }
+
+    #[test]
+    fn filter_prompt_filters_live_and_esc_restores() {
+        let (mut app, _) = app_on_8080();
+        app.handle_key(key(KeyCode::Char('/')));
+        type_text(&mut app, "nginx");
+        assert_eq!(app.rows.len(), 1);
+        app.handle_key(key(KeyCode::Esc));
+        assert_eq!(app.rows.len(), 8);
+        app.handle_key(key(KeyCode::Char('/')));
+        type_text(&mut app, ":8080");
+        app.handle_key(key(KeyCode::Enter));
+        assert_eq!((app.rows.len(), &app.mode), (3, &Mode::Normal));
+        // Keys typed into the prompt are text, not commands.
+        app.handle_key(key(KeyCode::Char('/')));
+        assert_eq!(type_text(&mut app, "q"), vec![None]);
+    }
+
+    #[test]
+    fn state_presets_and_sorting_keep_the_selected_socket() {
+        let (mut app, _) = app_on_8080();
+        app.handle_key(key(KeyCode::End));
+        let chosen = app.selected_socket().cloned().expect("selection");
+        app.handle_key(key(KeyCode::Char('s')));
+        assert_eq!(app.spec.sort, SortColumn::Local);
+        assert_eq!(app.selected_socket(), Some(&chosen));
+        app.handle_key(KeyEvent::new(KeyCode::Char('S'), KeyModifiers::SHIFT));
+        assert!(app.spec.descending);
+        assert_eq!(app.selected_socket(), Some(&chosen));
+        app.handle_key(key(KeyCode::Char('2')));
+        assert!(app.rows.len() == 3);
+        app.handle_key(key(KeyCode::Tab));
+        assert_eq!(STATE_PRESETS[app.spec.preset].name, "LISTEN");
+    }
+
+    #[test]
+    fn new_readings_keep_the_selection_on_the_same_socket() {
+        let (mut app, _) = app_on_8080();
+        app.handle_key(key(KeyCode::Down));
+        app.handle_key(key(KeyCode::Down));
+        let chosen = app.selected_socket().cloned().expect("selection");
+        let mut next = scenario(Instant::now());
+        next.table
+            .sockets
+            .insert(0, time_wait("127.0.0.1:8080", "127.0.0.1:40000", 100));
+        app.apply_reading(Ok(next));
+        assert_eq!(app.selected_socket(), Some(&chosen));
+    }
+
+    #[test]
+    fn moves_and_pages_within_the_rows() {
+        let (mut app, _) = app_on_8080();
+        app.page_rows = 3;
+        app.handle_key(key(KeyCode::PageDown));
+        assert_eq!(app.cursor.selected, 3);
+        app.handle_key(key(KeyCode::PageDown));
+        app.handle_key(key(KeyCode::PageDown));
+        assert_eq!(app.cursor.selected, 7);
+        app.handle_key(key(KeyCode::Char('k')));
+        assert_eq!(app.cursor.selected, 6);
+        app.handle_key(key(KeyCode::Home));
+        assert_eq!(app.cursor.selected, 0);
+    }
+
+    #[test]
+    fn pause_interval_help_details_and_quit() {
+        let (mut app, _) = app_on_8080();
+        assert_eq!(
+            app.handle_key(key(KeyCode::Char(' '))),
+            Some(Effect::SetPaused(true))
+        );
+        assert_eq!(
+            app.handle_key(key(KeyCode::Char('+'))),
+            Some(Effect::SetInterval(Duration::from_secs(2)))
+        );
+        app.handle_key(key(KeyCode::Char('-')));
+        assert_eq!(
+            app.handle_key(key(KeyCode::Char('-'))),
+            Some(Effect::SetInterval(Duration::from_millis(500)))
+        );
+        app.handle_key(key(KeyCode::Char('-')));
+        assert_eq!(
+            app.handle_key(key(KeyCode::Char('-'))),
+            None,
+            "250 ms is the floor"
+        );
+        app.handle_key(key(KeyCode::Char('?')));
+        assert_eq!(app.mode, Mode::Help);
+        // Esc closes the overlay before it quits.
+        assert_eq!(app.handle_key(key(KeyCode::Esc)), None);
+        app.handle_key(key(KeyCode::Enter));
+        assert!(matches!(app.mode, Mode::Details { gone: false, .. }));
+        assert_eq!(
+            app.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Effect::Quit)
+        );
+        app.handle_key(key(KeyCode::Esc));
+        assert_eq!(app.handle_key(key(KeyCode::Esc)), Some(Effect::Quit));
+    }
+
+    #[test]
+    fn details_follow_their_socket_across_readings_until_it_is_gone() {
+        let (mut app, _) = app_on_8080();
+        key_press(&mut app, KeyCode::Char('2'));
+        key_press(&mut app, KeyCode::Enter);
+        let Mode::Details { socket, .. } = &app.mode else {
+            panic!("details open");
+        };
+        let chosen = row_key(socket);
+        let mut next = scenario(Instant::now());
+        for s in &mut next.table.sockets {
+            if row_key(s) == chosen {
+                s.timer = s.timer.map(|t| crate::model::Timer { expires_ms: 5, ..t });
+            }
+        }
+        // New rows sort first: the selection moves, the details do not.
+        next.table
+            .sockets
+            .insert(0, time_wait("1.1.1.1:1", "2.2.2.2:2", 1));
+        app.apply_reading(Ok(next));
+        let Mode::Details { socket, gone } = &app.mode else {
+            panic!("details open");
+        };
+        assert_eq!((row_key(socket), *gone), (chosen, false));
+        assert_eq!(socket.time_wait_remaining_ms(), Some(5));
+        let mut without = scenario(Instant::now());
+        without.table.sockets.retain(|s| row_key(s) != chosen);
+        app.apply_reading(Ok(without));
+        assert!(matches!(app.mode, Mode::Details { gone: true, .. }));
+        // q quits from an overlay too.
+        assert_eq!(app.handle_key(key(KeyCode::Char('q'))), Some(Effect::Quit));
+    }
+
+    fn key_press(app: &mut App, code: KeyCode) {
+        app.handle_key(key(code));
+    }
+
+    #[test]
+    fn countdowns_run_until_the_last_time_wait_expires() {
+        let (app, read_at) = app_on_8080();
+        assert!(app.countdown_running(read_at));
+        assert!(app.countdown_running(read_at + Duration::from_secs(41)));
+        // The 58 s TIME_WAIT is on screen too (page_rows 10 shows all 8 rows).
+        assert!(app.countdown_running(read_at + Duration::from_secs(50)));
+        assert!(!app.countdown_running(read_at + Duration::from_secs(59)));
+        let idle = App::new(TuiConfig::new("proc"));
+        assert!(!idle.countdown_running(read_at));
+    }
+
+    #[test]
+    fn left_by_shows_across_readings() {
+        let mut app = App::new(TuiConfig::new("proc"));
+        app.apply_reading(Ok(crate::tui::Snapshot {
+            table: table(vec![established(
+                "10.0.0.1:8080",
+                "10.0.0.2:5000",
+                Some((1234, "nginx")),
+            )]),
+            verdict: None,
+            header: Default::default(),
+            read_at: Instant::now(),
+        }));
+        let tw = time_wait("10.0.0.1:8080", "10.0.0.2:5000", 60_000);
+        app.apply_reading(Ok(crate::tui::Snapshot {
+            table: table(vec![tw.clone()]),
+            verdict: None,
+            header: Default::default(),
+            read_at: Instant::now(),
+        }));
+        assert_eq!(app.left_by.of(&tw).map(|o| o.pid), Some(1234));
+    }
+}

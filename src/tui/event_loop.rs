@@ -1,0 +1,190 @@
+//! The event loop: one channel brings keys, readings and signals; state
+//! changes in [`App`]; a frame is drawn after each change, and every 100 ms
+//! only while a countdown on screen is running, so an idle dashboard sleeps.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event};
+use ratatui::backend::Backend;
+use ratatui::Terminal;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::tui::app::{App, Effect};
+use crate::tui::collector::{self, Command};
+use crate::tui::terminal::{self, TerminalSession};
+use crate::tui::{render, CollectRequest, Snapshot, TuiConfig};
+use crate::Error;
+
+/// Time between frames while a countdown runs: smooth tenths of a second.
+const FRAME: Duration = Duration::from_millis(100);
+
+/// How often the input thread looks up from waiting to see if it must stop.
+const INPUT_STOP_CHECK: Duration = Duration::from_millis(250);
+
+pub(crate) enum LoopEvent {
+    Input(Event),
+    Reading(Box<crate::Result<Snapshot>>),
+    /// SIGTERM, SIGINT, SIGHUP, the terminal is gone, or the collector died.
+    Stop,
+}
+
+pub(crate) fn run(
+    config: TuiConfig,
+    collect: impl FnMut(&CollectRequest) -> crate::Result<Snapshot> + Send + 'static,
+) -> crate::Result<()> {
+    let mut app = App::new(config);
+    let (events, event_receiver) = mpsc::channel();
+    let (commands, command_receiver) = mpsc::channel();
+
+    let signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| Error::io("signals", e))?;
+    let signal_handle = signals.handle();
+    let signal_thread = spawn_signal_thread(signals, events.clone())?;
+
+    let result = TerminalSession::enter().and_then(|mut session| {
+        let stop_input = Arc::new(AtomicBool::new(false));
+        let input_thread = spawn_input_thread(Arc::clone(&stop_input), events.clone())?;
+        // Not joined: it may be in the middle of a slow reading, and ends by
+        // itself when it finds the loop gone.
+        collector::spawn(
+            collect,
+            app.request(),
+            app.interval,
+            command_receiver,
+            events,
+        )
+        .map_err(|e| Error::io("collector thread", e))?;
+        let result = event_loop(&mut session.terminal, &mut app, &event_receiver, &commands);
+        stop_input.store(true, Ordering::Relaxed);
+        // A thread that panicked has already had its say through the hook.
+        let _ = input_thread.join();
+        result
+    });
+    signal_handle.close();
+    let _ = signal_thread.join();
+    result
+}
+
+fn event_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    events: &Receiver<LoopEvent>,
+    commands: &Sender<Command>,
+) -> crate::Result<()> {
+    loop {
+        if terminal::restored() {
+            return ended();
+        }
+        let now = Instant::now();
+        terminal
+            .draw(|frame| render::draw(frame, app, now))
+            .map_err(|e| Error::Invalid(format!("drawing the dashboard: {e}")))?;
+        let first = if app.countdown_running(now) {
+            match events.recv_timeout(FRAME) {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return ended(),
+            }
+        } else {
+            match events.recv() {
+                Ok(event) => event,
+                Err(_) => return ended(),
+            }
+        };
+        // Everything already queued goes into the same frame.
+        for event in std::iter::once(first).chain(events.try_iter()) {
+            if handle(event, app, commands) == Flow::Quit {
+                return ended();
+            }
+        }
+    }
+}
+
+/// How the loop ended: by the user or a signal, or after a panic on another
+/// thread (whose hook has restored the terminal already).
+fn ended() -> crate::Result<()> {
+    if terminal::restored() {
+        return Err(Error::Invalid(
+            "the dashboard stopped: a thread panicked (message above)".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Quit,
+}
+
+fn handle(event: LoopEvent, app: &mut App, commands: &Sender<Command>) -> Flow {
+    let effect = match event {
+        LoopEvent::Input(Event::Key(key)) => app.handle_key(key),
+        // A resize, focus change or paste just redraws.
+        LoopEvent::Input(_) => None,
+        LoopEvent::Reading(reading) => {
+            if let Some(replaced) = app.apply_reading(*reading) {
+                let _ = commands.send(Command::Discard(Box::new(replaced)));
+            }
+            None
+        }
+        LoopEvent::Stop => Some(Effect::Quit),
+    };
+    // A collector that is gone has reported why through its last reading.
+    let _ = match effect {
+        None => Ok(()),
+        Some(Effect::Quit) => return Flow::Quit,
+        Some(Effect::Collect(request)) => commands.send(Command::Collect(request)),
+        Some(Effect::SetInterval(interval)) => commands.send(Command::Interval(interval)),
+        Some(Effect::SetPaused(paused)) => commands.send(Command::Pause(paused)),
+    };
+    Flow::Continue
+}
+
+fn spawn_input_thread(
+    stop: Arc<AtomicBool>,
+    events: Sender<LoopEvent>,
+) -> crate::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tw-inspect input".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let event = match event::poll(INPUT_STOP_CHECK) {
+                    Ok(false) => continue,
+                    Ok(true) => event::read(),
+                    Err(error) => Err(error),
+                };
+                let sent = match event {
+                    Ok(event) => events.send(LoopEvent::Input(event)),
+                    // The terminal is gone: nothing more can be shown.
+                    Err(_) => {
+                        let _ = events.send(LoopEvent::Stop);
+                        return;
+                    }
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| Error::io("input thread", e))
+}
+
+fn spawn_signal_thread(
+    mut signals: Signals,
+    events: Sender<LoopEvent>,
+) -> crate::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tw-inspect signals".into())
+        .spawn(move || {
+            // Ends when the handle is closed; dropping `signals` unregisters.
+            if signals.forever().next().is_some() {
+                let _ = events.send(LoopEvent::Stop);
+            }
+        })
+        .map_err(|e| Error::io("signal thread", e))
+}

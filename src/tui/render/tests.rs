@@ -1,0 +1,196 @@
+//! Frames drawn into a TestBackend at a fixed `now`, compared with insta
+//! snapshots (text only); colour is checked on cell styles.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use ratatui::Terminal;
+
+use crate::tui::app::App;
+use crate::tui::test_fixtures::{established, header, scenario, table};
+use crate::tui::{Snapshot, TuiConfig};
+
+/// The scenario on port 8080, read 250 ms before `now`, after a reading in
+/// which nginx still owned the connection that is now the first TIME_WAIT.
+fn scenario_app(color: bool) -> (App, Instant) {
+    let mut config = TuiConfig::new("netlink");
+    config.port = Some(8080);
+    config.color = color;
+    let mut app = App::new(config);
+    let first_read = Instant::now();
+    app.apply_reading(Ok(Snapshot {
+        table: table(vec![established(
+            "127.0.0.1:8080",
+            "127.0.0.1:51234",
+            Some((1234, "nginx")),
+        )]),
+        verdict: None,
+        header: header(),
+        read_at: first_read,
+    }));
+    let read_at = first_read + Duration::from_secs(1);
+    app.apply_reading(Ok(scenario(read_at)));
+    (app, read_at + Duration::from_millis(250))
+}
+
+fn draw(app: &mut App, now: Instant, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| super::draw(frame, app, now))
+        .expect("draw");
+    terminal
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+fn line_text(buffer: &Buffer, y: u16) -> String {
+    (0..buffer.area.width)
+        .map(|x| buffer[(x, y)].symbol())
+        .collect()
+}
+
+#[test]
+fn dashboard_80x24() {
+    let (mut app, now) = scenario_app(false);
+    insta::assert_snapshot!(draw(&mut app, now, 80, 24).backend());
+}
+
+#[test]
+fn dashboard_200x60() {
+    let (mut app, now) = scenario_app(false);
+    insta::assert_snapshot!(draw(&mut app, now, 200, 60).backend());
+}
+
+#[test]
+fn countdowns_move_between_readings() {
+    let (mut app, now) = scenario_app(false);
+    let later = now + Duration::from_millis(5_300);
+    let text = draw(&mut app, later, 80, 24).backend().to_string();
+    // 41.65 s at the reading, 5.55 s later.
+    assert!(text.contains("36.1s"), "{text}");
+    let expired = draw(&mut app, now + Duration::from_secs(90), 80, 24)
+        .backend()
+        .to_string();
+    assert!(expired.contains("0.0s"), "{expired}");
+}
+
+#[test]
+fn process_names_are_drawn_escaped() {
+    let (mut app, now) = scenario_app(false);
+    for (width, height) in [(80, 24), (200, 60)] {
+        let text = draw(&mut app, now, width, height).backend().to_string();
+        assert!(text.contains("evil\\e[2Jname"), "{text}");
+        assert!(!text.contains('\x1b'));
+    }
+}
+
+#[test]
+fn details_of_a_blocking_listener() {
+    let (mut app, now) = scenario_app(false);
+    // Among the listeners, 0.0.0.0:8080 sorts first.
+    key(&mut app, KeyCode::Char('3'));
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(draw(&mut app, now, 80, 24).backend());
+}
+
+#[test]
+fn details_of_a_socket_that_does_not_block() {
+    let (mut app, now) = scenario_app(false);
+    key(&mut app, KeyCode::Char('4'));
+    key(&mut app, KeyCode::Enter);
+    let text = draw(&mut app, now, 200, 60).backend().to_string();
+    assert!(
+        text.contains("Does not block: it holds port 22, not 8080."),
+        "{text}"
+    );
+    assert!(text.contains("keepalive"), "{text}");
+}
+
+#[test]
+fn help_overlay_80x24() {
+    let (mut app, now) = scenario_app(false);
+    key(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!(draw(&mut app, now, 80, 24).backend());
+}
+
+#[test]
+fn no_port_chosen_and_port_prompt() {
+    let mut config = TuiConfig::new("proc");
+    config.color = false;
+    let mut app = App::new(config);
+    let read_at = Instant::now();
+    let mut snapshot = scenario(read_at);
+    snapshot.verdict = None;
+    app.apply_reading(Ok(snapshot));
+    key(&mut app, KeyCode::Char('p'));
+    key(&mut app, KeyCode::Char('8'));
+    key(&mut app, KeyCode::Char('0'));
+    insta::assert_snapshot!(draw(&mut app, read_at, 80, 24).backend());
+}
+
+#[test]
+fn blocker_rows_are_marked_with_and_without_colour() {
+    for color in [true, false] {
+        let (mut app, now) = scenario_app(color);
+        let terminal = draw(&mut app, now, 80, 24);
+        let buffer = terminal.backend().buffer();
+        let mut blockers = 0;
+        let mut others = 0;
+        for y in 0..buffer.area.height {
+            let text = line_text(buffer, y);
+            let state_cell = &buffer[(2, y)];
+            if text.starts_with("! ") {
+                blockers += 1;
+                assert!(state_cell.modifier.contains(Modifier::BOLD), "{text}");
+                let expected = if color { Color::LightRed } else { Color::Reset };
+                assert_eq!(state_cell.fg, expected, "{text}");
+            } else if text.starts_with("  LISTEN") || text.starts_with("  ESTABLISHED") {
+                others += 1;
+                assert_eq!(state_cell.fg, Color::Reset, "{text}");
+            }
+        }
+        // Three in the port panel, three in the table.
+        assert_eq!(blockers, 6, "colour {color}");
+        assert!(others >= 2);
+        if !color {
+            let colored = buffer
+                .content()
+                .iter()
+                .any(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset);
+            assert!(!colored, "NO_COLOR draws no colour at all");
+        }
+    }
+}
+
+#[test]
+fn verdict_sentences_are_drawn_escaped() {
+    let (mut app, now) = scenario_app(false);
+    let snapshot = app.snapshot.as_mut().expect("snapshot");
+    let verdict = snapshot.verdict.as_mut().expect("verdict");
+    verdict.explanation = "held by \x1b]0;owned\x07".to_string();
+    verdict.advice = vec!["kill \x1b[5m".to_string()];
+    verdict.blockers[0].why = "why \x1b[1m".to_string();
+    let text = draw(&mut app, now, 200, 60).backend().to_string();
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text}");
+    assert!(text.contains("held by \\e]0;owned\\x07"), "{text}");
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    for mode_key in [None, Some('?'), Some('p'), Some('/')] {
+        for (width, height) in [(1, 1), (10, 3), (30, 8), (79, 12), (120, 40)] {
+            let (mut app, now) = scenario_app(true);
+            if let Some(c) = mode_key {
+                key(&mut app, KeyCode::Char(c));
+            }
+            draw(&mut app, now, width, height);
+            key(&mut app, KeyCode::Enter);
+            draw(&mut app, now, width, height);
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Sockets, tables and a whole dashboard scenario for the tests.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
+use crate::model::{Family, Process, Socket, SocketTable, SourceKind, TcpState, Timer, TimerKind};
+use crate::tui::{HeaderInfo, Snapshot};
+
+pub(crate) fn socket(state: TcpState, local: &str, remote: &str) -> Socket {
+    let local: SocketAddr = local.parse().expect("fixture address");
+    Socket {
+        family: Family::of(&local.ip()),
+        state,
+        local,
+        remote: remote.parse().expect("fixture address"),
+        bound_device: 0,
+        timer: None,
+        rx_queue: 0,
+        tx_queue: 0,
+        uid: 1000,
+        inode: 0,
+        cookie: None,
+        v6only: None,
+        processes: vec![],
+    }
+}
+
+pub(crate) fn process(pid: u32, comm: &str) -> Process {
+    Process {
+        pid,
+        comm: comm.to_string(),
+        cmdline: format!("/usr/sbin/{comm} -g daemon off;"),
+    }
+}
+
+pub(crate) fn established(local: &str, remote: &str, owner: Option<(u32, &str)>) -> Socket {
+    let mut socket = socket(TcpState::Established, local, remote);
+    socket.inode = 4242;
+    socket.processes = owner
+        .map(|(pid, comm)| process(pid, comm))
+        .into_iter()
+        .collect();
+    socket
+}
+
+pub(crate) fn time_wait(local: &str, remote: &str, expires_ms: u64) -> Socket {
+    let mut socket = socket(TcpState::TimeWait, local, remote);
+    socket.uid = 0;
+    socket.timer = Some(Timer {
+        kind: TimerKind::Timewait,
+        expires_ms,
+        retransmits: 0,
+    });
+    socket
+}
+
+pub(crate) fn listen(local: &str, owner: (u32, &str)) -> Socket {
+    let remote = if local.starts_with('[') {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    let mut socket = socket(TcpState::Listen, local, remote);
+    socket.inode = 777;
+    socket.processes = vec![process(owner.0, owner.1)];
+    socket
+}
+
+pub(crate) fn table(sockets: Vec<Socket>) -> SocketTable {
+    SocketTable {
+        source: SourceKind::Netlink,
+        sockets,
+        skipped_rows: 0,
+        owners_unseen: 0,
+    }
+}
+
+/// The intended bind of the scenario: 0.0.0.0:8080 without flags.
+pub(crate) fn bind_8080() -> IntendedBind {
+    IntendedBind {
+        addr: "0.0.0.0".parse().expect("address"),
+        port: 8080,
+        reuseaddr: false,
+        reuseport: false,
+        v6only: false,
+        device: None,
+    }
+}
+
+/// The sockets of the scenario: port 8080 held by two TIME_WAITs and a
+/// listener whose process name carries an escape sequence, among others.
+pub(crate) fn scenario_sockets() -> Vec<Socket> {
+    let mut sockets = vec![
+        time_wait("127.0.0.1:8080", "127.0.0.1:51234", 41_650),
+        time_wait("127.0.0.1:8080", "127.0.0.1:51240", 12_300),
+        listen("0.0.0.0:8080", (4321, "evil\x1b[2Jname")),
+        listen("[::]:22", (812, "sshd")),
+        established("10.0.0.5:22", "10.0.0.9:60110", Some((901, "sshd"))),
+        established("10.0.0.5:443", "10.0.0.77:41000", Some((1234, "nginx"))),
+        time_wait("10.0.0.5:443", "10.0.0.78:41002", 58_000),
+        socket(TcpState::CloseWait, "10.0.0.5:5432", "10.0.0.12:33000"),
+    ];
+    sockets[4].timer = Some(Timer {
+        kind: TimerKind::Keepalive,
+        expires_ms: 7_100_000,
+        retransmits: 0,
+    });
+    sockets
+}
+
+/// The verdict the diagnosis would give for [`bind_8080`] on the scenario.
+pub(crate) fn scenario_verdict(sockets: &[Socket]) -> Verdict {
+    let blocker = |index: usize, reason: Reason, why: &str| Blocker {
+        socket: sockets[index].clone(),
+        reason,
+        conflict: Conflict::Yes,
+        why: why.to_string(),
+    };
+    Verdict {
+        bind: bind_8080(),
+        blocked: true,
+        free_in_ms: None,
+        blockers: vec![
+            blocker(
+                0,
+                Reason::TimeWait,
+                "A TIME_WAIT on 127.0.0.1:8080 blocks a bind without SO_REUSEADDR.",
+            ),
+            blocker(
+                1,
+                Reason::TimeWait,
+                "A TIME_WAIT on 127.0.0.1:8080 blocks a bind without SO_REUSEADDR.",
+            ),
+            blocker(2, Reason::Listen, "A process listens on 0.0.0.0:8080."),
+        ],
+        probes: vec![
+            Probe {
+                bind: bind_8080(),
+                question: "intended".to_string(),
+                ok: false,
+                errno: Some("EADDRINUSE".to_string()),
+            },
+            Probe {
+                bind: IntendedBind {
+                    reuseaddr: true,
+                    ..bind_8080()
+                },
+                question: "with SO_REUSEADDR".to_string(),
+                ok: false,
+                errno: Some("EADDRINUSE".to_string()),
+            },
+        ],
+        explanation: "A live process listens on 0.0.0.0:8080; two TIME_WAITs also hold it."
+            .to_string(),
+        advice: vec![
+            "Stop pid 4321 or bind another port.".to_string(),
+            "Set SO_REUSEADDR so the TIME_WAITs stop mattering.".to_string(),
+        ],
+    }
+}
+
+pub(crate) fn header() -> HeaderInfo {
+    HeaderInfo {
+        host: Some("web-1".to_string()),
+        kernel: Some("6.8.0-45-generic".to_string()),
+        tcp_tw_reuse: Some("2".to_string()),
+        tcp_max_tw_buckets: Some("262144".to_string()),
+        ip_local_port_range: Some("32768 60999".to_string()),
+    }
+}
+
+pub(crate) fn scenario(read_at: Instant) -> Snapshot {
+    let sockets = scenario_sockets();
+    Snapshot {
+        verdict: Some(scenario_verdict(&sockets)),
+        table: table(sockets),
+        header: header(),
+        read_at,
+    }
+}

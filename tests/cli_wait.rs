@@ -1,0 +1,67 @@
+//! `--wait` watches the port: it returns when a real bind succeeds (one
+//! ~60 s test on a real TIME_WAIT), at once for a live holder, and on timeout.
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use common::{sockets, Netns};
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn wait_returns_when_the_time_wait_expires() {
+    require_netns!();
+    let ns = Netns::new();
+    ns.run(|| sockets::server_side_time_wait(addr("127.0.0.1:9527"), sockets::Opts::default()));
+    let started = Instant::now();
+    let out = ns.tw_inspect(["--port", "9527", "--wait", "--timeout", "90", "--json"]);
+    let waited = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // The judge, right after: a plain bind succeeds.
+    assert!(ns.run(|| sockets::kernel_allows(addr("0.0.0.0:9527"), Default::default())));
+    assert!(
+        waited > Duration::from_secs(50) && waited < Duration::from_secs(75),
+        "waited {waited:?}"
+    );
+    assert!(
+        stderr.is_empty(),
+        "not a terminal: nothing but the result: {stderr}"
+    );
+    assert_eq!(common::json(&out)["verdict"]["blocked"], false);
+}
+
+#[test]
+fn wait_fails_at_once_for_a_live_listener() {
+    require_netns!();
+    let ns = Netns::new();
+    let _listener = ns.run(|| TcpListener::bind("127.0.0.1:9527").unwrap());
+    let started = Instant::now();
+    let out = ns.tw_inspect(["--port", "9527", "--wait", "--timeout", "60"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(stderr.contains("will not free by itself"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("LISTEN"), "{stdout}");
+}
+
+#[test]
+fn wait_times_out_with_exit_1() {
+    require_netns!();
+    let ns = Netns::new();
+    ns.run(|| sockets::server_side_time_wait(addr("127.0.0.1:9527"), sockets::Opts::default()));
+    let started = Instant::now();
+    let out = ns.tw_inspect(["--port", "9527", "--wait", "--timeout", "1.5"]);
+    let waited = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
+    assert!(stderr.contains("gave up after"), "{stderr}");
+}
