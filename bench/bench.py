@@ -235,7 +235,8 @@ def measure(case, tw_cmd, ss_cmd, runs, table):
     row["cpu_ratio"] = row["tw_cpu_ms"] / max(row["ss_cpu_ms"], 1e-3)
     log(f"{case:20} {table.label:16} {seen}")
     log(f"{case:20} {table.label:16} tw-inspect {row['tw_ms']:8.1f} ms {row['tw_all']}  "
-        f"ss {row['ss_ms']:8.1f} ms {row['ss_all']}  CPU {row['tw_cpu_ms']:.1f} vs {row['ss_cpu_ms']:.1f} ms  {note}")
+        f"ss {row['ss_ms']:8.1f} ms {row['ss_all']}  CPU {row['tw_cpu_ms']:.1f} vs {row['ss_cpu_ms']:.1f} ms  "
+        f"count {before} -> {after}, table {age:.0f} s old  {note}")
     return row
 
 
