@@ -10,6 +10,8 @@ pub mod error;
 pub mod model;
 pub mod output;
 pub mod source;
+#[cfg(test)]
+mod testing;
 pub mod tui;
 
 pub use error::{Error, Result};

@@ -15,8 +15,8 @@ use common::Netns;
 use tw_inspect::diagnosis::{
     diagnose, rule_context, run_probes, Conflict, IntendedBind, Reason, Verdict,
 };
-use tw_inspect::model::{Family, Query, Socket, SourceKind, TcpState};
-use tw_inspect::source::{owners, procnet, sysctl::KernelContext};
+use tw_inspect::model::{Query, SourceKind};
+use tw_inspect::source::{netlink, owners, procnet, sysctl::KernelContext};
 
 const PORT: u16 = 9527;
 
@@ -39,16 +39,38 @@ fn v6only(flag: bool) -> Opts {
     }
 }
 
-/// Both verdicts for a bind made from the calling (namespaced) thread.
+/// The verdicts for a bind made from the calling (namespaced) thread.
 struct Diagnosed {
+    /// From the sock_diag table with real probes, as the CLI makes it.
     probed: Verdict,
+    /// From the /proc table, rules alone.
     rules_only: Verdict,
+    /// From the sock_diag table, rules alone.
+    rules_only_netlink: Verdict,
     /// The kernel's own answer: a bind by the test, not by the tool.
     kernel_blocked: bool,
 }
 
+/// Where the rules alone must match the kernel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Certainty {
+    /// Whenever they claim certainty, from either table.
+    BothTables,
+    /// Only from sock_diag: /proc does not list bound-only sockets.
+    NetlinkOnly,
+}
+
 /// Diagnoses `addr` with `opts` (and an optional device) and judges it.
 fn judge(addr: SocketAddr, opts: Opts, device: Option<&str>) -> Diagnosed {
+    judge_with(addr, opts, device, Certainty::BothTables)
+}
+
+fn judge_with(
+    addr: SocketAddr,
+    opts: Opts,
+    device: Option<&str>,
+    certainty: Certainty,
+) -> Diagnosed {
     let kernel = KernelContext::read();
     let bind = IntendedBind {
         addr: addr.ip(),
@@ -64,34 +86,45 @@ fn judge(addr: SocketAddr, opts: Opts, device: Option<&str>) -> Diagnosed {
         None => !sockets::kernel_allows(addr, opts),
         Some(device) => bind_on_device(addr, device).is_err(),
     };
-    let mut table = procnet::read_sockets(Path::new("/proc/thread-self"), &Query::everything())
-        .expect("read /proc/thread-self/net/tcp");
-    owners::attach_owners(&mut table.sockets, Path::new("/proc"));
-    let ctx = rule_context(&bind, &kernel, SourceKind::Proc);
-    let probes = run_probes(&bind, &table.sockets);
-    let probed = diagnose(&table.sockets, &bind, &ctx, &kernel, &probes);
-    let rules_only = diagnose(&table.sockets, &bind, &ctx, &kernel, &[]);
+    let mut proc_table =
+        procnet::read_sockets(Path::new("/proc/thread-self"), &Query::everything())
+            .expect("read /proc/thread-self/net/tcp")
+            .sockets;
+    owners::attach_owners(&mut proc_table, Path::new("/proc"));
+    let mut netlink_table = netlink::read_sockets(&Query::everything()).expect("sock_diag");
+    owners::attach_owners(&mut netlink_table, Path::new("/proc"));
+
+    let proc_ctx = rule_context(&bind, &kernel, SourceKind::Proc);
+    let netlink_ctx = rule_context(&bind, &kernel, SourceKind::Netlink);
+    let probes = run_probes(&bind, &netlink_table);
+    let probed = diagnose(&netlink_table, &bind, &netlink_ctx, &kernel, &probes);
+    let rules_only = diagnose(&proc_table, &bind, &proc_ctx, &kernel, &[]);
+    let rules_only_netlink = diagnose(&netlink_table, &bind, &netlink_ctx, &kernel, &[]);
     let context = format!(
-        "bind {addr} {bind:?}\nprobes {:?}\nprobed: {}\nrules: {}",
-        probed.probes, probed.explanation, rules_only.explanation
+        "bind {addr} {bind:?}\nprobes {:?}\nprobed: {}\nrules (proc): {}\nrules (netlink): {}",
+        probed.probes, probed.explanation, rules_only.explanation, rules_only_netlink.explanation
     );
     assert_eq!(
         probed.blocked, kernel_blocked,
         "probed verdict vs kernel: {context}"
     );
-    let rules_certain = rules_only
-        .blockers
-        .iter()
-        .all(|b| b.conflict == Conflict::Yes);
-    if rules_certain {
-        assert_eq!(
-            rules_only.blocked, kernel_blocked,
-            "certain rules vs kernel: {context}"
-        );
+    let mut checked = vec![&rules_only_netlink];
+    if certainty == Certainty::BothTables {
+        checked.push(&rules_only);
+    }
+    for verdict in checked {
+        let certain = verdict.blockers.iter().all(|b| b.conflict == Conflict::Yes);
+        if certain {
+            assert_eq!(
+                verdict.blocked, kernel_blocked,
+                "certain rules vs kernel: {context}"
+            );
+        }
     }
     Diagnosed {
         probed,
         rules_only,
+        rules_only_netlink,
         kernel_blocked,
     }
 }
@@ -234,6 +267,10 @@ fn reuseaddr_on_both_sides_is_free() {
         );
         // Without a probe the old socket's flag is unknown: not shown as free.
         assert_eq!(both.rules_only.blockers[0].conflict, Conflict::Unknown);
+        assert_eq!(
+            both.rules_only_netlink.blockers[0].conflict,
+            Conflict::Unknown
+        );
         // And the new side still needs the flag itself.
         assert!(judge(at("0.0.0.0:9527"), Opts::default(), None).kernel_blocked);
     });
@@ -418,9 +455,8 @@ fn reuseport_within_one_uid_and_across_uids() {
     });
 }
 
-/// Every decision-table cell with an existing socket /proc can show (LISTEN,
-/// an accepted connection, TIME_WAIT), each existing socket in its own
-/// namespace. `true` = EADDRINUSE, columns none, RA, RP, RP uidX, RA+RP,
+/// Every decision-table cell (LISTEN; bound-only; an accepted connection for
+/// "connected"; TIME_WAIT), each in its own namespace. `true` = EADDRINUSE, columns none, RA, RP, RP uidX, RA+RP,
 /// RA+RP uidX as in kernel-bind-rules.md.
 #[test]
 fn decision_table_rows_the_kernel_can_show() {
@@ -462,6 +498,7 @@ fn decision_table_rows_the_kernel_can_show() {
     let target = at("127.0.0.1:9527");
     for (kind, rows) in [
         (Kind::Listen, listen),
+        (Kind::Bound, connected),
         (Kind::Accepted, connected),
         (Kind::TimeWait, time_wait),
     ] {
@@ -469,11 +506,12 @@ fn decision_table_rows_the_kernel_can_show() {
             for ((new, other_uid), expected) in columns.iter().zip(row) {
                 let ns = Netns::new();
                 let _held = ns.run(|| kind.build(target, *old));
+                let certainty = kind.certainty();
                 let seen = ns.run(|| {
                     if *other_uid {
-                        as_other_uid(|| judge(target, *new, None))
+                        as_other_uid(|| judge_with(target, *new, None, certainty))
                     } else {
-                        judge(target, *new, None)
+                        judge_with(target, *new, None, certainty)
                     }
                 });
                 assert_eq!(
@@ -487,10 +525,12 @@ fn decision_table_rows_the_kernel_can_show() {
     }
 }
 
-/// The existing sockets of the decision table that /proc can show.
+/// The existing sockets of the decision table.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Listen,
+    /// Bound, never listened: only sock_diag lists it.
+    Bound,
     /// An accepted connection whose listener is gone: it keeps the flags.
     Accepted,
     TimeWait,
@@ -501,6 +541,7 @@ impl Kind {
     fn build(self, target: SocketAddr, flags: Opts) -> Vec<OwnedFd> {
         match self {
             Kind::Listen => vec![OwnedFd::from(sockets::listen_with(target, flags))],
+            Kind::Bound => vec![sockets::bind_with(target, flags).expect("bind")],
             Kind::Accepted => {
                 let listener = sockets::listen_with(target, flags);
                 let client = TcpStream::connect(target).unwrap();
@@ -511,6 +552,13 @@ impl Kind {
                 sockets::server_side_time_wait(target, flags);
                 Vec::new()
             }
+        }
+    }
+
+    fn certainty(self) -> Certainty {
+        match self {
+            Kind::Bound => Certainty::NetlinkOnly,
+            _ => Certainty::BothTables,
         }
     }
 }
@@ -540,8 +588,7 @@ fn probes_leave_the_kernels_next_answer_unchanged() {
 }
 
 /// Two SO_REUSEADDR sockets can both bind a port; the second to listen()
-/// gets EADDRINUSE. /proc does not list bound-only sockets, so the one here
-/// is described as sock_diag reports it (state BOUND, 6.5+).
+/// gets EADDRINUSE. Only sock_diag lists the bound-only one (6.5+).
 #[test]
 fn listen_caveat_matches_the_kernel() {
     require_netns!();
@@ -550,35 +597,10 @@ fn listen_caveat_matches_the_kernel() {
         let target = at("0.0.0.0:9527");
         let reuseaddr = opts(true, false);
         let other = sockets::bind_with(target, reuseaddr).expect("bound-only socket");
-        let seen = Socket {
-            family: Family::Ipv4,
-            state: TcpState::Bound,
-            local: target,
-            remote: at("0.0.0.0:0"),
-            bound_device: 0,
-            timer: None,
-            rx_queue: 0,
-            tx_queue: 0,
-            uid: 0,
-            inode: 1,
-            cookie: None,
-            v6only: None,
-            processes: Vec::new(),
-        };
-        let kernel = KernelContext::read();
-        let bind = IntendedBind {
-            addr: target.ip(),
-            port: target.port(),
-            reuseaddr: true,
-            reuseport: false,
-            v6only: false,
-            device: None,
-        };
-        let ctx = rule_context(&bind, &kernel, SourceKind::Netlink);
-        let table = [seen];
-        let verdict = diagnose(&table, &bind, &ctx, &kernel, &run_probes(&bind, &table));
-        assert!(!verdict.blocked, "{}", verdict.explanation);
-        assert_says(&verdict, "listen() may not");
+        let seen = judge_with(target, reuseaddr, None, Certainty::NetlinkOnly);
+        assert!(!seen.kernel_blocked);
+        assert_says(&seen.probed, "listen() may not");
+        assert_says(&seen.probed, &format!("pid {}", std::process::id()));
 
         let ours = sockets::bind_with(target, reuseaddr).expect("the bind the verdict allowed");
         // SAFETY: both are bound sockets owned here.
@@ -623,6 +645,15 @@ fn address_overlap_rows() {
             let _listener = sockets::listen_with(at(existing), existing_opts);
             let seen = judge(at(new), new_opts, None);
             assert_eq!(seen.kernel_blocked, blocked, "{existing} vs {new}");
+            // sock_diag shows a listener's IPV6_V6ONLY: the rules are certain.
+            assert!(
+                seen.rules_only_netlink
+                    .blockers
+                    .iter()
+                    .all(|b| b.conflict == Conflict::Yes),
+                "{existing} vs {new}: {:?}",
+                seen.rules_only_netlink.blockers
+            );
         });
     }
 }
@@ -657,6 +688,12 @@ fn device_rows() {
                 seen.kernel_blocked, blocked,
                 "{existing_device:?} vs {new_device:?}"
             );
+            // sock_diag shows the device: the rules are certain (and checked).
+            assert!(seen
+                .rules_only_netlink
+                .blockers
+                .iter()
+                .all(|b| b.conflict == Conflict::Yes));
         });
     }
 }
@@ -675,5 +712,32 @@ fn missing_device_and_privileged_port_are_named() {
             assert_says(&privileged.probed, "EACCES before any conflict");
             assert_eq!(privileged.probed.free_in_ms, None);
         });
+    });
+}
+
+/// The estimate against the clock: the port must become bindable within a
+/// second and a half of `free_in_ms`. Takes a full TIME_WAIT (about 61 s):
+/// `cargo test --test diagnosis_matrix -- --ignored`.
+#[test]
+#[ignore = "waits out a whole TIME_WAIT"]
+fn free_in_ms_matches_when_the_port_frees() {
+    require_netns!();
+    let ns = Netns::new();
+    ns.run(|| {
+        let target = at("127.0.0.1:9527");
+        sockets::server_side_time_wait(target, Opts::default());
+        let read_at = std::time::Instant::now();
+        let seen = judge(at("0.0.0.0:9527"), Opts::default(), None);
+        let estimate = seen.rules_only.free_in_ms.expect("a time-bound blocker");
+        while !sockets::kernel_allows(target, Opts::default()) {
+            assert!(read_at.elapsed().as_secs() < 120, "never freed");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let freed = read_at.elapsed().as_millis() as u64;
+        assert!(
+            freed.abs_diff(estimate) <= 1500,
+            "estimated {estimate} ms, freed after {freed} ms"
+        );
+        eprintln!("estimated {estimate} ms, freed after {freed} ms");
     });
 }

@@ -1,6 +1,7 @@
 //! The dashboard in a real terminal (tmux): a server-side TIME_WAIT on the
 //! chosen port shows with its peer port and a countdown that goes down; `q`
-//! ends the program and the terminal comes back.
+//! ends the program and the terminal comes back. `F` then `y` destroys the
+//! TIME_WAIT and the port turns FREE.
 mod common;
 
 use std::process::Command;
@@ -26,6 +27,40 @@ impl Tmux {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn send(&self, keys: &str) {
+        let status = self
+            .cmd()
+            .args(["send-keys", "-t", "t", keys])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Starts `tw-inspect --tui --port 9527` in `ns`, in a 120x40 window.
+    fn start_dashboard(&self, ns: &Netns) {
+        let program = format!(
+            "ip netns exec {} {} --tui --port 9527; echo EXITED $?; sleep 60",
+            ns.name,
+            common::BIN
+        );
+        let status = self
+            .cmd()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                "120",
+                "-y",
+                "40",
+                &program,
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     fn wait_for(&self, what: &str, timeout: Duration) -> String {
@@ -56,11 +91,18 @@ fn countdown(screen: &str, peer_port: u16) -> Option<f64> {
         .find_map(|w| w.trim_end_matches('s').parse::<f64>().ok())
 }
 
+fn tmux_missing() -> bool {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIP: tmux is not installed");
+        return true;
+    }
+    false
+}
+
 #[test]
 fn dashboard_counts_down_a_blocking_time_wait_and_restores_the_terminal() {
     require_netns!();
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIP: tmux is not installed");
+    if tmux_missing() {
         return;
     }
     let ns = Netns::new();
@@ -70,27 +112,7 @@ fn dashboard_counts_down_a_blocking_time_wait_and_restores_the_terminal() {
     let tmux = Tmux {
         socket: format!("twi-{}", std::process::id()),
     };
-    let program = format!(
-        "ip netns exec {} {} --tui --port 9527; echo EXITED $?; sleep 60",
-        ns.name,
-        common::BIN
-    );
-    let status = tmux
-        .cmd()
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &program,
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    tmux.start_dashboard(&ns);
 
     let first = tmux.wait_for("BLOCKED", Duration::from_secs(10));
     let peer = format!(":{}", client.port());
@@ -106,10 +128,7 @@ fn dashboard_counts_down_a_blocking_time_wait_and_restores_the_terminal() {
         "countdown did not go down: {before} then {after}"
     );
 
-    tmux.cmd()
-        .args(["send-keys", "-t", "t", "q"])
-        .status()
-        .unwrap();
+    tmux.send("q");
     let end = tmux.wait_for("EXITED", Duration::from_secs(5));
     assert!(
         end.contains("EXITED 0"),
@@ -119,5 +138,56 @@ fn dashboard_counts_down_a_blocking_time_wait_and_restores_the_terminal() {
     assert!(
         !end.contains("BLOCKED"),
         "alternate screen not left:\n{end}"
+    );
+}
+
+#[test]
+fn free_key_destroys_the_blocking_time_wait_after_confirmation() {
+    require_netns!();
+    if tmux_missing() {
+        return;
+    }
+    let ns = Netns::new();
+    let client = ns.run(|| {
+        sockets::server_side_time_wait("127.0.0.1:9527".parse().unwrap(), Default::default())
+    });
+    let time_wait_on_port = |ns: &Netns| {
+        ns.ss(&["-tanH"]).lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.first() == Some(&"TIME-WAIT") && fields.get(3) == Some(&"127.0.0.1:9527")
+        })
+    };
+    assert!(time_wait_on_port(&ns));
+    let tmux = Tmux {
+        socket: format!("twi-free-{}", std::process::id()),
+    };
+    tmux.start_dashboard(&ns);
+    let blocked = tmux.wait_for("BLOCKED", Duration::from_secs(10));
+    assert!(blocked.contains("BLOCKED"), "not blocked:\n{blocked}");
+
+    // The only socket, so the selected row: the TIME_WAIT.
+    tmux.send("F");
+    let dialog = tmux.wait_for("late segments", Duration::from_secs(5));
+    let four_tuple = format!("127.0.0.1:9527 → 127.0.0.1:{}", client.port());
+    assert!(
+        dialog.contains("TIME_WAIT guards against late segments") && dialog.contains(&four_tuple),
+        "no confirmation naming the socket:\n{dialog}"
+    );
+    assert!(time_wait_on_port(&ns), "destroyed before the answer");
+
+    tmux.send("y");
+    let free = tmux.wait_for(" FREE ", Duration::from_secs(5));
+    assert!(free.contains(" FREE "), "panel did not turn FREE:\n{free}");
+    assert!(
+        free.contains(&format!("Destroyed TIME_WAIT {four_tuple}.")),
+        "no status line:\n{free}"
+    );
+    assert!(!time_wait_on_port(&ns), "ss still shows the TIME_WAIT");
+
+    tmux.send("q");
+    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
+    assert!(
+        end.contains("EXITED 0"),
+        "program did not end cleanly:\n{end}"
     );
 }

@@ -5,11 +5,38 @@
 use std::io::{self, BufRead, IsTerminal, Write};
 
 use super::{Failure, Plan, EXIT_BLOCKED, EXIT_FREE};
-use crate::diagnosis::{Reason, Verdict};
+use crate::diagnosis::{Blocker, Reason, Verdict};
 use crate::model::{Socket, SocketTable, SourceKind};
 use crate::output::human::{bind_text, endpoint, processes_text};
 use crate::output::json;
 use crate::source::netlink::{destroy, DestroyError};
+
+/// What destroying a TIME_WAIT gives up; both confirmations say it.
+pub(crate) const TIME_WAIT_CAUTION: &str =
+    "TIME_WAIT guards against late segments of the old connection.";
+
+/// Why a blocker is spared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spared {
+    /// A LISTEN, bound or connected socket: destroying it would break the
+    /// process that holds it, which must be stopped instead.
+    LiveProcess,
+    /// Read without a sock_diag cookie: it cannot be named exactly.
+    NoCookie,
+}
+
+/// The one rule for what `--free` and the dashboard may destroy: a blocker
+/// that would expire by itself (TIME_WAIT, FIN_WAIT2 time-wait), named by
+/// its cookie.
+pub(crate) fn destroyable(blocker: &Blocker) -> Result<&Socket, Spared> {
+    if blocker.reason != Reason::TimeWait {
+        return Err(Spared::LiveProcess);
+    }
+    if blocker.socket.cookie.is_none() {
+        return Err(Spared::NoCookie);
+    }
+    Ok(&blocker.socket)
+}
 
 pub(super) fn run(plan: &Plan, port: u16) -> Result<i32, Failure> {
     let kernel = plan.kernel_context();
@@ -20,16 +47,20 @@ pub(super) fn run(plan: &Plan, port: u16) -> Result<i32, Failure> {
             "--free needs the sock_diag source (a socket is destroyed by its cookie, which /proc does not show)".into(),
         ));
     }
-    let verdict = plan.diagnose(&table, &bind, &kernel);
+    let verdict = plan.diagnose(&table, &bind, &kernel)?;
     if !verdict.blocked {
         return finish(plan, &table, &verdict, &[]);
     }
-    let live: Vec<&Socket> = verdict
-        .blockers
-        .iter()
-        .filter(|b| b.reason != Reason::TimeWait)
-        .map(|b| &b.socket)
-        .collect();
+    let mut targets = Vec::new();
+    let mut live = Vec::new();
+    let mut without_cookie = false;
+    for blocker in &verdict.blockers {
+        match destroyable(blocker) {
+            Ok(socket) => targets.push(socket.clone()),
+            Err(Spared::LiveProcess) => live.push(&blocker.socket),
+            Err(Spared::NoCookie) => without_cookie = true,
+        }
+    }
     if !live.is_empty() {
         for socket in &live {
             eprintln!(
@@ -42,12 +73,9 @@ pub(super) fn run(plan: &Plan, port: u16) -> Result<i32, Failure> {
         plan.print_report(&table, &verdict)?;
         return Ok(EXIT_BLOCKED);
     }
-    let targets: Vec<Socket> = verdict
-        .blockers
-        .iter()
-        .filter(|b| b.reason == Reason::TimeWait)
-        .map(|b| b.socket.clone())
-        .collect();
+    if without_cookie {
+        return Err(Failure::Refused(DestroyError::NoCookie.to_string()));
+    }
     if plan.args.dry_run {
         describe(&targets, "would destroy", &bind_text(&bind));
         plan.print_report(&table, &verdict)?;
@@ -66,7 +94,7 @@ pub(super) fn run(plan: &Plan, port: u16) -> Result<i32, Failure> {
         }
     }
     let after = plan.read_port(port)?;
-    let verdict_after = plan.diagnose(&after, &bind, &kernel);
+    let verdict_after = plan.diagnose(&after, &bind, &kernel)?;
     finish(plan, &after, &verdict_after, &destroyed)
 }
 
@@ -93,7 +121,7 @@ fn confirm(targets: &[Socket], bind: &str) -> Result<(), Failure> {
         ));
     }
     describe(targets, "about to destroy", bind);
-    eprint!("Destroy them? TIME_WAIT guards against late segments of the old connection. [y/N] ");
+    eprint!("Destroy them? {TIME_WAIT_CAUTION} [y/N] ");
     let _ = io::stderr().flush();
     let mut answer = String::new();
     io::stdin().lock().read_line(&mut answer)?;

@@ -2,7 +2,8 @@
 //! Every failure ends here as one line on stderr and exit 2.
 
 pub mod args;
-mod free;
+/// Shared with the dashboard: what may be destroyed is decided in one place.
+pub(crate) mod free;
 mod wait;
 
 use std::io::{self, IsTerminal, Write};
@@ -10,9 +11,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use clap::Parser;
 
-use crate::diagnosis::probe::{rule_context, run_probes};
-use crate::diagnosis::{diagnose, IntendedBind, Verdict};
-use crate::model::{Query, Socket, SocketTable, StateSet};
+use crate::diagnosis::probe::{captured_rule_context, rule_context, run_probes};
+use crate::diagnosis::{diagnose, IntendedBind, RuleContext, Verdict};
+use crate::model::{Query, Socket, SocketTable, SourceKind, StateSet, TcpState};
 use crate::output::{human, json};
 use crate::source::sysctl::KernelContext;
 use crate::source::{self, ReadRequest, SourceChoice};
@@ -76,21 +77,39 @@ fn usage_error(error: &clap::Error) -> i32 {
 pub(crate) struct Plan<'a> {
     pub args: &'a Args,
     pub choice: SourceChoice,
-    pub probing: bool,
+    pub host: HostAccess,
+}
+
+/// How much of this host a diagnosis may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostAccess {
+    /// The table is this host's: its sysctls and devices apply; probe when true.
+    Live { probing: bool },
+    /// Captured files describe another host: rules only, no local facts.
+    Captured,
 }
 
 impl Plan<'_> {
     /// Reads the sockets on `port` in every state, with owners: the input
     /// to a diagnosis, which must see every state whatever `--state` shows.
     pub fn read_port(&self, port: u16) -> Result<SocketTable, Failure> {
-        let reading = source::read_table(&ReadRequest {
-            choice: self.choice,
-            captured: self.args.proc_root.as_deref(),
-            query: Query {
+        self.read(
+            Query {
                 port: Some(port),
                 states: StateSet::all(),
             },
-            owners: self.args.proc_root.is_none(),
+            true,
+        )
+    }
+
+    /// Reads what `query` asks for from the chosen source, with owners when
+    /// wanted and the host's /proc is the source; prints a fallback warning.
+    fn read(&self, query: Query, owners: bool) -> Result<SocketTable, Failure> {
+        let reading = source::read_table(&ReadRequest {
+            choice: self.choice,
+            captured: self.args.proc_root.as_deref(),
+            query,
+            owners: owners && self.args.proc_root.is_none(),
         })?;
         if let Some(warning) = reading.fallback_warning {
             eprintln!("tw-inspect: {warning}");
@@ -117,12 +136,40 @@ impl Plan<'_> {
         table: &SocketTable,
         bind: &IntendedBind,
         kernel: &KernelContext,
-    ) -> Verdict {
-        diagnose_now(&table.sockets, table.source, bind, kernel, self.probing)
+    ) -> Result<Verdict, Failure> {
+        // Nothing holds the port? If clients closed first, their TIME_WAITs
+        // sit on their own ephemeral ports with this port as peer: read them
+        // so the explanation can say which side closed first.
+        let evidence;
+        let sockets = if table.sockets.is_empty() {
+            evidence = self.client_time_waits(bind.port)?;
+            &evidence
+        } else {
+            &table.sockets
+        };
+        let ctx = rule_context_for(self.host, bind, kernel, table.source);
+        Ok(diagnose_now(sockets, bind, &ctx, kernel, self.host))
+    }
+
+    /// TIME_WAITs whose peer port is `port`: left by clients that closed first.
+    fn client_time_waits(&self, port: u16) -> Result<Vec<Socket>, Failure> {
+        let mut table = self.read(
+            Query {
+                port: None,
+                states: [TcpState::TimeWait, TcpState::FinWait2]
+                    .into_iter()
+                    .collect(),
+            },
+            false,
+        )?;
+        table
+            .sockets
+            .retain(|s| s.is_time_wait_like() && s.remote.port() == port);
+        Ok(table.sockets)
     }
 
     pub fn kernel_context(&self) -> KernelContext {
-        kernel_context(self.args.proc_root.is_some())
+        kernel_context(self.host)
     }
 
     pub fn json_pretty(&self) -> bool {
@@ -177,31 +224,41 @@ impl Plan<'_> {
     }
 }
 
-/// Diagnoses `bind` against `sockets` (those on its port), with probes of
-/// this namespace when `probing`.
+/// Diagnoses `bind` against `sockets` (those on its port) in `ctx`, with
+/// probes of this namespace when the host allows it.
 fn diagnose_now(
     sockets: &[Socket],
-    source: crate::model::SourceKind,
     bind: &IntendedBind,
+    ctx: &RuleContext,
     kernel: &KernelContext,
-    probing: bool,
+    host: HostAccess,
 ) -> Verdict {
-    let ctx = rule_context(bind, kernel, source);
-    let probes = if probing {
-        run_probes(bind, sockets)
-    } else {
-        Vec::new()
+    let probes = match host {
+        HostAccess::Live { probing: true } => run_probes(bind, sockets),
+        _ => Vec::new(),
     };
-    diagnose(sockets, bind, &ctx, kernel, &probes)
+    diagnose(sockets, bind, ctx, kernel, &probes)
 }
 
-/// The kernel settings that matter: this host's, or none for captured files
-/// (they describe another host).
-fn kernel_context(captured: bool) -> KernelContext {
-    if captured {
-        KernelContext::default()
-    } else {
-        KernelContext::read()
+/// The rule context: this thread's (uid, capabilities, devices), or one that
+/// claims no local fact for a table captured on another host.
+fn rule_context_for(
+    host: HostAccess,
+    bind: &IntendedBind,
+    kernel: &KernelContext,
+    source: SourceKind,
+) -> RuleContext {
+    match host {
+        HostAccess::Live { .. } => rule_context(bind, kernel, source),
+        HostAccess::Captured => captured_rule_context(source),
+    }
+}
+
+/// The kernel settings that matter: this host's, or none for captured files.
+fn kernel_context(host: HostAccess) -> KernelContext {
+    match host {
+        HostAccess::Live { .. } => KernelContext::read(),
+        HostAccess::Captured => KernelContext::default(),
     }
 }
 
@@ -224,7 +281,13 @@ fn run(args: &Args) -> Result<i32, Failure> {
             }
         },
         // Captured files describe another host: probing this one would lie.
-        probing: !args.no_probe && !captured,
+        host: if captured {
+            HostAccess::Captured
+        } else {
+            HostAccess::Live {
+                probing: !args.no_probe,
+            }
+        },
     };
     let bare = args.port.is_none() && args.states.is_empty() && !args.json;
     if args.tui || (bare && io::stdout().is_terminal()) {
@@ -242,7 +305,7 @@ fn run(args: &Args) -> Result<i32, Failure> {
     let kernel = plan.kernel_context();
     let table = plan.read_port(port)?;
     let bind = plan.intended_bind(port, &kernel);
-    let verdict = plan.diagnose(&table, &bind, &kernel);
+    let verdict = plan.diagnose(&table, &bind, &kernel)?;
     plan.print_report(&table, &verdict)?;
     Ok(if verdict.blocked {
         EXIT_BLOCKED
@@ -252,23 +315,18 @@ fn run(args: &Args) -> Result<i32, Failure> {
 }
 
 fn run_listing(plan: &Plan) -> Result<i32, Failure> {
-    let reading = source::read_table(&ReadRequest {
-        choice: plan.choice,
-        captured: plan.args.proc_root.as_deref(),
-        query: Query {
+    let table = plan.read(
+        Query {
             port: None,
             states: plan.state_filter(),
         },
-        owners: plan.args.proc_root.is_none(),
-    })?;
-    if let Some(warning) = &reading.fallback_warning {
-        eprintln!("tw-inspect: {warning}");
-    }
+        true,
+    )?;
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     if plan.args.json {
-        json::write(&mut out, &reading.table, None, None, plan.json_pretty())?;
+        json::write(&mut out, &table, None, None, plan.json_pretty())?;
     } else {
-        human::write_listing(&mut out, &reading.table, plan.style())?;
+        human::write_listing(&mut out, &table, plan.style())?;
     }
     out.flush()?;
     Ok(EXIT_FREE)
@@ -306,7 +364,7 @@ fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
         plan.choice
     };
     let captured = plan.args.proc_root.clone();
-    let probing = plan.probing;
+    let host = plan.host;
     tui::run(config, move |request: &tui::CollectRequest| {
         let reading = source::read_table(&ReadRequest {
             choice,
@@ -315,21 +373,33 @@ fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
             owners: captured.is_none(),
         })?;
         let read_at = std::time::Instant::now();
-        let verdict = request.bind.as_ref().map(|bind| {
-            let on_port: Vec<Socket> = reading
-                .table
-                .sockets
-                .iter()
-                .filter(|s| s.local.port() == bind.port)
-                .cloned()
-                .collect();
-            let kernel = kernel_context(captured.is_some());
-            diagnose_now(&on_port, reading.table.source, bind, &kernel, probing)
-        });
+        // Read once: the verdict and the header show the same settings.
+        let kernel = kernel_context(host);
+        let (verdict, rule_context) = request
+            .bind
+            .as_ref()
+            .map(|bind| {
+                let on_port: Vec<Socket> = reading
+                    .table
+                    .sockets
+                    .iter()
+                    .filter(|s| {
+                        // Peer TIME_WAITs tell the explanation the client closed first.
+                        s.local.port() == bind.port
+                            || (s.is_time_wait_like() && s.remote.port() == bind.port)
+                    })
+                    .cloned()
+                    .collect();
+                let ctx = rule_context_for(host, bind, &kernel, reading.table.source);
+                let verdict = diagnose_now(&on_port, bind, &ctx, &kernel, host);
+                (verdict, ctx)
+            })
+            .unzip();
         Ok(tui::Snapshot {
             table: reading.table,
             verdict,
-            header: tui::HeaderInfo::read_local(),
+            rule_context,
+            header: tui::HeaderInfo::read_local(kernel),
             read_at,
         })
     })?;

@@ -23,7 +23,7 @@ pub(super) fn run(plan: &Plan, port: u16) -> Result<i32, Failure> {
     let bind = plan.intended_bind(port, &kernel);
     loop {
         let table = plan.read_port(port)?;
-        let verdict = plan.diagnose(&table, &bind, &kernel);
+        let verdict = plan.diagnose(&table, &bind, &kernel)?;
         let read_at = Instant::now();
         if !verdict.blocked {
             status.clear();

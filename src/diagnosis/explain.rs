@@ -222,8 +222,9 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
     advice.extend(for_next_time);
     if !time_waits.is_empty() {
         advice.push(format!(
-            "To free it at once (needs CAP_NET_ADMIN and a kernel 6.0+ built with \
-             CONFIG_INET_DIAG_DESTROY): `ss -K -tn state time-wait '( sport = :{port} )'`."
+            "To free it now, if the restart cannot wait: `{}` destroys exactly these TIME_WAITs \
+             (SOCK_DESTROY: needs CAP_NET_ADMIN and a kernel built with CONFIG_INET_DIAG_DESTROY).",
+            bind_command(f.bind, "--free")
         ));
     }
 }
@@ -325,8 +326,8 @@ fn explain_time_waits(
     }
     if let Some(ms) = f.free_in_ms {
         text.push(format!(
-            "The port frees in about {} s (an estimate: the timer fires up to a second late, \
-             and a retransmitted FIN restarts the {} s).",
+            "The port frees in about {} s (an estimate: the kernel's timer fires up to \
+             about 2 s late, and a retransmitted FIN restarts the {} s).",
             seconds(ms),
             TIME_WAIT_LEN_MS / 1000
         ));
@@ -425,8 +426,11 @@ fn explain_refused(
         advice.push(format!(
             "Give the server CAP_NET_BIND_SERVICE (`setcap cap_net_bind_service=+ep \
              /path/to/server`, or AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd \
-             unit), or use a port of {} or above.",
-            f.ctx.unprivileged_port_start
+             unit), or use {}.",
+            match f.ctx.unprivileged_port_start {
+                Some(start) => format!("a port of {start} or above"),
+                None => "an unprivileged port".to_string(),
+            }
         ));
     }
     if !f.blockers.is_empty() {
@@ -492,6 +496,11 @@ fn kernel_notes(f: &Findings, text: &mut Vec<String>) {
 
 /// The `tw-inspect --wait` command for the same bind.
 pub fn wait_command(bind: &IntendedBind) -> String {
+    bind_command(bind, "--wait")
+}
+
+/// `tw-inspect` with the flags that describe `bind`, then `action`.
+fn bind_command(bind: &IntendedBind, action: &str) -> String {
     let mut command = format!("tw-inspect --port {}", bind.port);
     if !(bind.addr.is_ipv4() && bind.addr.is_unspecified()) {
         let _ = write!(command, " --addr {}", bind.addr);
@@ -506,9 +515,10 @@ pub fn wait_command(bind: &IntendedBind) -> String {
         command.push_str(" --v6only");
     }
     if let Some(device) = &bind.device {
-        let _ = write!(command, " --device {}", shell_word(device));
+        let _ = write!(command, " --dev {}", shell_word(device));
     }
-    command.push_str(" --wait");
+    command.push(' ');
+    command.push_str(action);
     command
 }
 

@@ -7,12 +7,10 @@ use std::net::IpAddr;
 pub mod explain;
 pub mod probe;
 pub mod rules;
-#[cfg(test)]
-mod testing;
 mod verdict;
 
 pub use explain::wait_command;
-pub use probe::{rule_context, run_probes};
+pub use probe::{captured_rule_context, rule_context, run_probes};
 pub use rules::{assess, listen_caveat, Assessment, RuleContext};
 pub use verdict::diagnose;
 

@@ -8,7 +8,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::rules::{RuleContext, DEFAULT_UNPRIVILEGED_PORT_START};
+use super::rules::RuleContext;
 use super::{IntendedBind, Probe};
 use crate::model::{Socket, SourceKind};
 use crate::source::sysctl::KernelContext;
@@ -262,15 +262,30 @@ pub fn rule_context(
     kernel: &KernelContext,
     source: SourceKind,
 ) -> RuleContext {
+    let bind_ifindex = bind.device.as_deref().and_then(interface_index);
     RuleContext {
-        bind_ifindex: bind.device.as_deref().and_then(interface_index),
+        bind_ifindex,
+        device_missing: bind.device.is_some() && bind_ifindex.is_none(),
         devices_known: source == SourceKind::Netlink,
         // SAFETY: geteuid has no preconditions.
         uid: unsafe { libc::geteuid() },
-        unprivileged_port_start: kernel
-            .ip_unprivileged_port_start
-            .unwrap_or(DEFAULT_UNPRIVILEGED_PORT_START),
+        unprivileged_port_start: kernel.ip_unprivileged_port_start,
         cap_net_bind_service: has_effective_capability(CAP_NET_BIND_SERVICE),
+    }
+}
+
+/// The rule context for a captured table from another host: its devices,
+/// privileges and sysctls are unknown, so no ENODEV or EACCES is claimed.
+/// The uid is this process's (the likeliest binder when the table is local).
+pub fn captured_rule_context(source: SourceKind) -> RuleContext {
+    RuleContext {
+        bind_ifindex: None,
+        device_missing: false,
+        devices_known: source == SourceKind::Netlink,
+        // SAFETY: geteuid has no preconditions.
+        uid: unsafe { libc::geteuid() },
+        unprivileged_port_start: None,
+        cap_net_bind_service: false,
     }
 }
 

@@ -16,21 +16,22 @@ use crate::model::{Family, Socket, TcpState};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleContext {
     /// Interface index of `IntendedBind::device`; None when the bind names no
-    /// device, or a device that does not exist.
+    /// device, or one that could not be looked up.
     pub bind_ifindex: Option<u32>,
+    /// The bind's device was looked up in the target namespace and does not
+    /// exist: SO_BINDTODEVICE fails with ENODEV.
+    pub device_missing: bool,
     /// Whether `Socket::bound_device` can be trusted (sock_diag reports it;
     /// /proc always says 0).
     pub devices_known: bool,
     /// The uid the new bind runs as (SO_REUSEPORT shares only within a uid).
     pub uid: u32,
-    /// net.ipv4.ip_unprivileged_port_start.
-    pub unprivileged_port_start: u32,
+    /// net.ipv4.ip_unprivileged_port_start; None when unknown (a captured
+    /// table), and then no EACCES is claimed.
+    pub unprivileged_port_start: Option<u32>,
     /// Whether the binder has CAP_NET_BIND_SERVICE.
     pub cap_net_bind_service: bool,
 }
-
-/// The kernel default of net.ipv4.ip_unprivileged_port_start.
-pub const DEFAULT_UNPRIVILEGED_PORT_START: u32 = 1024;
 
 /// A bind() that fails before (or regardless of) any conflict check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,24 +42,24 @@ pub struct Refusal {
 
 /// Errors the kernel returns before it looks at the port's other sockets.
 pub fn refusal(bind: &IntendedBind, ctx: &RuleContext) -> Option<Refusal> {
-    if let (Some(device), None) = (&bind.device, ctx.bind_ifindex) {
+    if let (Some(device), true) = (&bind.device, ctx.device_missing) {
         return Some(Refusal {
             errno: "ENODEV",
             why: format!("SO_BINDTODEVICE fails: there is no device named {device}."),
         });
     }
-    if bind.port != 0
-        && u32::from(bind.port) < ctx.unprivileged_port_start
-        && !ctx.cap_net_bind_service
-    {
-        return Some(Refusal {
-            errno: "EACCES",
-            why: format!(
-                "Port {} is below net.ipv4.ip_unprivileged_port_start ({}) and uid {} lacks \
-                 CAP_NET_BIND_SERVICE: bind() fails with EACCES before any conflict is checked.",
-                bind.port, ctx.unprivileged_port_start, ctx.uid
-            ),
-        });
+    if let Some(start) = ctx.unprivileged_port_start {
+        if bind.port != 0 && u32::from(bind.port) < start && !ctx.cap_net_bind_service {
+            return Some(Refusal {
+                errno: "EACCES",
+                why: format!(
+                    "Port {} is below net.ipv4.ip_unprivileged_port_start ({start}) and uid {} \
+                     lacks CAP_NET_BIND_SERVICE: bind() fails with EACCES before any conflict \
+                     is checked.",
+                    bind.port, ctx.uid
+                ),
+            });
+        }
     }
     if let IpAddr::V6(v6) = bind.addr {
         if v6.to_ipv4_mapped().is_some() && bind.v6only {
@@ -442,7 +443,7 @@ fn certain_conflict_why(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnosis::testing::{addr, bind, context, listener, socket, time_wait, UID};
+    use crate::testing::{addr, bind, context, listener, socket, time_wait, UID};
 
     /// The decision table of kernel-bind-rules.md: for each existing socket
     /// kind and its (hidden) flags, the answers for the new socket's options
@@ -841,16 +842,34 @@ mod tests {
         };
         assert_eq!(refusal(&bind("0.0.0.0:80"), &capable), None);
         let opened = RuleContext {
-            unprivileged_port_start: 0,
+            unprivileged_port_start: Some(0),
             ..context()
         };
         assert_eq!(refusal(&bind("0.0.0.0:80"), &opened), None);
+        // A captured table from another host: its privileges are unknown.
+        let elsewhere = RuleContext {
+            unprivileged_port_start: None,
+            ..context()
+        };
+        assert_eq!(refusal(&bind("0.0.0.0:80"), &elsewhere), None);
         assert_eq!(refusal(&bind("0.0.0.0:1024"), &ctx), None);
         let no_device = IntendedBind {
             device: Some("nope0".into()),
             ..bind("0.0.0.0:9527")
         };
-        assert_eq!(refusal(&no_device, &ctx).map(|r| r.errno), Some("ENODEV"));
+        let looked_up = RuleContext {
+            device_missing: true,
+            ..context()
+        };
+        assert_eq!(
+            refusal(&no_device, &looked_up).map(|r| r.errno),
+            Some("ENODEV")
+        );
+        assert_eq!(
+            refusal(&no_device, &ctx),
+            None,
+            "not looked up: not claimed"
+        );
         let mapped_v6only = IntendedBind {
             v6only: true,
             ..bind("[::ffff:127.0.0.1]:9527")

@@ -270,7 +270,7 @@ pub fn write_report(
     if let Some(ms) = verdict.free_in_ms {
         writeln!(
             out,
-            "free in ~{} (an estimate: the kernel's TIME_WAIT timer fires up to about a second late)",
+            "free in ~{} (an estimate: the kernel's TIME_WAIT timer fires a second or two late)",
             seconds(ms)
         )?;
     } else if verdict.blocked && verdict.blockers.iter().any(|b| b.conflict == Conflict::Yes) {

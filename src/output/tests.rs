@@ -1,40 +1,15 @@
 //! Output tests on a fixture table: the human report's layout and the JSON
 //! schema's names, without a kernel.
 
-use std::net::SocketAddr;
-
 use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
-use crate::model::{Family, Process, Socket, SocketTable, SourceKind, TcpState, Timer, TimerKind};
+use crate::model::{Process, Socket, SocketTable, SourceKind};
 use crate::output::{human, json};
-
-fn socket(state: TcpState, local: &str, remote: &str) -> Socket {
-    let local: SocketAddr = local.parse().unwrap();
-    Socket {
-        family: Family::of(&local.ip()),
-        state,
-        local,
-        remote: remote.parse().unwrap(),
-        bound_device: 0,
-        timer: None,
-        rx_queue: 0,
-        tx_queue: 0,
-        uid: 0,
-        inode: 0,
-        cookie: None,
-        v6only: None,
-        processes: Vec::new(),
-    }
-}
+use crate::testing;
 
 fn time_wait() -> Socket {
     Socket {
-        timer: Some(Timer {
-            kind: TimerKind::Timewait,
-            expires_ms: 43_210,
-            retransmits: 0,
-        }),
         cookie: Some(u64::MAX - 1),
-        ..socket(TcpState::TimeWait, "127.0.0.1:9527", "127.0.0.1:36650")
+        ..testing::time_wait("127.0.0.1:9527", "127.0.0.1:36650", 43_210)
     }
 }
 
@@ -47,7 +22,7 @@ fn listener_with_hostile_name() -> Socket {
             comm: "evil\x1b[2J".to_string(),
             cmdline: "evil --title \x1b]0;pwned\x07".to_string(),
         }],
-        ..socket(TcpState::Listen, "[::]:9527", "[::]:0")
+        ..testing::listener("[::]:9527")
     }
 }
 
@@ -61,14 +36,7 @@ fn table() -> SocketTable {
 }
 
 fn bind() -> IntendedBind {
-    IntendedBind {
-        addr: "0.0.0.0".parse().unwrap(),
-        port: 9527,
-        reuseaddr: false,
-        reuseport: false,
-        v6only: false,
-        device: None,
-    }
+    testing::bind("0.0.0.0:9527")
 }
 
 fn verdict() -> Verdict {

@@ -6,11 +6,16 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
-use crate::diagnosis::{Blocker, IntendedBind, Verdict};
+use crate::cli::free::{destroyable, Spared};
+use crate::diagnosis::{Blocker, IntendedBind, RuleContext, Verdict};
 use crate::model::{counts_by_state, Socket, TcpState};
+use crate::output::human::processes_text;
+use crate::source::netlink::DestroyError;
 use crate::tui::keys::{self, Action};
 use crate::tui::left_by::LeftBy;
-use crate::tui::view::{self, row_key, Cursor, RowKey, SortColumn, ViewSpec, STATE_PRESETS};
+use crate::tui::view::{
+    self, peer_text, row_key, Cursor, RowKey, SortColumn, ViewSpec, STATE_PRESETS,
+};
 use crate::tui::{countdown, CollectRequest, Snapshot, TuiConfig};
 
 /// The intervals + and - step through.
@@ -39,6 +44,14 @@ pub(crate) enum Mode {
         socket: Box<Socket>,
         gone: bool,
     },
+    /// The verdict in full, scrolled down by `scroll` lines.
+    Explain {
+        scroll: u16,
+    },
+    /// Waiting for y or n before destroying this time-wait blocker.
+    ConfirmFree {
+        socket: Box<Socket>,
+    },
 }
 
 /// What the event loop must do after a key.
@@ -49,6 +62,9 @@ pub(crate) enum Effect {
     Collect(CollectRequest),
     SetInterval(Duration),
     SetPaused(bool),
+    /// The user confirmed: destroy this socket, then report to
+    /// [`App::destroyed`].
+    Destroy(Box<Socket>),
 }
 
 pub(crate) struct App {
@@ -73,6 +89,9 @@ pub(crate) struct App {
     blocker_index: HashMap<RowKey, usize>,
     /// Rows the table showed last frame, for PgUp/PgDn.
     pub page_rows: usize,
+    /// The outcome of the last action (F), shown in the bottom line until
+    /// the next key. Already inert: it quotes process names.
+    pub status: Option<String>,
 }
 
 impl App {
@@ -94,6 +113,7 @@ impl App {
             time_wait_history: VecDeque::new(),
             blocker_index: HashMap::new(),
             page_rows: 10,
+            status: None,
         }
     }
 
@@ -116,6 +136,15 @@ impl App {
     pub fn verdict(&self) -> Option<&Verdict> {
         let verdict = self.snapshot.as_ref()?.verdict.as_ref()?;
         (Some(&verdict.bind) == self.intended_bind().as_ref()).then_some(verdict)
+    }
+
+    /// The verdict with the rule context it was judged in, for judging one
+    /// more socket the same way.
+    pub fn judged(&self) -> Option<(&Verdict, &RuleContext)> {
+        Some((
+            self.verdict()?,
+            self.snapshot.as_ref()?.rule_context.as_ref()?,
+        ))
     }
 
     /// Folds in a reading, or the error that stopped one. Returns the
@@ -251,6 +280,7 @@ impl App {
         if keys::is_interrupt(&key) {
             return Some(Effect::Quit);
         }
+        self.status = None;
         match &mut self.mode {
             Mode::Normal => self.handle_action(keys::action_for(&key)?),
             Mode::PortPrompt { input } => match key.code {
@@ -303,6 +333,33 @@ impl App {
                 self.refilter();
                 None
             }
+            Mode::Explain { scroll } => {
+                let page = self.page_rows.max(1) as u16;
+                match key.code {
+                    KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                    KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+                    KeyCode::PageUp => *scroll = scroll.saturating_sub(page),
+                    KeyCode::PageDown => *scroll = scroll.saturating_add(page),
+                    KeyCode::Char('q') => return Some(Effect::Quit),
+                    KeyCode::Esc | KeyCode::Enter | KeyCode::Char('e') => self.mode = Mode::Normal,
+                    _ => {}
+                }
+                None
+            }
+            Mode::ConfirmFree { socket } => match key.code {
+                KeyCode::Char('y' | 'Y') => {
+                    let socket = socket.clone();
+                    self.mode = Mode::Normal;
+                    Some(Effect::Destroy(socket))
+                }
+                KeyCode::Char('n' | 'N') | KeyCode::Esc => {
+                    self.mode = Mode::Normal;
+                    self.status = Some("Nothing destroyed.".to_string());
+                    None
+                }
+                // Only an answer closes the question.
+                _ => None,
+            },
             Mode::Help | Mode::Details { .. } => match key.code {
                 KeyCode::Char('q') => Some(Effect::Quit),
                 KeyCode::Esc | KeyCode::Enter | KeyCode::Char('?') => {
@@ -381,15 +438,94 @@ impl App {
                     };
                 }
             }
+            Action::Explain => match self.verdict() {
+                Some(_) => self.mode = Mode::Explain { scroll: 0 },
+                None => self.status = Some(self.no_verdict_yet()),
+            },
+            Action::Free => match self.free_target() {
+                Ok(socket) => {
+                    self.mode = Mode::ConfirmFree {
+                        socket: Box::new(socket),
+                    }
+                }
+                Err(why) => self.status = Some(why),
+            },
             Action::Help => self.mode = Mode::Help,
         }
         None
+    }
+
+    fn no_verdict_yet(&self) -> String {
+        match self.port {
+            None => "No port chosen yet: press p.".to_string(),
+            Some(port) => format!("No verdict for port {port} yet: wait for the next reading."),
+        }
+    }
+
+    /// The selected socket, when F may destroy it; else why not. The rule
+    /// is `--free`'s, via [`destroyable`].
+    fn free_target(&self) -> Result<Socket, String> {
+        if self.verdict().is_none() {
+            return Err(self.no_verdict_yet());
+        }
+        let socket = self.selected_socket().ok_or("No socket selected.")?;
+        let blocker = self.blocker_of(socket).ok_or_else(|| {
+            format!(
+                "{} does not block the bind: select a row marked ! to free the port.",
+                socket_text(socket)
+            )
+        })?;
+        match destroyable(blocker) {
+            Ok(socket) => Ok(socket.clone()),
+            Err(Spared::LiveProcess) => {
+                let holder = if socket.processes.is_empty() {
+                    "a live process (its owner is not visible: run as root to see it)".to_string()
+                } else {
+                    format!("live process {}", processes_text(socket))
+                };
+                Err(format!(
+                    "Not destroying {}: it is held by {holder}; stop that process instead.",
+                    socket_text(socket)
+                ))
+            }
+            Err(Spared::NoCookie) => Err(format!(
+                "Not destroying {}: {}",
+                socket_text(socket),
+                DestroyError::NoCookie
+            )),
+        }
+    }
+
+    /// Reports how destroying `socket` went, and reads again at once so the
+    /// panel shows what the port is now.
+    pub fn destroyed(
+        &mut self,
+        socket: &Socket,
+        result: Result<(), DestroyError>,
+    ) -> Option<Effect> {
+        let what = socket_text(socket);
+        self.status = Some(match result {
+            Ok(()) => format!("Destroyed {what}."),
+            Err(DestroyError::NotFound) => format!("{what} was gone already (expired or closed)."),
+            Err(error) => format!("Not destroyed: {error}"),
+        });
+        self.port.map(|_| Effect::Collect(self.request()))
     }
 
     /// The spec's sort column, for the table header.
     pub fn sort(&self) -> (SortColumn, bool) {
         (self.spec.sort, self.spec.descending)
     }
+}
+
+/// "TIME_WAIT 127.0.0.1:8080 → 127.0.0.1:51234".
+fn socket_text(socket: &Socket) -> String {
+    format!(
+        "{} {} → {}",
+        socket.state.name(),
+        socket.local,
+        peer_text(socket)
+    )
 }
 
 #[cfg(test)]
@@ -653,6 +789,141 @@ mod tests {
         assert!(!idle.countdown_running(read_at));
     }
 
+    /// The chosen port's rows: the TIME_WAITs to 51234 and 51240, then the
+    /// listener.
+    fn app_on_port_rows() -> App {
+        let (mut app, _) = app_on_8080();
+        app.handle_key(key(KeyCode::Char('9')));
+        app
+    }
+
+    fn shift_f() -> KeyEvent {
+        KeyEvent::new(KeyCode::Char('F'), KeyModifiers::SHIFT)
+    }
+
+    #[test]
+    fn free_asks_first_then_destroys_and_reads_again() {
+        let mut app = app_on_port_rows();
+        let chosen = app.selected_socket().cloned().expect("selection");
+        assert_eq!(app.handle_key(shift_f()), None);
+        assert_eq!(
+            app.mode,
+            Mode::ConfirmFree {
+                socket: Box::new(chosen.clone())
+            }
+        );
+        // Only an answer closes the question; n destroys nothing.
+        assert_eq!(app.handle_key(key(KeyCode::Char('q'))), None);
+        assert_eq!(app.handle_key(key(KeyCode::Char('n'))), None);
+        assert_eq!(app.mode, Mode::Normal);
+        assert_eq!(app.status.as_deref(), Some("Nothing destroyed."));
+
+        app.handle_key(shift_f());
+        assert_eq!(
+            app.handle_key(key(KeyCode::Char('y'))),
+            Some(Effect::Destroy(Box::new(chosen.clone())))
+        );
+        assert_eq!(app.mode, Mode::Normal);
+        let read_again = Some(Effect::Collect(app.request()));
+        assert_eq!(app.destroyed(&chosen, Ok(())), read_again);
+        assert_eq!(
+            app.status.as_deref(),
+            Some("Destroyed TIME_WAIT 127.0.0.1:8080 → 127.0.0.1:51234.")
+        );
+        // The status lasts until the next key.
+        app.handle_key(key(KeyCode::Down));
+        assert_eq!(app.status, None);
+    }
+
+    #[test]
+    fn free_reports_a_socket_gone_already_or_a_refusal() {
+        let mut app = app_on_port_rows();
+        let chosen = app.selected_socket().cloned().expect("selection");
+        let read_again = Some(Effect::Collect(app.request()));
+        assert_eq!(
+            app.destroyed(&chosen, Err(DestroyError::NotFound)),
+            read_again
+        );
+        assert!(app
+            .status
+            .as_deref()
+            .is_some_and(|s| s.contains("gone already")));
+        app.destroyed(&chosen, Err(DestroyError::PermissionDenied("EPERM")));
+        let status = app.status.clone().unwrap_or_default();
+        assert!(
+            status.starts_with("Not destroyed:") && status.contains("CAP_NET_ADMIN"),
+            "{status}"
+        );
+        app.destroyed(&chosen, Err(DestroyError::Unsupported));
+        assert!(app
+            .status
+            .as_deref()
+            .is_some_and(|s| s.contains("EOPNOTSUPP")));
+    }
+
+    #[test]
+    fn free_never_offers_a_live_socket_a_non_blocker_or_one_without_cookie() {
+        let mut app = app_on_port_rows();
+        app.handle_key(key(KeyCode::End));
+        assert_eq!(app.handle_key(shift_f()), None);
+        assert_eq!(app.mode, Mode::Normal);
+        let status = app.status.clone().unwrap_or_default();
+        assert!(
+            status.contains("LISTEN 0.0.0.0:8080") && status.contains("4321/evil\\e[2Jname"),
+            "{status}"
+        );
+
+        // All states: the first row is an ESTABLISHED on port 22.
+        app.handle_key(key(KeyCode::Char('1')));
+        app.handle_key(key(KeyCode::Home));
+        app.handle_key(shift_f());
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(app
+            .status
+            .as_deref()
+            .is_some_and(|s| s.contains("does not block")));
+
+        // Read from /proc: no cookie to name the socket by.
+        let mut from_proc = scenario(Instant::now());
+        for blocker in &mut from_proc.verdict.as_mut().expect("verdict").blockers {
+            blocker.socket.cookie = None;
+        }
+        app.apply_reading(Ok(from_proc));
+        app.handle_key(key(KeyCode::Char('9')));
+        app.handle_key(key(KeyCode::Home));
+        app.handle_key(shift_f());
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(app.status.as_deref().is_some_and(|s| s.contains("cookie")));
+
+        // No port chosen: nothing to free.
+        let mut idle = App::new(TuiConfig::new("netlink"));
+        idle.apply_reading(Ok(scenario(Instant::now())));
+        idle.handle_key(shift_f());
+        assert_eq!(idle.mode, Mode::Normal);
+        assert!(idle
+            .status
+            .as_deref()
+            .is_some_and(|s| s.contains("press p")));
+    }
+
+    #[test]
+    fn explain_opens_with_a_verdict_and_scrolls_until_closed() {
+        let (mut app, _) = app_on_8080();
+        app.handle_key(key(KeyCode::Char('e')));
+        assert_eq!(app.mode, Mode::Explain { scroll: 0 });
+        app.handle_key(key(KeyCode::Down));
+        app.handle_key(key(KeyCode::Char('j')));
+        app.handle_key(key(KeyCode::Up));
+        assert_eq!(app.mode, Mode::Explain { scroll: 1 });
+        assert_eq!(app.handle_key(key(KeyCode::Esc)), None);
+        assert_eq!(app.mode, Mode::Normal);
+        // After r the verdict answers the old bind: nothing to explain yet.
+        app.handle_key(key(KeyCode::Char('r')));
+        app.handle_key(key(KeyCode::Char('e')));
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(app.status.is_some());
+    }
+
     #[test]
     fn left_by_shows_across_readings() {
         let mut app = App::new(TuiConfig::new("proc"));
@@ -663,6 +934,7 @@ mod tests {
                 Some((1234, "nginx")),
             )]),
             verdict: None,
+            rule_context: None,
             header: Default::default(),
             read_at: Instant::now(),
         }));
@@ -670,6 +942,7 @@ mod tests {
         app.apply_reading(Ok(crate::tui::Snapshot {
             table: table(vec![tw.clone()]),
             verdict: None,
+            rule_context: None,
             header: Default::default(),
             read_at: Instant::now(),
         }));

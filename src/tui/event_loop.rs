@@ -14,6 +14,7 @@ use ratatui::Terminal;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::source::netlink::destroy;
 use crate::tui::app::{App, Effect};
 use crate::tui::collector::{self, Command};
 use crate::tui::terminal::{self, TerminalSession};
@@ -134,6 +135,10 @@ fn handle(event: LoopEvent, app: &mut App, commands: &Sender<Command>) -> Flow {
         }
         LoopEvent::Stop => Some(Effect::Quit),
     };
+    apply(effect, app, commands)
+}
+
+fn apply(effect: Option<Effect>, app: &mut App, commands: &Sender<Command>) -> Flow {
     // A collector that is gone has reported why through its last reading.
     let _ = match effect {
         None => Ok(()),
@@ -141,6 +146,12 @@ fn handle(event: LoopEvent, app: &mut App, commands: &Sender<Command>) -> Flow {
         Some(Effect::Collect(request)) => commands.send(Command::Collect(request)),
         Some(Effect::SetInterval(interval)) => commands.send(Command::Interval(interval)),
         Some(Effect::SetPaused(paused)) => commands.send(Command::Pause(paused)),
+        // SOCK_DESTROY answers within a netlink round trip: no thread needed.
+        Some(Effect::Destroy(socket)) => {
+            let result = destroy(&socket);
+            let next = app.destroyed(&socket, result);
+            return apply(next, app, commands);
+        }
     };
     Flow::Continue
 }

@@ -25,6 +25,8 @@ pub(crate) enum Action {
     Home,
     End,
     Details,
+    Explain,
+    Free,
     Help,
 }
 
@@ -128,6 +130,18 @@ pub(crate) const KEY_TABLE: &[Binding] = &[
         Action::ToggleReuseAddr,
         "toggle SO_REUSEADDR of the intended bind",
         Some("reuseaddr"),
+    ),
+    bind(
+        &[Char('e')],
+        Action::Explain,
+        "the verdict in full: explanation, probes, advice",
+        Some("explain"),
+    ),
+    bind(
+        &[Char('F')],
+        Action::Free,
+        "destroy the selected TIME_WAIT blocker (asks first)",
+        Some("free"),
     ),
     bind(
         &[Char('/')],
@@ -281,6 +295,11 @@ mod tests {
             Some(Action::StatePreset(2))
         );
         assert_eq!(action_for(&press(KeyCode::Char('0'), none)), None);
+        assert_eq!(
+            action_for(&press(KeyCode::Char('F'), KeyModifiers::SHIFT)),
+            Some(Action::Free)
+        );
+        assert_eq!(action_for(&press(KeyCode::Char('f'), none)), None);
         assert_eq!(
             action_for(&press(KeyCode::Char(' '), none)),
             Some(Action::TogglePause)

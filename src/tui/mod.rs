@@ -3,7 +3,9 @@
 //! loop folds each reading into [`app::App`], and [`render`] draws it.
 //!
 //! The dashboard never diagnoses anything itself: it draws the CLI's
-//! [`Verdict`] for the intended bind, exactly as the other outputs do.
+//! [`Verdict`] for the intended bind, exactly as the other outputs do, and
+//! judges a single socket only through [`crate::diagnosis::assess`] with the
+//! verdict's own [`RuleContext`].
 
 mod app;
 mod collector;
@@ -23,8 +25,9 @@ mod test_fixtures;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use crate::diagnosis::{IntendedBind, Verdict};
+use crate::diagnosis::{IntendedBind, RuleContext, Verdict};
 use crate::model::SocketTable;
+use crate::source::sysctl::KernelContext;
 
 /// How the dashboard starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +91,10 @@ pub struct Snapshot {
     pub table: SocketTable,
     /// The verdict for the request's bind; None when no port was chosen.
     pub verdict: Option<Verdict>,
+    /// The context the verdict's rules ran with (the collector's
+    /// `rule_context`); Some exactly when `verdict` is. The details view
+    /// judges other sockets with it, so it never builds one of its own.
+    pub rule_context: Option<RuleContext>,
     pub header: HeaderInfo,
     /// When the table was read: timers count down from here.
     pub read_at: Instant,
@@ -98,26 +105,23 @@ pub struct Snapshot {
 pub struct HeaderInfo {
     pub host: Option<String>,
     pub kernel: Option<String>,
-    pub tcp_tw_reuse: Option<String>,
-    pub tcp_max_tw_buckets: Option<String>,
-    pub ip_local_port_range: Option<String>,
+    /// The sysctls, as the verdict read them.
+    pub sysctl: KernelContext,
 }
 
 impl HeaderInfo {
-    /// Reads the header facts of the machine (and network namespace) this
-    /// process runs in, from /proc/sys.
-    pub fn read_local() -> HeaderInfo {
+    /// The host and kernel names of this machine (from /proc/sys/kernel),
+    /// with `sysctl` as the collector read it for the verdict.
+    pub fn read_local(sysctl: KernelContext) -> HeaderInfo {
         let read = |path: &str| {
             std::fs::read_to_string(path)
                 .ok()
-                .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
+                .map(|text| text.trim().to_string())
         };
         HeaderInfo {
             host: read("/proc/sys/kernel/hostname"),
             kernel: read("/proc/sys/kernel/osrelease"),
-            tcp_tw_reuse: read("/proc/sys/net/ipv4/tcp_tw_reuse"),
-            tcp_max_tw_buckets: read("/proc/sys/net/ipv4/tcp_max_tw_buckets"),
-            ip_local_port_range: read("/proc/sys/net/ipv4/ip_local_port_range"),
+            sysctl,
         }
     }
 }

@@ -12,7 +12,7 @@ use ratatui::Terminal;
 use crate::diagnosis::{Blocker, Conflict, Reason, Verdict};
 use crate::model::{Socket, TcpState, Timer, TimerKind};
 use crate::tui::app::App;
-use crate::tui::test_fixtures::{bind_8080, header, process, socket, table};
+use crate::tui::test_fixtures::{bind_8080, header, process, rule_context, socket, table};
 use crate::tui::{render, Snapshot, TuiConfig};
 
 const SOCKETS: usize = 100_000;
@@ -65,6 +65,7 @@ fn synthetic(read_at: Instant, generation: u64) -> Snapshot {
             explanation: String::new(),
             advice: vec![],
         }),
+        rule_context: Some(rule_context()),
         table: table(sockets),
         header: header(),
         read_at,

@@ -1,28 +1,20 @@
 //! Sockets, tables and a whole dashboard scenario for the tests.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
-use crate::model::{Family, Process, Socket, SocketTable, SourceKind, TcpState, Timer, TimerKind};
+use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, RuleContext, Verdict};
+use crate::model::{Process, Socket, SocketTable, SourceKind, TcpState, Timer, TimerKind};
+use crate::source::sysctl::KernelContext;
+use crate::testing;
 use crate::tui::{HeaderInfo, Snapshot};
 
+/// A bare socket: no timer, no inode, uid 1000 (the builders below add them).
 pub(crate) fn socket(state: TcpState, local: &str, remote: &str) -> Socket {
-    let local: SocketAddr = local.parse().expect("fixture address");
     Socket {
-        family: Family::of(&local.ip()),
-        state,
-        local,
-        remote: remote.parse().expect("fixture address"),
-        bound_device: 0,
-        timer: None,
-        rx_queue: 0,
-        tx_queue: 0,
         uid: 1000,
         inode: 0,
-        cookie: None,
-        v6only: None,
-        processes: vec![],
+        timer: None,
+        ..testing::socket(state, local, remote)
     }
 }
 
@@ -47,6 +39,8 @@ pub(crate) fn established(local: &str, remote: &str, owner: Option<(u32, &str)>)
 pub(crate) fn time_wait(local: &str, remote: &str, expires_ms: u64) -> Socket {
     let mut socket = socket(TcpState::TimeWait, local, remote);
     socket.uid = 0;
+    // As sock_diag reads it: destroying needs the cookie.
+    socket.cookie = Some(0x7700 + expires_ms);
     socket.timer = Some(Timer {
         kind: TimerKind::Timewait,
         expires_ms,
@@ -78,14 +72,7 @@ pub(crate) fn table(sockets: Vec<Socket>) -> SocketTable {
 
 /// The intended bind of the scenario: 0.0.0.0:8080 without flags.
 pub(crate) fn bind_8080() -> IntendedBind {
-    IntendedBind {
-        addr: "0.0.0.0".parse().expect("address"),
-        port: 8080,
-        reuseaddr: false,
-        reuseport: false,
-        v6only: false,
-        device: None,
-    }
+    testing::bind("0.0.0.0:8080")
 }
 
 /// The sockets of the scenario: port 8080 held by two TIME_WAITs and a
@@ -151,7 +138,10 @@ pub(crate) fn scenario_verdict(sockets: &[Socket]) -> Verdict {
                 errno: Some("EADDRINUSE".to_string()),
             },
         ],
-        explanation: "A live process listens on 0.0.0.0:8080; two TIME_WAITs also hold it."
+        explanation: "A live process listens on 0.0.0.0:8080; two TIME_WAITs also hold it. \
+             Waiting does not help: the listener never expires, and freeing the TIME_WAITs \
+             leaves it in place. SO_REUSEADDR passes the TIME_WAITs only if the old sockets \
+             set it too, and never passes a listener."
             .to_string(),
         advice: vec![
             "Stop pid 4321 or bind another port.".to_string(),
@@ -160,13 +150,22 @@ pub(crate) fn scenario_verdict(sockets: &[Socket]) -> Verdict {
     }
 }
 
+/// The context the scenario's verdict was judged in: uid 1000, no device,
+/// no CAP_NET_BIND_SERVICE.
+pub(crate) fn rule_context() -> RuleContext {
+    testing::context()
+}
+
 pub(crate) fn header() -> HeaderInfo {
     HeaderInfo {
         host: Some("web-1".to_string()),
         kernel: Some("6.8.0-45-generic".to_string()),
-        tcp_tw_reuse: Some("2".to_string()),
-        tcp_max_tw_buckets: Some("262144".to_string()),
-        ip_local_port_range: Some("32768 60999".to_string()),
+        sysctl: KernelContext {
+            tcp_tw_reuse: Some(2),
+            tcp_max_tw_buckets: Some(262_144),
+            ip_local_port_range: Some((32768, 60999)),
+            ..KernelContext::default()
+        },
     }
 }
 
@@ -174,6 +173,7 @@ pub(crate) fn scenario(read_at: Instant) -> Snapshot {
     let sockets = scenario_sockets();
     Snapshot {
         verdict: Some(scenario_verdict(&sockets)),
+        rule_context: Some(rule_context()),
         table: table(sockets),
         header: header(),
         read_at,

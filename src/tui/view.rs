@@ -309,6 +309,15 @@ fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
     })
 }
 
+/// The peer as `ss` writes an unconnected one: "*".
+pub(crate) fn peer_text(socket: &Socket) -> String {
+    if socket.remote.port() == 0 && socket.remote.ip().is_unspecified() {
+        "*".to_string()
+    } else {
+        socket.remote.to_string()
+    }
+}
+
 /// The key that finds a row again after the table changes under it.
 pub(crate) type RowKey = (SocketAddr, SocketAddr, TcpState);
 

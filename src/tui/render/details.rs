@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use super::port_panel::bind_text;
 use super::{peer_text, Theme};
-use crate::diagnosis::Conflict;
+use crate::diagnosis::{assess, Conflict};
 use crate::model::Socket;
 use crate::output::inert::inert;
 use crate::tui::app::App;
@@ -108,7 +108,8 @@ pub(super) fn draw(
 }
 
 /// Why this socket blocks the intended bind or not. The reasoning is the
-/// verdict's: the dashboard never judges a socket by rules of its own.
+/// verdict's: a blocker's own words, and for any other socket what
+/// `assess` says in the rule context the verdict was judged in.
 fn assessment(app: &App, socket: &Socket, theme: &Theme) -> Vec<Line<'static>> {
     let Some(bind) = app.intended_bind() else {
         return vec![Line::styled(
@@ -120,32 +121,34 @@ fn assessment(app: &App, socket: &Socket, theme: &Theme) -> Vec<Line<'static>> {
         Span::styled("Against the bind ", theme.title()),
         Span::raw(bind_text(&bind)),
     ]);
-    let Some(verdict) = app.verdict() else {
+    let Some((verdict, ctx)) = app.judged() else {
         return vec![
             against,
             Line::styled("Waiting for the verdict…", theme.quiet()),
         ];
     };
-    let answer = match app.blocker_of(socket) {
-        Some(blocker) => {
-            let how = if blocker.conflict == Conflict::Unknown {
-                "MAY BLOCK"
-            } else {
-                "BLOCKS"
-            };
+    if let Some(blocker) = app.blocker_of(socket) {
+        let how = if blocker.conflict == Conflict::Unknown {
+            "MAY BLOCK"
+        } else {
+            "BLOCKS"
+        };
+        return vec![
+            against,
             Line::from(vec![
                 Span::styled(format!("! {how}: "), theme.blocker()),
                 Span::raw(inert(&blocker.why).into_owned()),
-            ])
-        }
-        None if socket.local.port() != bind.port => Line::raw(format!(
-            "Does not block: it holds port {}, not {}.",
-            socket.local.port(),
-            bind.port
-        )),
-        None => Line::raw(format!(
-            "Does not block: the diagnosis did not count it among the {} blocker(s) of this bind.",
-            verdict.blockers.len()
+            ]),
+        ];
+    }
+    let rules = assess(&verdict.bind, socket, ctx);
+    let why = inert(&rules.why).into_owned();
+    let answer = match rules.conflict {
+        Conflict::No => Line::raw(format!("Does not block: {why}")),
+        // Not counted although the rules could not clear it: only the
+        // kernel's acceptance of the probe bind settles that.
+        Conflict::Yes | Conflict::Unknown => Line::raw(format!(
+            "Does not block: the kernel accepted the probe bind. The rules alone say: {why}"
         )),
     };
     vec![against, answer]

@@ -47,14 +47,28 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled("reading failed: ", theme.error()),
             Span::raw(inert(error).into_owned()),
         ]),
-        None => Line::from(vec![
-            label("tcp_tw_reuse "),
-            Span::raw(fact(header.and_then(|h| h.tcp_tw_reuse.as_ref()))),
-            label("  tcp_max_tw_buckets "),
-            Span::raw(fact(header.and_then(|h| h.tcp_max_tw_buckets.as_ref()))),
-            label("  ip_local_port_range "),
-            Span::raw(fact(header.and_then(|h| h.ip_local_port_range.as_ref()))),
-        ]),
+        None => {
+            let sysctl = header.map(|h| &h.sysctl);
+            let value = |text: Option<String>| text.unwrap_or_else(|| "?".to_string());
+            Line::from(vec![
+                label("tcp_tw_reuse "),
+                Span::raw(value(
+                    sysctl.and_then(|k| k.tcp_tw_reuse).map(|v| v.to_string()),
+                )),
+                label("  tcp_max_tw_buckets "),
+                Span::raw(value(
+                    sysctl
+                        .and_then(|k| k.tcp_max_tw_buckets)
+                        .map(|v| v.to_string()),
+                )),
+                label("  ip_local_port_range "),
+                Span::raw(value(
+                    sysctl
+                        .and_then(|k| k.ip_local_port_range)
+                        .map(|(low, high)| format!("{low} {high}")),
+                )),
+            ])
+        }
     };
     frame.render_widget(Paragraph::new(vec![first, second]), area);
 }

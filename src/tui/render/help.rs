@@ -2,7 +2,7 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
 use super::Theme;
@@ -35,9 +35,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
         Span::styled("States: ", theme.title()),
         Span::raw(presets.join(" · ")),
     ]));
-    let block = Block::bordered()
+    // No bottom border: at 80x24 every key needs that row.
+    let block = Block::default()
+        .borders(Borders::TOP | Borders::LEFT | Borders::RIGHT)
         .title(Span::styled(" Keys ", theme.title()))
-        .title_bottom(Span::styled(
+        .title(Span::styled(
             " ! marks the sockets that block the intended bind ",
             theme.quiet(),
         ));

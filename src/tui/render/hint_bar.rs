@@ -1,4 +1,5 @@
-//! The bottom line: the key table's hints, or the open prompt.
+//! The bottom line: the key table's hints (after the last action's outcome,
+//! if any), or the open prompt.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -12,7 +13,24 @@ use crate::tui::keys::{Action, KEY_TABLE};
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let line = match &app.mode {
-        Mode::Normal => hints(usize::from(area.width), theme),
+        Mode::Normal => match &app.status {
+            None => hints(usize::from(area.width), theme),
+            Some(status) => {
+                // Already inert (see `App::status`).
+                let shown = format!("{status} ");
+                let room = usize::from(area.width).saturating_sub(shown.chars().count());
+                let mut spans = vec![Span::styled(shown, theme.countdown())];
+                spans.extend(hints(room, theme).spans);
+                Line::from(spans)
+            }
+        },
+        Mode::ConfirmFree { .. } => prompt("Destroy? ", "", "y destroy · n keep", theme),
+        Mode::Explain { .. } => Line::from(vec![
+            Span::styled("↑↓ PgUp PgDn", theme.key()),
+            Span::raw(" scroll  "),
+            Span::styled("Esc", theme.key()),
+            Span::raw(" close"),
+        ]),
         Mode::PortPrompt { input } => prompt("Port: ", input, "Enter choose · Esc cancel", theme),
         Mode::FilterPrompt { .. } => prompt(
             "Filter: ",

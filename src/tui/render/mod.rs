@@ -1,8 +1,10 @@
 //! Drawing: one file per screen region. Every region reads [`App`] and a
 //! fixed `now`, so a frame is a pure function of state and time.
 
+mod confirm;
 mod counts;
 mod details;
+mod explain;
 mod header;
 mod help;
 mod hint_bar;
@@ -21,12 +23,13 @@ use ratatui::Frame;
 use crate::tui::app::{App, Mode};
 pub(crate) use theme::Theme;
 
-/// From this size on, the port panel and the counts sit side by side and
-/// get room for every blocker's reasoning.
-const WIDE: (u16, u16) = (120, 40);
+/// From this size on the port panel and the counts sit side by side: the
+/// panel then still has the width of a blocker's whole line.
+const WIDE: (u16, u16) = (160, 50);
 
 /// Draws the whole screen. Takes `&mut App` only to keep the table's
-/// selection visible in the rows this frame has room for.
+/// selection visible in the rows this frame has room for (and an overlay's
+/// scroll within its text).
 pub(crate) fn draw(frame: &mut Frame, app: &mut App, now: Instant) {
     let theme = Theme::new(app.config.color);
     let area = frame.area();
@@ -39,31 +42,42 @@ pub(crate) fn draw(frame: &mut Frame, app: &mut App, now: Instant) {
 
     let wide = area.width >= WIDE.0 && area.height >= WIDE.1;
     let table_area = if wide {
+        let panel_width = body.width * 62 / 100;
+        let panel = port_panel::lines(app, now, &theme, panel_width, room(body.height));
+        // The counts list every state present, under a title line.
+        let top_height = (panel.len() + 1).max(app.counts.len() + 1).max(5) as u16;
         let [top, table_area] = body.layout(&Layout::vertical([
-            Constraint::Length(16),
+            Constraint::Length(top_height),
             Constraint::Min(0),
         ]));
-        let [panel, counts_area] = top.layout(&Layout::horizontal([
-            Constraint::Percentage(62),
-            Constraint::Percentage(38),
+        let [panel_area, counts_area] = top.layout(&Layout::horizontal([
+            Constraint::Length(panel_width),
+            Constraint::Min(0),
         ]));
-        port_panel::draw(frame, panel, app, now, &theme, true);
+        port_panel::draw(frame, panel_area, app, panel, &theme);
         counts::draw(frame, counts_area, app, &theme, true);
         table_area
     } else {
-        let panel_height = port_panel::compact_height(app);
-        let [counts_area, panel, table_area] = body.layout(&Layout::vertical([
+        let panel = port_panel::lines(
+            app,
+            now,
+            &theme,
+            body.width,
+            room(body.height.saturating_sub(2)),
+        );
+        let [counts_area, panel_area, table_area] = body.layout(&Layout::vertical([
             Constraint::Length(2),
-            Constraint::Length(panel_height),
+            Constraint::Length(panel.len() as u16 + 1),
             Constraint::Min(0),
         ]));
         counts::draw(frame, counts_area, app, &theme, false);
-        port_panel::draw(frame, panel, app, now, &theme, false);
+        port_panel::draw(frame, panel_area, app, panel, &theme);
         table_area
     };
     table::draw(frame, table_area, app, now, &theme);
     hint_bar::draw(frame, hint_area, app, &theme);
 
+    let mut explain_scroll = None;
     match &app.mode {
         // Help takes the full height when it must: every key has to show at 80x24.
         Mode::Help => help::draw(
@@ -83,7 +97,27 @@ pub(crate) fn draw(frame: &mut Frame, app: &mut App, now: Instant) {
             now,
             &theme,
         ),
-        _ => {}
+        Mode::Explain { scroll } => {
+            let area = popup_area(area, 110, 40);
+            explain_scroll = Some(explain::draw(frame, area, app, *scroll, now, &theme));
+        }
+        Mode::ConfirmFree { socket } => confirm::draw(frame, area, app, socket, now, &theme),
+        Mode::Normal | Mode::PortPrompt { .. } | Mode::FilterPrompt { .. } => {}
+    }
+    // Scrolling past the end would only hide the text.
+    if let (Some(shown), Mode::Explain { scroll }) = (explain_scroll, &mut app.mode) {
+        *scroll = shown;
+    }
+}
+
+/// The port panel's share of `height` rows (panel and table together): the
+/// essentials may take two fifths, the reasoning and advice only what
+/// leaves the table two thirds. One row goes to the panel's title.
+fn room(height: u16) -> port_panel::Room {
+    let height = usize::from(height);
+    port_panel::Room {
+        essential: (height * 2 / 5).max(5) - 1,
+        roomy: (height / 3).saturating_sub(1),
     }
 }
 
@@ -94,14 +128,7 @@ fn popup_area(area: Rect, width: u16, height: u16) -> Rect {
     area.centered(Constraint::Length(width), Constraint::Length(height))
 }
 
-/// The peer as `ss` writes an unconnected one: "*".
-pub(super) fn peer_text(socket: &crate::model::Socket) -> String {
-    if socket.remote.port() == 0 && socket.remote.ip().is_unspecified() {
-        "*".to_string()
-    } else {
-        socket.remote.to_string()
-    }
-}
+pub(super) use crate::tui::view::peer_text;
 
 /// Who holds the socket: its process, or for a TIME_WAIT the process that
 /// left it; escaped, since process names are untrusted.

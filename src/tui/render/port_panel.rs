@@ -1,57 +1,44 @@
-//! The chosen port: BLOCKED or FREE for the intended bind, each blocker with
-//! its four-tuple, owner and (for a TIME_WAIT) the 2MSL countdown, when the
-//! port frees, and what the probes said. All of it is the verdict's. Its
-//! sentences may quote process names, so they too are drawn through `inert`.
+//! The chosen port, essentials first: BLOCKED or FREE and when it frees,
+//! the explanation's first sentence (`e` shows all of it), one line per
+//! blocker (four-tuple, owner, and for a time-wait the 2MSL countdown and
+//! gauge) and what the probes said. Where the screen has room, each
+//! blocker's reasoning and the advice follow. Every line is one row, so the
+//! layout knows the panel's height before drawing. All of it is the
+//! verdict's; its sentences may quote process names, so they are drawn
+//! through `inert`.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use super::{owner_text, peer_text, Theme};
-use crate::diagnosis::{Blocker, Conflict, IntendedBind, Reason, Verdict};
+use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
 use crate::output::inert::inert;
 use crate::tui::app::App;
 use crate::tui::countdown;
 
-/// Blocker lines the compact layout shows before "… and N more".
-const COMPACT_BLOCKERS: usize = 4;
-
-/// Rows the compact layout gives the panel: the title border, the status
-/// line, the blockers (capped) and the probes.
-pub(super) fn compact_height(app: &App) -> u16 {
-    let blockers = app.verdict().map_or(0, |v| v.blockers.len());
-    let blocker_lines = if blockers > COMPACT_BLOCKERS + 1 {
-        COMPACT_BLOCKERS + 1
-    } else {
-        blockers
-    };
-    let probes_line = usize::from(app.verdict().is_some());
-    (2 + blocker_lines + probes_line) as u16
+/// How many rows the panel's lines may take (its title border aside).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Room {
+    /// For the essentials: blockers beyond it are counted, not listed.
+    pub essential: usize,
+    /// For the reasoning and advice too; they come all-or-nothing per kind.
+    pub roomy: usize,
 }
 
-pub(super) fn draw(
-    frame: &mut Frame,
-    area: Rect,
+/// The panel's lines for `width` columns within `room`.
+pub(super) fn lines(
     app: &App,
     now: Instant,
     theme: &Theme,
-    wide: bool,
-) {
-    let title = match app.intended_bind() {
-        Some(bind) => format!(" Port {} · bind {} ", bind.port, bind_text(&bind)),
-        None => " Port ".to_string(),
-    };
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(Span::styled(title, theme.title()));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-
-    let lines = match (app.port, app.snapshot.as_ref(), app.verdict()) {
+    width: u16,
+    room: Room,
+) -> Vec<Line<'static>> {
+    match (app.port, app.snapshot.as_ref(), app.verdict()) {
         (None, _, _) => vec![Line::from(vec![
             Span::raw("No port chosen: press "),
             Span::styled("p", theme.key()),
@@ -62,24 +49,35 @@ pub(super) fn draw(
             "Reading the verdict for this bind…",
             theme.quiet(),
         )],
-        (Some(_), Some(snapshot), Some(verdict)) => {
-            let elapsed_from = snapshot.read_at;
-            verdict_lines(
-                app,
-                verdict,
-                elapsed_from,
-                now,
-                theme,
-                wide,
-                usize::from(inner.height),
-            )
-        }
-    };
-    let mut paragraph = Paragraph::new(lines);
-    if wide {
-        paragraph = paragraph.wrap(Wrap { trim: false });
+        (Some(_), Some(snapshot), Some(verdict)) => verdict_lines(
+            app,
+            verdict,
+            snapshot.read_at,
+            now,
+            theme,
+            usize::from(width),
+            room,
+        ),
     }
-    frame.render_widget(paragraph, inner);
+}
+
+pub(super) fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    lines: Vec<Line<'static>>,
+    theme: &Theme,
+) {
+    let title = match app.intended_bind() {
+        Some(bind) => format!(" Port {} · bind {} ", bind.port, bind_text(&bind)),
+        None => " Port ".to_string(),
+    };
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Span::styled(title, theme.title()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 fn verdict_lines(
@@ -88,67 +86,93 @@ fn verdict_lines(
     read_at: Instant,
     now: Instant,
     theme: &Theme,
-    wide: bool,
-    height: usize,
+    width: usize,
+    room: Room,
 ) -> Vec<Line<'static>> {
-    let mut lines = vec![status_line(verdict, read_at, now, theme)];
-    // A FREE status line already carries the explanation.
-    if wide && verdict.blocked {
-        lines.push(Line::raw(inert(&verdict.explanation).into_owned()));
-    }
-    let advice_lines = if wide { verdict.advice.len().min(3) } else { 0 };
-    let lines_per_blocker = if wide { 2 } else { 1 };
-    // Room left for blockers once status, explanation, probes and advice have theirs.
-    let room = height.saturating_sub(lines.len() + 1 + advice_lines);
-    let shown = if verdict.blockers.len() * lines_per_blocker <= room {
-        verdict.blockers.len()
-    } else if wide {
-        room.saturating_sub(1) / lines_per_blocker
+    let headline = inert(first_sentence(&verdict.explanation)).into_owned();
+    let mut head = Vec::new();
+    if verdict.blocked {
+        head.push(status_line(verdict, read_at, now, theme));
+        head.push(Line::raw(one_line(&headline, width)));
     } else {
-        COMPACT_BLOCKERS.min(room.saturating_sub(1))
+        let badge = " FREE ";
+        head.push(Line::from(vec![
+            Span::styled(badge, theme.free_badge()),
+            Span::raw(format!(
+                " {}",
+                one_line(&headline, width.saturating_sub(badge.len() + 1))
+            )),
+        ]));
+    }
+    let probes = probe_lines(verdict, width, theme);
+
+    let count = verdict.blockers.len();
+    let left = room.essential.saturating_sub(head.len() + probes.len());
+    // Never less than one listed blocker, or one "… and N more" line.
+    let listed = if count <= left.max(1) {
+        count
+    } else {
+        left.saturating_sub(1).max(1)
     };
-    for blocker in &verdict.blockers[..shown] {
-        lines.push(blocker_line(app, blocker, read_at, now, theme, wide));
-        if wide {
+    let mut essentials = head.len() + listed + usize::from(listed < count) + probes.len();
+    let reasons = listed == count && essentials + count <= room.roomy;
+    if reasons {
+        essentials += count;
+    }
+    let advice_fits = essentials + verdict.advice.len() <= room.roomy;
+
+    let gauge_cells = if width >= 110 { 20 } else { 8 };
+    let mut lines = head;
+    for blocker in &verdict.blockers[..listed] {
+        lines.push(blocker_line(app, blocker, read_at, now, theme, gauge_cells));
+        if reasons {
+            let why = inert(&blocker.why).into_owned();
             lines.push(Line::styled(
-                format!("    {}", inert(&blocker.why)),
+                format!("    {}", one_line(&why, width.saturating_sub(4))),
                 theme.quiet(),
             ));
         }
     }
-    if shown < verdict.blockers.len() {
+    if listed < count {
         lines.push(Line::styled(
             format!(
                 "  … and {} more: press 9 to list the port's sockets",
-                verdict.blockers.len() - shown
+                count - listed
             ),
             theme.quiet(),
         ));
     }
-    lines.push(probes_line(verdict, theme));
-    for advice in verdict.advice.iter().take(advice_lines) {
-        lines.push(Line::from(vec![
-            Span::styled("→ ", theme.accent()),
-            Span::raw(inert(advice).into_owned()),
-        ]));
+    lines.extend(probes);
+    if advice_fits {
+        for advice in &verdict.advice {
+            let advice = inert(advice).into_owned();
+            lines.push(Line::from(vec![
+                Span::styled("→ ", theme.accent()),
+                Span::raw(one_line(&advice, width.saturating_sub(2))),
+            ]));
+        }
     }
     lines
 }
 
-fn status_line(verdict: &Verdict, read_at: Instant, now: Instant, theme: &Theme) -> Line<'static> {
+/// BLOCKED and when the port frees (the explanation says why it is an
+/// estimate), or FREE.
+pub(super) fn status_line(
+    verdict: &Verdict,
+    read_at: Instant,
+    now: Instant,
+    theme: &Theme,
+) -> Line<'static> {
     if !verdict.blocked {
         return Line::from(vec![
             Span::styled(" FREE ", theme.free_badge()),
-            Span::raw(format!(" {}", inert(&verdict.explanation))),
+            Span::raw(" nothing stops this bind now"),
         ]);
     }
     let when = match verdict.free_in_ms {
         Some(ms) => match countdown::remaining_ms(ms, read_at, now) {
             0 => " should be free now; the next reading will tell".to_string(),
-            left => format!(
-                " free in ~{} s (an estimate: the kernel's timer fires a little late)",
-                countdown::whole_seconds(left)
-            ),
+            left => format!(" free in ~{} s", countdown::whole_seconds(left)),
         },
         None => " will not free by itself: a live socket holds the port".to_string(),
     };
@@ -164,10 +188,9 @@ fn blocker_line(
     read_at: Instant,
     now: Instant,
     theme: &Theme,
-    wide: bool,
+    gauge_cells: usize,
 ) -> Line<'static> {
     let socket = &blocker.socket;
-    let gauge_cells = if wide { 20 } else { 8 };
     let timer = match socket.time_wait_remaining_ms() {
         Some(ms) => {
             let left = countdown::remaining_ms(ms, read_at, now);
@@ -199,19 +222,31 @@ fn blocker_line(
     Line::from(spans)
 }
 
-fn probes_line(verdict: &Verdict, theme: &Theme) -> Line<'static> {
+/// "probes: intended EADDRINUSE · +SO_REUSEADDR EADDRINUSE · 10.0.0.5 ok",
+/// on as many lines as `width` needs.
+fn probe_lines(verdict: &Verdict, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    const LABEL: &str = "probes:";
     if verdict.probes.is_empty() {
-        return Line::styled("probes: none made", theme.quiet());
+        return vec![Line::styled(format!("{LABEL} none made"), theme.quiet())];
     }
-    let mut spans = vec![Span::styled("probes:", theme.quiet())];
+    let mut lines = Vec::new();
+    let mut spans = vec![Span::styled(LABEL, theme.quiet())];
+    let mut used = LABEL.len();
     for (index, probe) in verdict.probes.iter().enumerate() {
-        let separator = if index == 0 { " " } else { " · " };
+        let label = probe_label(probe, &verdict.bind);
         let answer = if probe.ok {
             "ok".to_string()
         } else {
             probe.errno.clone().unwrap_or_else(|| "failed".to_string())
         };
-        spans.push(Span::raw(format!("{separator}{} ", inert(&probe.question))));
+        let separator = if index == 0 { " " } else { " · " };
+        let cost = separator.chars().count() + label.chars().count() + 1 + answer.len();
+        if index > 0 && used + cost > width {
+            lines.push(Line::from(std::mem::take(&mut spans)));
+            spans.push(Span::raw(" ".repeat(LABEL.len())));
+            used = LABEL.len();
+        }
+        spans.push(Span::raw(format!("{separator}{label} ")));
         spans.push(Span::styled(
             answer,
             if probe.ok {
@@ -220,8 +255,68 @@ fn probes_line(verdict: &Verdict, theme: &Theme) -> Line<'static> {
                 theme.blocker()
             },
         ));
+        used += cost;
     }
-    Line::from(spans)
+    lines.push(Line::from(spans));
+    lines
+}
+
+/// How a probe differs from the intended bind: "intended", "+SO_REUSEADDR",
+/// "+SO_REUSEPORT -SO_REUSEADDR", "10.0.0.5"; the probe's question when it
+/// differs otherwise.
+fn probe_label(probe: &Probe, intended: &IntendedBind) -> String {
+    if probe.bind == *intended {
+        return "intended".to_string();
+    }
+    let mut parts = Vec::new();
+    if probe.bind.addr != intended.addr {
+        parts.push(probe.bind.addr.to_string());
+    }
+    for (name, now, before) in [
+        ("SO_REUSEADDR", probe.bind.reuseaddr, intended.reuseaddr),
+        ("SO_REUSEPORT", probe.bind.reuseport, intended.reuseport),
+    ] {
+        if now != before {
+            parts.push(format!("{}{name}", if now { "+" } else { "-" }));
+        }
+    }
+    // Flags turned on read first: they are the question asked.
+    parts.sort_by_key(|part| part.starts_with('-'));
+    let same_otherwise = IntendedBind {
+        addr: intended.addr,
+        reuseaddr: intended.reuseaddr,
+        reuseport: intended.reuseport,
+        ..probe.bind.clone()
+    } == *intended;
+    if parts.is_empty() || !same_otherwise {
+        return inert(&probe.question).into_owned();
+    }
+    parts.join(" ")
+}
+
+/// The explanation's first sentence: up to the first ". " that a capital
+/// follows (addresses and "e.g." do not end it), or all of it.
+pub(super) fn first_sentence(text: &str) -> &str {
+    text.match_indices(". ")
+        .find(|(at, _)| {
+            text[at + 2..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_uppercase())
+        })
+        .map_or(text, |(at, _)| &text[..=at])
+}
+
+/// `text` on one line of `width` columns: cut at a word with "…" when longer.
+fn one_line(text: &str, width: usize) -> String {
+    if textwrap::core::display_width(text) <= width {
+        return text.to_string();
+    }
+    let first = textwrap::wrap(text, width.saturating_sub(1).max(1))
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    format!("{}…", first.trim_end())
 }
 
 /// What kind of hold a blocker without a timer has.
@@ -250,4 +345,72 @@ pub(super) fn bind_text(bind: &IntendedBind) -> String {
         text.push_str(&format!(" dev {}", inert(device)));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::test_fixtures::bind_8080;
+
+    #[test]
+    fn first_sentence_ends_at_a_capital_after_a_full_stop() {
+        assert_eq!(
+            first_sentence("bind() to 127.0.0.1:80 fails. The old server closed first."),
+            "bind() to 127.0.0.1:80 fails."
+        );
+        assert_eq!(
+            first_sentence("Use e.g. another port."),
+            "Use e.g. another port."
+        );
+        assert_eq!(first_sentence(""), "");
+    }
+
+    #[test]
+    fn long_text_is_cut_at_a_word() {
+        assert_eq!(one_line("short", 10), "short");
+        assert_eq!(one_line("a TIME_WAIT holds it", 12), "a TIME_WAIT…");
+    }
+
+    #[test]
+    fn probes_are_labelled_by_what_they_change() {
+        let probe = |bind: IntendedBind| Probe {
+            bind,
+            question: "asked".to_string(),
+            ok: false,
+            errno: None,
+        };
+        let intended = bind_8080();
+        assert_eq!(probe_label(&probe(intended.clone()), &intended), "intended");
+        let reuseport_only = IntendedBind {
+            reuseport: true,
+            ..intended.clone()
+        };
+        let with_both = IntendedBind {
+            reuseaddr: true,
+            ..reuseport_only.clone()
+        };
+        let reuseaddr_only = IntendedBind {
+            reuseaddr: true,
+            ..intended.clone()
+        };
+        assert_eq!(
+            probe_label(&probe(reuseaddr_only), &reuseport_only),
+            "+SO_REUSEADDR -SO_REUSEPORT"
+        );
+        assert_eq!(
+            probe_label(&probe(with_both), &intended),
+            "+SO_REUSEADDR +SO_REUSEPORT"
+        );
+        let elsewhere = IntendedBind {
+            addr: "10.0.0.5".parse().expect("address"),
+            ..intended.clone()
+        };
+        assert_eq!(probe_label(&probe(elsewhere), &intended), "10.0.0.5");
+        let on_device = IntendedBind {
+            device: Some("eth0".to_string()),
+            reuseaddr: true,
+            ..intended.clone()
+        };
+        assert_eq!(probe_label(&probe(on_device), &intended), "asked");
+    }
 }

@@ -9,8 +9,8 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
-use crate::tui::app::App;
-use crate::tui::test_fixtures::{established, header, scenario, table};
+use crate::tui::app::{App, Mode};
+use crate::tui::test_fixtures::{established, header, listen, scenario, table};
 use crate::tui::{Snapshot, TuiConfig};
 
 /// The scenario on port 8080, read 250 ms before `now`, after a reading in
@@ -28,6 +28,7 @@ fn scenario_app(color: bool) -> (App, Instant) {
             Some((1234, "nginx")),
         )]),
         verdict: None,
+        rule_context: None,
         header: header(),
         read_at: first_read,
     }));
@@ -105,7 +106,7 @@ fn details_of_a_socket_that_does_not_block() {
     key(&mut app, KeyCode::Enter);
     let text = draw(&mut app, now, 200, 60).backend().to_string();
     assert!(
-        text.contains("Does not block: it holds port 22, not 8080."),
+        text.contains("Does not block: It is on port 22, not 8080."),
         "{text}"
     );
     assert!(text.contains("keepalive"), "{text}");
@@ -193,4 +194,86 @@ fn tiny_terminals_do_not_panic() {
             draw(&mut app, now, width, height);
         }
     }
+}
+
+#[test]
+fn details_judge_other_sockets_in_the_verdicts_rule_context() {
+    // The bind names a device; only the collector's context knows its index
+    // (3): a socket on device 5 is then certainly no conflict.
+    let mut config = TuiConfig::new("netlink");
+    config.port = Some(8080);
+    config.device = Some("eth9".to_string());
+    config.color = false;
+    let mut app = App::new(config);
+    let read_at = Instant::now();
+    let mut snapshot = scenario(read_at);
+    let verdict = snapshot.verdict.as_mut().expect("verdict");
+    verdict.bind.device = Some("eth9".to_string());
+    if let Some(ctx) = snapshot.rule_context.as_mut() {
+        ctx.bind_ifindex = Some(3);
+    }
+    let mut on_device = listen("10.0.0.5:8080", (77, "other"));
+    on_device.bound_device = 5;
+    snapshot.table.sockets.push(on_device);
+    app.apply_reading(Ok(snapshot));
+    key(&mut app, KeyCode::Char('/'));
+    for c in "10.0.0.5:8080".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Enter);
+    let text = draw(&mut app, read_at, 200, 60).backend().to_string();
+    assert!(
+        text.contains("Does not block: It is bound to device #5 and the bind to eth9"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_overlay_80x24_shows_the_whole_verdict_and_scrolls_to_its_end() {
+    let (mut app, now) = scenario_app(false);
+    let panel = draw(&mut app, now, 80, 24).backend().to_string();
+    assert!(
+        !panel.contains("Waiting does not help"),
+        "the panel shows only the headline"
+    );
+    key(&mut app, KeyCode::Char('e'));
+    insta::assert_snapshot!(draw(&mut app, now, 80, 24).backend());
+    for _ in 0..50 {
+        key(&mut app, KeyCode::Down);
+    }
+    let end = draw(&mut app, now, 80, 24).backend().to_string();
+    assert!(end.contains("→ Set SO_REUSEADDR"), "{end}");
+    // The scroll stopped at the last screenful: one key up moves at once.
+    let Mode::Explain { scroll } = app.mode else {
+        panic!("explain open");
+    };
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.mode, Mode::Explain { scroll: scroll - 1 });
+}
+
+#[test]
+fn free_asks_in_a_dialog_80x24() {
+    let (mut app, now) = scenario_app(false);
+    // The chosen port's sockets: the two TIME_WAITs, then the listener.
+    key(&mut app, KeyCode::Char('9'));
+    key(&mut app, KeyCode::Char('F'));
+    insta::assert_snapshot!(draw(&mut app, now, 80, 24).backend());
+}
+
+#[test]
+fn a_refused_free_says_why_in_the_bottom_line() {
+    let (mut app, now) = scenario_app(false);
+    key(&mut app, KeyCode::Char('9'));
+    key(&mut app, KeyCode::End);
+    key(&mut app, KeyCode::Char('F'));
+    let buffer = draw(&mut app, now, 200, 60).backend().buffer().clone();
+    let bottom = line_text(&buffer, 59);
+    assert!(
+        bottom.starts_with(
+            "Not destroying LISTEN 0.0.0.0:8080 → *: it is held by live process 4321/evil\\e[2Jname; stop that process instead."
+        ),
+        "{bottom}"
+    );
+    assert!(bottom.trim_end().ends_with("? help"), "{bottom}");
 }

@@ -1,9 +1,9 @@
-//! Builders for the diagnosis unit tests.
+//! Builders of sockets, binds and rule contexts for unit tests across the crate.
 
 use std::net::SocketAddr;
 
-use super::rules::RuleContext;
-use super::IntendedBind;
+use crate::diagnosis::rules::RuleContext;
+use crate::diagnosis::IntendedBind;
 use crate::model::{Family, Process, Socket, TcpState, Timer, TimerKind};
 
 /// The uid the test binds run as.
@@ -85,9 +85,10 @@ pub fn bind(text: &str) -> IntendedBind {
 pub fn context() -> RuleContext {
     RuleContext {
         bind_ifindex: None,
+        device_missing: false,
         devices_known: true,
         uid: UID,
-        unprivileged_port_start: 1024,
+        unprivileged_port_start: Some(1024),
         cap_net_bind_service: false,
     }
 }
