@@ -7,8 +7,7 @@ use serde::Serialize;
 
 /// Address family of a socket, as the kernel files it (a dual-stack socket
 /// talking to an IPv4 peer is still `Ipv6`, with v4-mapped addresses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
     Ipv4,
     Ipv6,
@@ -143,12 +142,6 @@ impl fmt::Display for TcpState {
     }
 }
 
-impl Serialize for TcpState {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
 /// A set of states, as a bit mask over the kernel's numbering; the same mask
 /// sock_diag takes in `idiag_states`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -193,8 +186,7 @@ impl FromIterator<TcpState> for StateSet {
 }
 
 /// Which TCP timer is armed (`tr` in /proc/net/tcp, `idiag_timer`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TimerKind {
     Retransmit,
     Keepalive,
@@ -284,8 +276,7 @@ impl Socket {
 }
 
 /// Where a table came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
     Netlink,
     Proc,

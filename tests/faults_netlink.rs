@@ -303,6 +303,10 @@ fn the_dashboard_survives_sock_diag_breaking_mid_run() {
     std::thread::sleep(Duration::from_secs(2));
     let later = tmux.capture(false);
     assert!(later.contains("reading failed"), "{later}");
+    assert!(
+        later.contains("STALE") && !later.contains("LIVE"),
+        "{later}"
+    );
     tmux.keys(&["q"]);
     let end = tmux.wait_for("EXITED", Duration::from_secs(5));
     assert!(end.contains("EXITED 0"), "{end}");

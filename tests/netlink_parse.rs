@@ -11,8 +11,14 @@ use tw_inspect::model::{Family, Socket, TcpState, Timer, TimerKind};
 use tw_inspect::source::netlink::{self, ChunkStatus, INET_DIAG_MSG_LEN};
 use tw_inspect::Error;
 
+/// One TCPDIAG_GETSOCK dump (both families in one walk), what
+/// `read_sockets` asks for.
 const CAPTURE: &[u8] = include_bytes!("../fixtures/netlink/dump.bin");
+/// The same scenario as two SOCK_DIAG_BY_FAMILY dumps (the fallback).
+const CAPTURE_PER_FAMILY: &[u8] = include_bytes!("../fixtures/netlink/dump-per-family.bin");
+const CAPTURES: [&[u8]; 2] = [CAPTURE, CAPTURE_PER_FAMILY];
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const TCPDIAG_GETSOCK: u16 = 18;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLM_F_MULTI: u16 = 2;
@@ -90,13 +96,13 @@ fn encode(socket: &Socket) -> Vec<u8> {
     out
 }
 
-/// The payloads of the SOCK_DIAG_BY_FAMILY messages of a well-formed stream.
+/// The payloads of the socket messages of a well-formed stream.
 fn payloads(mut bytes: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     while bytes.len() >= 16 {
         let len = u32::from_ne_bytes(bytes[..4].try_into().unwrap()) as usize;
         let kind = u16::from_ne_bytes(bytes[4..6].try_into().unwrap());
-        if kind == SOCK_DIAG_BY_FAMILY {
+        if kind == SOCK_DIAG_BY_FAMILY || kind == TCPDIAG_GETSOCK {
             out.push(&bytes[16..len]);
         }
         bytes = &bytes[len.next_multiple_of(4).min(bytes.len())..];
@@ -111,8 +117,32 @@ fn parse_all(bytes: &[u8]) -> Result<(Vec<Socket>, ChunkStatus), Error> {
 }
 
 #[test]
-fn real_capture_parses() {
-    let (sockets, status) = parse_all(CAPTURE).unwrap();
+fn real_captures_parse() {
+    for capture in CAPTURES {
+        check_capture(capture);
+    }
+    let (both, _) = parse_all(CAPTURE).unwrap();
+    let (per_family, _) = parse_all(CAPTURE_PER_FAMILY).unwrap();
+    // Ephemeral ports differ between the two runs: name each socket by its
+    // scenario port (7001-7010), local or peer.
+    let families = |sockets: &[Socket]| {
+        let mut keys: Vec<_> = sockets
+            .iter()
+            .map(|s| {
+                let scenario_port = [s.local.port(), s.remote.port()]
+                    .into_iter()
+                    .find(|port| (7001..=7010).contains(port));
+                (s.family, s.state, scenario_port)
+            })
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(families(&both), families(&per_family));
+}
+
+fn check_capture(capture: &[u8]) {
+    let (sockets, status) = parse_all(capture).unwrap();
     assert_eq!(
         status,
         ChunkStatus {
@@ -157,9 +187,9 @@ fn real_capture_parses() {
 }
 
 #[test]
-fn real_capture_round_trips_message_by_message() {
-    let messages = payloads(CAPTURE);
-    assert_eq!(messages.len(), 21);
+fn real_captures_round_trip_message_by_message() {
+    let messages: Vec<_> = CAPTURES.into_iter().flat_map(payloads).collect();
+    assert_eq!(messages.len(), 42);
     for payload in messages {
         let socket = netlink::parse_inet_diag_msg(payload).unwrap();
         let again = encode(&socket);

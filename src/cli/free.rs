@@ -140,7 +140,7 @@ fn finish(
 ) -> Result<i32, Failure> {
     if plan.args.json {
         super::reader_gone_is_fine((|| {
-            let mut out = io::BufWriter::new(io::stdout().lock());
+            let mut out = io::BufWriter::with_capacity(super::STDOUT_BUFFER, io::stdout().lock());
             json::write_with_destroyed(&mut out, table, verdict, destroyed, plan.json_pretty())?;
             out.flush()?;
             Ok(())

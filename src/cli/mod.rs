@@ -15,6 +15,7 @@ pub mod args;
 pub(crate) mod free;
 mod wait;
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -34,6 +35,9 @@ use args::Args;
 pub const EXIT_FREE: i32 = 0;
 pub const EXIT_BLOCKED: i32 = 1;
 pub const EXIT_ERROR: i32 = 2;
+
+/// Reports of 100k sockets run to megabytes: write them in big pieces.
+const STDOUT_BUFFER: usize = 1 << 16;
 
 /// Runs the program and returns its exit code.
 pub fn main() -> i32 {
@@ -212,7 +216,7 @@ impl Plan<'_> {
 
     fn write_report(&self, table: &SocketTable, verdict: &Verdict) -> Result<(), Failure> {
         let shown = self.shown(table);
-        let mut out = io::BufWriter::new(io::stdout().lock());
+        let mut out = io::BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
         if self.args.json {
             json::write(
                 &mut out,
@@ -228,17 +232,23 @@ impl Plan<'_> {
         Ok(())
     }
 
-    fn shown(&self, table: &SocketTable) -> SocketTable {
+    /// The table as shown: all of it, or (with --state) a filtered copy.
+    fn shown<'t>(&self, table: &'t SocketTable) -> Cow<'t, SocketTable> {
+        if self.args.states.is_empty() {
+            return Cow::Borrowed(table);
+        }
         let states = self.state_filter();
-        SocketTable {
+        Cow::Owned(SocketTable {
             sockets: table
                 .sockets
                 .iter()
                 .filter(|s| states.contains(s.state))
                 .cloned()
                 .collect(),
-            ..table.clone()
-        }
+            source: table.source,
+            skipped_rows: table.skipped_rows,
+            owners_unseen: table.owners_unseen,
+        })
     }
 
     fn state_filter(&self) -> StateSet {
@@ -348,7 +358,7 @@ fn run_listing(plan: &Plan) -> Result<i32, Failure> {
         },
         true,
     )?;
-    let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut out = io::BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
     if plan.args.json {
         json::write(&mut out, &table, None, None, plan.json_pretty())?;
     } else {

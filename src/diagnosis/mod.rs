@@ -2,6 +2,7 @@
 //! what would help, and when the port frees. The rules are pure; probes are
 //! the one place that touches the kernel.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 pub mod explain;
@@ -59,6 +60,10 @@ pub enum Reason {
     Connected,
 }
 
+/// A sentence of the rules' reasoning: mostly one of a few fixed texts,
+/// shared rather than copied per socket.
+pub type Why = Cow<'static, str>;
+
 /// A socket the verdict blames, with the rules' reasoning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocker {
@@ -67,7 +72,7 @@ pub struct Blocker {
     /// `Yes`, or `Unknown` when only a probe could decide and none did.
     pub conflict: Conflict,
     /// One sentence: why this socket conflicts with the intended bind.
-    pub why: String,
+    pub why: Why,
 }
 
 /// One real bind() made to confirm or answer a question (never listen()).

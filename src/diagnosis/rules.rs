@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{Conflict, IntendedBind, Reason};
+use super::{Conflict, IntendedBind, Reason, Why};
 use crate::model::{Family, Socket, TcpState};
 
 /// What the rules need to know about the binder, besides the bind itself.
@@ -80,7 +80,7 @@ pub struct Assessment {
     pub conflict: Conflict,
     pub reason: Reason,
     /// One sentence: why it does, does not, or may conflict.
-    pub why: String,
+    pub why: Why,
     /// For `Unknown`: the facts the table does not show that decide it.
     pub hidden: Vec<Hidden>,
 }
@@ -143,24 +143,20 @@ pub fn reason_of(socket: &Socket) -> Reason {
 /// Does `socket` stop `bind` (ignoring errors that come first, see [`refusal`])?
 pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assessment {
     let reason = reason_of(socket);
-    let no = |why: String| Assessment {
+    let no = |why: Why| Assessment {
         conflict: Conflict::No,
         reason,
         why,
         hidden: Vec::new(),
     };
     if socket.local.port() != bind.port {
-        return no(format!(
-            "It is on port {}, not {}.",
-            socket.local.port(),
-            bind.port
-        ));
+        return no(format!("It is on port {}, not {}.", socket.local.port(), bind.port).into());
     }
     if socket.state == TcpState::NewSynRecv {
         return no(
             "A pending connection request is not in the port's bind table; only its \
              listener is."
-                .to_string(),
+                .into(),
         );
     }
     let device = devices_overlap(bind, socket, ctx);
@@ -170,7 +166,8 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
              never conflict.",
             socket.bound_device,
             bind.device.as_deref().unwrap_or("no device")
-        ));
+        )
+        .into());
     }
     let address = addresses_overlap(bind, socket);
     if address == Some(false) {
@@ -179,7 +176,8 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
             socket.local.ip(),
             bind.addr,
             no_overlap_detail(bind, socket)
-        ));
+        )
+        .into());
     }
     let passes = hidden_flags_that_pass(bind, socket, ctx);
     let mut hidden = Vec::new();
@@ -209,7 +207,8 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
         why: format!(
             "Whether it blocks the bind depends on {}, which the table does not show.",
             describe_hidden(&hidden)
-        ),
+        )
+        .into(),
         hidden,
     }
 }
@@ -405,24 +404,38 @@ fn hidden_flags_that_pass(bind: &IntendedBind, socket: &Socket, ctx: &RuleContex
     }
 }
 
+/// The sentence for a socket that conflicts whatever its hidden flags;
+/// static in the common case (no options), so a port held by 100k
+/// TIME_WAITs does not allocate 100k copies of it.
 fn certain_conflict_why(
     bind: &IntendedBind,
     socket: &Socket,
     ctx: &RuleContext,
     reason: Reason,
-) -> String {
+) -> Why {
+    macro_rules! never_shared {
+        ($subject:literal) => {
+            concat!(
+                $subject,
+                " holds an overlapping address on this port, and a bind without \
+                 SO_REUSEADDR or SO_REUSEPORT never shares it."
+            )
+        };
+    }
+    if !bind.reuseaddr && !bind.reuseport {
+        return Why::Borrowed(match reason {
+            Reason::TimeWait => never_shared!("This TIME_WAIT"),
+            Reason::Listen => never_shared!("This listening socket"),
+            Reason::Bound => never_shared!("This bound socket"),
+            Reason::Connected => never_shared!("This connection"),
+        });
+    }
     let subject = match reason {
         Reason::TimeWait => "This TIME_WAIT",
         Reason::Listen => "This listening socket",
         Reason::Bound => "This bound socket",
         Reason::Connected => "This connection",
     };
-    if !bind.reuseaddr && !bind.reuseport {
-        return format!(
-            "{subject} holds an overlapping address on this port, and a bind without \
-             SO_REUSEADDR or SO_REUSEPORT never shares it."
-        );
-    }
     let mut causes = Vec::new();
     if bind.reuseaddr && reason == Reason::Listen {
         causes.push("SO_REUSEADDR never gets past a listening socket".to_string());
@@ -438,6 +451,7 @@ fn certain_conflict_why(
         "{subject} blocks the bind whatever options it set: {}.",
         causes.join("; ")
     )
+    .into()
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ fn verdict() -> Verdict {
             socket: time_wait(),
             reason: Reason::TimeWait,
             conflict: Conflict::Yes,
-            why: "a TIME_WAIT on the same address and port".to_string(),
+            why: "a TIME_WAIT on the same address and port".into(),
         }],
         probes: vec![Probe {
             bind: bind(),

@@ -38,11 +38,12 @@ pub struct ParsedTable {
     pub skipped_rows: usize,
 }
 
-/// USER_HZ, the unit of `tm->when` (100 on every mainstream architecture).
+/// USER_HZ, the unit of `tm->when` (100 on every mainstream architecture):
+/// what `sysconf(_SC_CLK_TCK)` returns, read by procfs from the aux vector.
 pub fn ticks_per_second() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100)
+    Some(procfs::ticks_per_second())
+        .filter(|ticks| *ticks > 0)
+        .unwrap_or(100)
 }
 
 /// Parses the text of /proc/net/tcp (`Family::Ipv4`) or tcp6 (`Family::Ipv6`).

@@ -52,7 +52,7 @@ fn synthetic(read_at: Instant, generation: u64) -> Snapshot {
             socket: s.clone(),
             reason: Reason::TimeWait,
             conflict: Conflict::Yes,
-            why: "TIME_WAIT on the port".to_string(),
+            why: "TIME_WAIT on the port".into(),
         })
         .collect();
     Snapshot {

@@ -102,7 +102,7 @@ pub(crate) fn scenario_verdict(sockets: &[Socket]) -> Verdict {
         socket: sockets[index].clone(),
         reason,
         conflict: Conflict::Yes,
-        why: why.to_string(),
+        why: why.to_string().into(),
     };
     Verdict {
         bind: bind_8080(),

@@ -8,6 +8,7 @@ use netlink_packet_core::{NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NL
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, INET_DIAG_SKV6ONLY};
 use netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
 
+use super::request::TCPDIAG_GETSOCK;
 use crate::model::{Family, Socket, TcpState, Timer, TimerKind};
 use crate::Error;
 
@@ -92,7 +93,8 @@ fn align4(len: usize) -> usize {
 }
 
 /// Parses one buffer of netlink messages as read from a sock_diag socket,
-/// appending the sockets of SOCK_DIAG_BY_FAMILY messages to `out`.
+/// appending the sockets of SOCK_DIAG_BY_FAMILY (and TCPDIAG_GETSOCK)
+/// messages to `out`.
 /// NLMSG_ERROR with an errno, NLMSG_DONE with a negative status, unexpected
 /// message types and any length that does not fit are errors.
 pub fn parse_dump(bytes: &[u8], out: &mut Vec<Socket>) -> crate::Result<ChunkStatus> {
@@ -107,7 +109,7 @@ pub(super) fn parse_chunk(mut bytes: &[u8], out: &mut Vec<Socket>) -> Result<Chu
             status.interrupted = true;
         }
         match kind {
-            SOCK_DIAG_BY_FAMILY => out.push(parse_message(payload)?),
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => out.push(parse_message(payload)?),
             NLMSG_DONE => {
                 // sock_diag puts the dump's final status (0 or -errno) here.
                 if let Some(code) = payload.first_chunk::<4>().map(|b| i32::from_ne_bytes(*b)) {

@@ -11,6 +11,7 @@ use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
 
+use super::message::NLMSG_HDR_LEN;
 use crate::model::{Family, Socket};
 
 /// INET_DIAG_REQ_BYTECODE: the request attribute holding a filter program.
@@ -70,6 +71,14 @@ fn serialize<I: NetlinkSerializable>(flags: u16, seq: u32, payload: I) -> Vec<u8
     bytes
 }
 
+/// TCPDIAG_GETSOCK (include/uapi/linux/inet_diag.h): the pre-sock_diag TCP
+/// dump request, which the kernel answers for both families in one walk of
+/// its tables (AF_UNSPEC) where SOCK_DIAG_BY_FAMILY walks them once per
+/// family. Replies carry this type too.
+pub(super) const TCPDIAG_GETSOCK: u16 = 18;
+/// INET_DIAG_NOCOOKIE, both halves: "any socket".
+const NO_COOKIE: [u8; 8] = [0xff; 8];
+
 /// A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of one family in the
 /// states of `states` (a kernel state mask), with a bytecode filter on the
 /// local port when `port` is Some.
@@ -91,21 +100,53 @@ pub(super) fn dump_request(family: Family, states: u32, port: Option<u16>, seq: 
         seq,
         SockDiagMessage::InetRequest(request),
     );
-    if let Some(port) = port {
-        // InetRequest carries no attributes: append the nlattr ourselves
-        // (4-byte header + 16-byte program, already 4-aligned) and fix the
-        // message length.
-        let program = sport_bytecode(port);
-        let attr_len = (4 + program.len()) as u16;
-        bytes.extend_from_slice(&attr_len.to_ne_bytes());
-        bytes.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
-        bytes.extend_from_slice(&program);
-        let total = (bytes.len() as u32).to_ne_bytes();
-        if let Some(len) = bytes.first_chunk_mut::<4>() {
-            *len = total;
-        }
-    }
+    append_port_filter(&mut bytes, port);
     bytes
+}
+
+/// A TCPDIAG_GETSOCK dump request for TCP sockets of both families in the
+/// states of `states`, port-filtered like [`dump_request`]. The crate has no
+/// type for it: `struct inet_diag_req` is family, src_len, dst_len, ext (u8
+/// each), the 48-byte socket id, states and dbs (u32 each). The family field
+/// is ignored by the kernel's dump; AF_INET is what ss puts there.
+pub(super) fn both_families_dump_request(states: u32, port: Option<u16>, seq: u32) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(NLMSG_HDR_LEN + 60 + 20);
+    bytes.extend_from_slice(&0u32.to_ne_bytes()); // length, set below
+    bytes.extend_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    bytes.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    bytes.extend_from_slice(&seq.to_ne_bytes());
+    bytes.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
+    bytes.extend_from_slice(&[AF_INET, 0, 0, 0]);
+    // Socket id: ports, addresses and interface 0 (any), no cookie.
+    bytes.extend_from_slice(&[0; 40]);
+    bytes.extend_from_slice(&NO_COOKIE);
+    bytes.extend_from_slice(&states.to_ne_bytes());
+    bytes.extend_from_slice(&0u32.to_ne_bytes()); // idiag_dbs: unused
+    set_length(&mut bytes);
+    append_port_filter(&mut bytes, port);
+    bytes
+}
+
+/// Appends the INET_DIAG_REQ_BYTECODE attribute for "local port is `port`"
+/// to a request (neither the crate's InetRequest nor inet_diag_req carries
+/// attributes): a 4-byte nlattr header + the 16-byte program, already
+/// 4-aligned, then the message length is fixed.
+fn append_port_filter(bytes: &mut Vec<u8>, port: Option<u16>) {
+    let Some(port) = port else { return };
+    let program = sport_bytecode(port);
+    let attr_len = (4 + program.len()) as u16;
+    bytes.extend_from_slice(&attr_len.to_ne_bytes());
+    bytes.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+    bytes.extend_from_slice(&program);
+    set_length(bytes);
+}
+
+/// Writes the message's length into its nlmsghdr.
+fn set_length(bytes: &mut [u8]) {
+    let total = (bytes.len() as u32).to_ne_bytes();
+    if let Some(len) = bytes.first_chunk_mut::<4>() {
+        *len = total;
+    }
 }
 
 /// Why a socket cannot be named in a SOCK_DESTROY request.
@@ -229,6 +270,26 @@ mod tests {
         assert_eq!(filtered, expected);
     }
 
+    #[test]
+    fn both_families_dump_request_bytes() {
+        let states = (1 << 6) | (1 << 13);
+        let filtered = both_families_dump_request(states, Some(8080), 5);
+        let mut expected = header(96, 18, 0x301, 5);
+        expected.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0]);
+        expected.extend_from_slice(&[0; 40]);
+        expected.extend_from_slice(&[0xff; 8]);
+        expected.extend_from_slice(&states.to_ne_bytes());
+        expected.extend_from_slice(&0u32.to_ne_bytes());
+        expected.extend_from_slice(&20u16.to_ne_bytes());
+        expected.extend_from_slice(&1u16.to_ne_bytes());
+        expected.extend_from_slice(&sport_bytecode(8080));
+        assert_eq!(filtered, expected);
+        let plain = both_families_dump_request(states, None, 5);
+        assert_eq!(plain.len(), 76);
+        assert_eq!(plain[..4], 76u32.to_ne_bytes());
+        assert_eq!(plain[4..], expected[4..76]);
+    }
+
     fn time_wait() -> Socket {
         Socket {
             family: Family::Ipv6,
@@ -289,7 +350,7 @@ mod tests {
         while let Some(len) = rest.first_chunk::<4>() {
             let len = u32::from_ne_bytes(*len) as usize;
             let message = &rest[..len];
-            if u16::from_ne_bytes([message[4], message[5]]) == 20 {
+            if u16::from_ne_bytes([message[4], message[5]]) == TCPDIAG_GETSOCK {
                 let payload = &message[16..];
                 let mut sockets = Vec::new();
                 parse_chunk(message, &mut sockets).unwrap();

@@ -25,8 +25,12 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             source = format!("{source} → {read_from}");
         }
     }
+    // After a failed reading the screen still shows the last good one:
+    // "LIVE" would be a lie.
     let (state, state_style) = if app.paused {
         ("‖ PAUSED", theme.error())
+    } else if app.error.is_some() {
+        ("✖ STALE", theme.error())
     } else {
         ("● LIVE", theme.accent())
     };
@@ -46,6 +50,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Some(error) => Line::from(vec![
             Span::styled("reading failed: ", theme.error()),
             Span::raw(inert(error).into_owned()),
+            label(if app.snapshot.is_some() {
+                "  (showing the last good reading)"
+            } else {
+                ""
+            }),
         ]),
         None => {
             let sysctl = header.map(|h| &h.sysctl);

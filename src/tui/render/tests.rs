@@ -68,6 +68,23 @@ fn dashboard_200x60() {
 }
 
 #[test]
+fn a_failed_reading_marks_the_screen_stale() {
+    let (mut app, now) = scenario_app(false);
+    app.apply_reading(Err(crate::Error::Netlink("ENOBUFS".to_string())));
+    let text = draw(&mut app, now, 100, 24).backend().to_string();
+    assert!(text.contains("✖ STALE"), "{text}");
+    assert!(!text.contains("LIVE"), "{text}");
+    assert!(
+        text.contains("reading failed: sock_diag: ENOBUFS  (showing the last good reading)"),
+        "{text}"
+    );
+    // The next good reading makes it live again.
+    app.apply_reading(Ok(scenario(now)));
+    let text = draw(&mut app, now, 100, 24).backend().to_string();
+    assert!(text.contains("● LIVE") && !text.contains("STALE"), "{text}");
+}
+
+#[test]
 fn countdowns_move_between_readings() {
     let (mut app, now) = scenario_app(false);
     let later = now + Duration::from_millis(5_300);
@@ -175,7 +192,7 @@ fn verdict_sentences_are_drawn_escaped() {
     let verdict = snapshot.verdict.as_mut().expect("verdict");
     verdict.explanation = "held by \x1b]0;owned\x07".to_string();
     verdict.advice = vec!["kill \x1b[5m".to_string()];
-    verdict.blockers[0].why = "why \x1b[1m".to_string();
+    verdict.blockers[0].why = "why \x1b[1m".into();
     let text = draw(&mut app, now, 200, 60).backend().to_string();
     assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text}");
     assert!(text.contains("held by \\e]0;owned\\x07"), "{text}");
