@@ -9,8 +9,9 @@ arguments, default 8080, and ignores the rest):
 It compares: the state mask ss sends (0xfff) and the one tw-inspect sends
 (0x3ffe: adds TCP_NEW_SYN_RECV and TCP_BOUND_INACTIVE, 1<<13, which makes the
 kernel also walk the bind hash, owners included); two sock_diag dumps (AF_INET
-then AF_INET6, what both tools do) against one legacy TCPDIAG_GETSOCK dump,
-which the kernel answers for both families in a single walk (AF_UNSPEC).
+then AF_INET6, what ss does, and tw-inspect's fallback) against one legacy
+TCPDIAG_GETSOCK dump, which the kernel answers for both families in a single
+walk (AF_UNSPEC): what tw-inspect sends.
 All requests carry the same bytecode as ss 'sport = :PORT'. Bounded: 7 rounds.
 """
 import socket
