@@ -1,6 +1,6 @@
 //! The dashboard gives the terminal back however it is stopped: SIGTERM,
-//! SIGINT, SIGHUP by pid, Ctrl-C typed in the pane, and a SIGTERM that lands
-//! right after start. Checked in tmux: the program's exit is printed by the
+//! SIGINT, SIGHUP by pid, Ctrl-C typed in the pane, a SIGTERM that lands
+//! right after start, and a panic on either thread. Checked in tmux: the program's exit is printed by the
 //! shell, the alternate screen is left, the cursor is visible, and the tty
 //! settings (`stty -g`, read inside the pane) are what they were before.
 mod common;
@@ -19,10 +19,15 @@ struct Run {
 /// Starts the dashboard in a tmux pane whose shell records `stty -g`
 /// before and after, and the dashboard's pid (ip netns exec execs it).
 fn start(ns: &Netns, name: &str) -> Option<Run> {
+    start_with(ns, name, "")
+}
+
+/// [`start`] with environment assignments for the dashboard.
+fn start_with(ns: &Netns, name: &str, env: &str) -> Option<Run> {
     let dir = TempDir::new(name);
     let d = dir.path().display();
     let program = format!(
-        "stty -g > {d}/before; sh -c 'echo $$ > {d}/pid.tmp && mv {d}/pid.tmp {d}/pid; exec ip netns exec {} {} --tui --port 9527'; echo EXITED $?; stty -g > {d}/after; sleep 60",
+        "stty -g > {d}/before; sh -c 'echo $$ > {d}/pid.tmp && mv {d}/pid.tmp {d}/pid; exec env {env} ip netns exec {} {} --tui --port 9527 --interval 0.3'; echo EXITED $?; stty -g > {d}/after; sleep 60",
         ns.name,
         common::BIN
     );
@@ -51,6 +56,12 @@ impl Run {
     /// `codes`: the exits accepted ("EXITED 0"; 143 is SIGTERM's default
     /// action, before the dashboard has touched the terminal).
     fn assert_restored(&self, how: &str, codes: &[&str]) {
+        let end = self.assert_restored_after(how, codes);
+        assert!(!end.contains("panicked"), "{how}:\n{end}");
+    }
+
+    /// [`Self::assert_restored`] without the no-panic check; the pane's text.
+    fn assert_restored_after(&self, how: &str, codes: &[&str]) -> String {
         let end = self.tmux.wait_for("EXITED", Duration::from_secs(10));
         assert!(
             codes.iter().any(|c| end.contains(&format!("EXITED {c}\n"))),
@@ -60,7 +71,6 @@ impl Run {
             !end.contains("BLOCKED"),
             "{how}: alternate screen not left:\n{end}"
         );
-        assert!(!end.contains("panicked"), "{how}:\n{end}");
         assert_eq!(self.tmux.display("#{alternate_on}"), "0", "{how}");
         assert_eq!(
             self.tmux.display("#{cursor_flag}"),
@@ -82,6 +92,7 @@ impl Run {
         };
         let before = std::fs::read_to_string(self.dir.path().join("before")).unwrap();
         assert_eq!(before, after, "{how}: tty settings not restored");
+        end
     }
 }
 
@@ -144,5 +155,33 @@ fn sigterm_right_after_start_restores_the_terminal() {
         }
         run.kill(libc::SIGTERM);
         run.assert_restored(&format!("SIGTERM {delay_ms} ms after exec"), &["0", "143"]);
+    }
+}
+
+#[test]
+fn a_panic_on_either_thread_restores_the_terminal() {
+    require_netns!();
+    if !cfg!(debug_assertions) {
+        eprintln!("SKIP: a release build has no TW_INSPECT_TEST_PANIC switch");
+        return;
+    }
+    let ns = scenario();
+    // The collector's panic stops the dashboard (exit 2, one line saying
+    // why); the main thread's ends the process with Rust's panic code, 101.
+    for (thread, code) in [("collector", "2"), ("main", "101")] {
+        let Some(run) = start_with(
+            &ns,
+            &format!("panic-{thread}"),
+            &format!("TW_INSPECT_TEST_PANIC={thread}"),
+        ) else {
+            return;
+        };
+        let end = run.assert_restored_after(thread, &[code]);
+        // The panic message is printed after the terminal is back, so it is
+        // on the normal screen, not lost with the alternate one.
+        assert!(
+            end.contains(&format!("TW_INSPECT_TEST_PANIC={thread}")),
+            "{thread}:\n{end}"
+        );
     }
 }

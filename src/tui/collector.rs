@@ -70,6 +70,7 @@ pub(crate) fn spawn(
                 if !due {
                     continue;
                 }
+                super::fault::on_reading("collector");
                 let reading = collect(&request);
                 next_read = Instant::now() + interval;
                 if events.send(LoopEvent::Reading(Box::new(reading))).is_err() {

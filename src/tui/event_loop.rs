@@ -128,6 +128,7 @@ fn handle(event: LoopEvent, app: &mut App, commands: &Sender<Command>) -> Flow {
         // A resize, focus change or paste just redraws.
         LoopEvent::Input(_) => None,
         LoopEvent::Reading(reading) => {
+            super::fault::on_reading("main");
             if let Some(replaced) = app.apply_reading(*reading) {
                 let _ = commands.send(Command::Discard(Box::new(replaced)));
             }

@@ -11,6 +11,7 @@ mod app;
 mod collector;
 mod countdown;
 mod event_loop;
+mod fault;
 mod keys;
 mod left_by;
 mod render;

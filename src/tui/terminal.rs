@@ -56,6 +56,11 @@ impl TerminalSession {
 impl Drop for TerminalSession {
     fn drop(&mut self) {
         restore();
+        // Unwinding from a panic on this thread: the hook cannot be changed
+        // now (std aborts), and the process is on its way out anyway.
+        if std::thread::panicking() {
+            return;
+        }
         let previous = Arc::clone(&self.previous_hook);
         // The dashboard's hook is dropped here; a panic after the dashboard
         // gets the program's own hook back.

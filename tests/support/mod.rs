@@ -36,21 +36,38 @@ impl Drop for TempDir {
     }
 }
 
-/// tests/support/netlink_shim.c compiled with gcc into a temp dir (once per
-/// test binary); None, with the reason printed, when gcc is missing.
+/// tests/support/netlink_shim.c compiled with gcc (once per test binary)
+/// into cargo's scratch directory for tests, named after the source's hash:
+/// reused while the source is unchanged, nothing left in /tmp. None, with
+/// the reason printed, when gcc is missing.
 pub fn netlink_shim() -> Option<PathBuf> {
     static SHIM: OnceLock<Option<PathBuf>> = OnceLock::new();
     SHIM.get_or_init(|| {
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/netlink_shim.c");
-        let out = std::env::temp_dir().join(format!("tw-inspect-shim-{}.so", std::process::id()));
+        let text = std::fs::read(&source).expect("read the shim's source");
+        // FNV-1a: stable across runs and toolchains, unlike std's hasher.
+        let hash = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let out = dir.join(format!("netlink_shim-{hash:016x}.so"));
+        if out.exists() {
+            return Some(out);
+        }
+        // Built under a name of its own, then renamed: test binaries that
+        // run at once never load a half-written library.
+        let partial = dir.join(format!("netlink_shim-{}.so.partial", std::process::id()));
         let built = Command::new("gcc")
             .args(["-shared", "-fPIC", "-O1", "-Wall", "-o"])
-            .arg(&out)
+            .arg(&partial)
             .arg(&source)
             .arg("-ldl")
             .output();
         match built {
-            Ok(o) if o.status.success() => Some(out),
+            Ok(o) if o.status.success() => {
+                std::fs::rename(&partial, &out).expect("rename the built shim");
+                Some(out)
+            }
             Ok(o) => panic!(
                 "the shim does not compile: {}",
                 String::from_utf8_lossy(&o.stderr)
