@@ -185,3 +185,31 @@ fn a_panic_on_either_thread_restores_the_terminal() {
         );
     }
 }
+
+/// A terminal that goes away (ssh dropped, the tmux pane killed) ends the
+/// dashboard: it must not live on, spinning on a dead tty.
+#[test]
+fn a_terminal_that_hangs_up_ends_the_dashboard() {
+    require_netns!();
+    let ns = scenario();
+    let Some(run) = start(&ns, "hangup") else {
+        return;
+    };
+    let screen = run.tmux.wait_for("BLOCKED", Duration::from_secs(15));
+    assert!(screen.contains("BLOCKED"), "dashboard not up:\n{screen}");
+    let pid = run.pid();
+    // Closes the pane's pty: the kernel hangs up its session.
+    let killed = run.tmux.cmd().args(["kill-pane", "-t", "0"]).status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let started = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if started.elapsed() > Duration::from_secs(5) {
+            // Leave nothing behind, then fail.
+            // SAFETY: kill(2) on the pid of the dashboard this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            panic!("the dashboard outlived its terminal by 5 s: {stat}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -48,7 +48,7 @@ pub(crate) fn run(
 
     let result = TerminalSession::enter().and_then(|mut session| {
         let stop_input = Arc::new(AtomicBool::new(false));
-        let input_thread = spawn_input_thread(Arc::clone(&stop_input), events.clone())?;
+        let input_ended = spawn_input_thread(Arc::clone(&stop_input), events.clone())?;
         // Not joined: it may be in the middle of a slow reading, and ends by
         // itself when it finds the loop gone.
         collector::spawn(
@@ -61,8 +61,10 @@ pub(crate) fn run(
         .map_err(|e| Error::io("collector thread", e))?;
         let result = event_loop(&mut session.terminal, &mut app, &event_receiver, &commands);
         stop_input.store(true, Ordering::Relaxed);
-        // A thread that panicked has already had its say through the hook.
-        let _ = input_thread.join();
+        // Let it stop before the terminal is given back (it must not take
+        // keys meant for the shell), but never wait on it for long: a
+        // thread stuck in crossterm must not keep the process alive.
+        let _ = input_ended.recv_timeout(2 * INPUT_STOP_CHECK);
         result
     });
     signal_handle.close();
@@ -157,33 +159,107 @@ fn apply(effect: Option<Effect>, app: &mut App, commands: &Sender<Command>) -> F
     Flow::Continue
 }
 
+/// Reads keys on its own thread and ends when told to, when the terminal
+/// is gone, or when the loop is. Returns a receiver that disconnects when
+/// the thread has ended.
 fn spawn_input_thread(
     stop: Arc<AtomicBool>,
     events: Sender<LoopEvent>,
-) -> crate::Result<JoinHandle<()>> {
+) -> crate::Result<Receiver<()>> {
+    let (ended, ended_receiver) = mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("tw-inspect input".into())
         .spawn(move || {
+            let _ended = ended;
+            let tty = Tty::open();
+            let gone = || {
+                let _ = events.send(LoopEvent::Stop);
+            };
             while !stop.load(Ordering::Relaxed) {
-                let event = match event::poll(INPUT_STOP_CHECK) {
-                    Ok(false) => continue,
+                // Checked before every call into crossterm, which spins on a
+                // terminal that hung up (see `Tty`).
+                if tty.wait(Duration::ZERO) == TtyInput::Gone {
+                    return gone();
+                }
+                let event = match event::poll(Duration::ZERO) {
                     Ok(true) => event::read(),
+                    Ok(false) => match tty.wait(INPUT_STOP_CHECK) {
+                        TtyInput::Gone => return gone(),
+                        TtyInput::Ready | TtyInput::Idle => continue,
+                    },
                     Err(error) => Err(error),
                 };
                 let sent = match event {
                     Ok(event) => events.send(LoopEvent::Input(event)),
                     // The terminal is gone: nothing more can be shown.
-                    Err(_) => {
-                        let _ = events.send(LoopEvent::Stop);
-                        return;
-                    }
+                    Err(_) => return gone(),
                 };
                 if sent.is_err() {
                     return;
                 }
             }
         })
-        .map_err(|e| Error::io("input thread", e))
+        .map_err(|e| Error::io("input thread", e))?;
+    Ok(ended_receiver)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TtyInput {
+    Ready,
+    Idle,
+    Gone,
+}
+
+/// The terminal the keys come from (crossterm reads stdin when it is a
+/// terminal, else /dev/tty), watched with poll(2). crossterm cannot wait on
+/// a terminal that hung up (ssh dropped, tmux pane killed): every read then
+/// returns 0 bytes and crossterm retries at once, spinning a core forever.
+/// poll reports the hangup instead.
+enum Tty {
+    Stdin,
+    Opened(std::fs::File),
+    /// No terminal to watch: crossterm alone decides.
+    Unknown,
+}
+
+impl Tty {
+    fn open() -> Tty {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            return Tty::Stdin;
+        }
+        std::fs::File::open("/dev/tty").map_or(Tty::Unknown, Tty::Opened)
+    }
+
+    /// Waits up to `timeout` for input.
+    fn wait(&self, timeout: Duration) -> TtyInput {
+        use std::os::fd::AsRawFd;
+        let fd = match self {
+            Tty::Stdin => libc::STDIN_FILENO,
+            Tty::Opened(file) => file.as_raw_fd(),
+            Tty::Unknown => {
+                std::thread::sleep(timeout);
+                return TtyInput::Idle;
+            }
+        };
+        let mut watched = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd that outlives the call.
+        let ready = unsafe { libc::poll(&mut watched, 1, millis) };
+        if ready <= 0 {
+            // A timeout, or EINTR (a signal: the loop looks at `stop`).
+            return TtyInput::Idle;
+        }
+        if watched.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            TtyInput::Gone
+        } else {
+            TtyInput::Ready
+        }
+    }
 }
 
 fn spawn_signal_thread(
