@@ -413,29 +413,25 @@ fn certain_conflict_why(
     ctx: &RuleContext,
     reason: Reason,
 ) -> Why {
-    macro_rules! never_shared {
-        ($subject:literal) => {
-            concat!(
-                $subject,
-                " holds an overlapping address on this port, and a bind without \
-                 SO_REUSEADDR or SO_REUSEPORT never shares it."
-            )
+    // The socket as a sentence's subject, followed by `$rest`: a literal, so
+    // the whole sentence stays a `&'static str`.
+    macro_rules! subject {
+        ($rest:literal) => {
+            match reason {
+                Reason::TimeWait => concat!("This TIME_WAIT", $rest),
+                Reason::Listen => concat!("This listening socket", $rest),
+                Reason::Bound => concat!("This bound socket", $rest),
+                Reason::Connected => concat!("This connection", $rest),
+            }
         };
     }
     if !bind.reuseaddr && !bind.reuseport {
-        return Why::Borrowed(match reason {
-            Reason::TimeWait => never_shared!("This TIME_WAIT"),
-            Reason::Listen => never_shared!("This listening socket"),
-            Reason::Bound => never_shared!("This bound socket"),
-            Reason::Connected => never_shared!("This connection"),
-        });
+        return Why::Borrowed(subject!(
+            " holds an overlapping address on this port, and a bind without \
+             SO_REUSEADDR or SO_REUSEPORT never shares it."
+        ));
     }
-    let subject = match reason {
-        Reason::TimeWait => "This TIME_WAIT",
-        Reason::Listen => "This listening socket",
-        Reason::Bound => "This bound socket",
-        Reason::Connected => "This connection",
-    };
+    let subject = subject!("");
     let mut causes = Vec::new();
     if bind.reuseaddr && reason == Reason::Listen {
         causes.push("SO_REUSEADDR never gets past a listening socket".to_string());

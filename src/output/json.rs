@@ -67,9 +67,7 @@ struct Document<'a> {
 impl Document<'_> {
     fn write(&self, out: &mut impl Write, pretty: bool) -> io::Result<()> {
         if pretty {
-            let mut indented = Indented::new(&mut *out);
-            self.write_compact(&mut Json(&mut indented))?;
-            indented.finish()?;
+            self.write_compact(&mut Json(Indented::new(&mut *out)))?;
         } else {
             self.write_compact(&mut Json(&mut *out))?;
         }
@@ -274,6 +272,7 @@ struct Indented<W: Write> {
     in_string: bool,
     escaped: bool,
     /// An opening bracket not yet written: empty containers stay `[]`.
+    /// Complete JSON always closes it.
     pending_open: Option<u8>,
 }
 
@@ -292,15 +291,6 @@ impl<W: Write> Indented<W> {
         self.out.write_all(b"\n")?;
         for _ in 0..self.depth {
             self.out.write_all(b"  ")?;
-        }
-        Ok(())
-    }
-
-    /// Writes a bracket still pending (at the very end, only if the input
-    /// was cut short).
-    fn finish(&mut self) -> io::Result<()> {
-        if let Some(open) = self.pending_open.take() {
-            self.out.write_all(&[open])?;
         }
         Ok(())
     }
@@ -517,7 +507,6 @@ mod tests {
         let mut out = Vec::new();
         let mut indented = Indented::new(&mut out);
         indented.write_all(compact.as_bytes()).unwrap();
-        indented.finish().unwrap();
         String::from_utf8(out).unwrap()
     }
 

@@ -83,11 +83,7 @@ trait Dumper {
 
 /// Errnos a dump can hit under memory pressure (the kernel could not build
 /// the next part of the reply): worth a fresh attempt.
-fn transient(problem: &Problem) -> bool {
-    matches!(problem, Problem::Errno(errno) if transient_errno(*errno))
-}
-
-fn transient_errno(errno: i32) -> bool {
+fn transient(errno: i32) -> bool {
     matches!(errno, libc::ENOBUFS | libc::ENOMEM)
 }
 
@@ -151,18 +147,18 @@ fn dump_over(
                     interrupted |= dump_interrupted;
                 }
                 Err(Problem::Errno(errno))
-                    if plan == DumpPlan::BothFamilies && !answered && !transient_errno(errno) =>
+                    if plan == DumpPlan::BothFamilies && !answered && !transient(errno) =>
                 {
                     plan = DumpPlan::PerFamily;
                     replanned = true;
                     break;
                 }
-                Err(problem) if transient(&problem) && attempt < DUMP_ATTEMPTS => {
+                Err(Problem::Errno(errno)) if transient(errno) && attempt < DUMP_ATTEMPTS => {
                     channel.restart()?;
                     interrupted = true;
                     break;
                 }
-                Err(Problem::Errno(errno)) if transient_errno(errno) => {
+                Err(Problem::Errno(errno)) if transient(errno) => {
                     return Err(Error::Netlink(format!(
                         "{} (the dump failed {DUMP_ATTEMPTS} times)",
                         errno_text(errno)
