@@ -30,3 +30,19 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit codes: the contract scripts rely on.
+pub const EXIT_FREE: i32 = 0;
+pub const EXIT_BLOCKED: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
+
+/// Why a run ended without an answer: printed as one line, exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("{0}")]
+    Input(#[from] Error),
+    #[error("cannot write output: {0}")]
+    Output(#[from] io::Error),
+    #[error("{0}")]
+    Refused(String),
+}

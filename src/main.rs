@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(tw_inspect::cli::main());
+    std::process::exit(tw_inspect::launch::main());
 }

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use serde::Serialize;
+/// TCP_TIMEWAIT_LEN, the 2MSL lifetime of every TIME_WAIT: no sysctl changes
+/// it (tcp_fin_timeout is the orphaned FIN_WAIT2 lifetime, not this).
+pub const TIME_WAIT_LEN_MS: u64 = 60_000;
 
 /// Address family of a socket, as the kernel files it (a dual-stack socket
 /// talking to an IPv4 peer is still `Ipv6`, with v4-mapped addresses).
@@ -228,7 +230,7 @@ pub struct Timer {
 }
 
 /// A process that holds a socket's file descriptor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     pub pid: u32,
     /// /proc/PID/comm, untrusted: may hold any byte a process chose.
@@ -296,6 +298,11 @@ impl SourceKind {
 pub struct Query {
     /// Keep only sockets whose local port is this.
     pub port: Option<u16>,
+    /// With `port`: also keep the time-wait-like sockets whose *peer* port is
+    /// `port`, the TIME_WAITs that clients which closed first left on their
+    /// own ephemeral ports. They do not hold the port, but they tell which
+    /// side closed first.
+    pub peer_time_waits: bool,
     /// Keep only these states; `StateSet::all()` for everything.
     pub states: StateSet,
 }
@@ -304,12 +311,32 @@ impl Query {
     pub fn everything() -> Query {
         Query {
             port: None,
+            peer_time_waits: false,
+            states: StateSet::all(),
+        }
+    }
+
+    /// Every socket on `port`, in every state, and the peer-side TIME_WAITs:
+    /// everything a diagnosis of a bind on `port` looks at.
+    pub fn port_with_evidence(port: u16) -> Query {
+        Query {
+            port: Some(port),
+            peer_time_waits: true,
             states: StateSet::all(),
         }
     }
 
     pub fn matches(&self, socket: &Socket) -> bool {
-        self.port.is_none_or(|p| socket.local.port() == p) && self.states.contains(socket.state)
+        let on_port = match self.port {
+            None => true,
+            Some(port) => {
+                socket.local.port() == port
+                    || (self.peer_time_waits
+                        && socket.remote.port() == port
+                        && socket.is_time_wait_like())
+            }
+        };
+        on_port && self.states.contains(socket.state)
     }
 }
 
@@ -323,6 +350,32 @@ pub struct SocketTable {
     /// Sockets with an inode whose owning process could not be seen
     /// (unreadable /proc/PID/fd, or the process exited mid-scan).
     pub owners_unseen: usize,
+}
+
+/// The network namespace's settings, as the reading thread sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelContext {
+    /// net.ipv4.tcp_tw_reuse: 0, 1, or 2 (loopback only). Affects connect() only.
+    pub tcp_tw_reuse: Option<u8>,
+    /// net.ipv4.tcp_max_tw_buckets: past it, no TIME_WAIT is created.
+    pub tcp_max_tw_buckets: Option<u64>,
+    /// TIME_WAIT sockets in the namespace now (`tw` in /proc/net/sockstat).
+    pub time_wait_count: Option<u64>,
+    /// net.ipv4.tcp_fin_timeout in seconds: the orphaned FIN_WAIT2 lifetime only.
+    pub tcp_fin_timeout: Option<u32>,
+    /// net.ipv4.ip_local_port_range: the ephemeral ports connect() picks from.
+    pub ip_local_port_range: Option<(u16, u16)>,
+    /// net.ipv6.bindv6only: the IPV6_V6ONLY default of new AF_INET6 sockets.
+    pub bindv6only: Option<bool>,
+    /// net.ipv4.ip_unprivileged_port_start.
+    pub ip_unprivileged_port_start: Option<u32>,
+}
+
+impl KernelContext {
+    /// IPV6_V6ONLY for a bind that does not say: net.ipv6.bindv6only, else off.
+    pub fn default_v6only(&self) -> bool {
+        self.bindv6only.unwrap_or(false)
+    }
 }
 
 /// Counts by state, in the kernel's state order.

@@ -92,3 +92,17 @@ pub fn context() -> RuleContext {
         cap_net_bind_service: false,
     }
 }
+
+/// A blocked verdict for 0.0.0.0:8080 that blames exactly `blockers`.
+pub fn verdict_blaming(blockers: Vec<crate::diagnosis::Blocker>) -> crate::diagnosis::Verdict {
+    crate::diagnosis::Verdict {
+        bind: bind("0.0.0.0:8080"),
+        blocked: true,
+        refused: None,
+        free_in_ms: None,
+        blockers,
+        probes: Vec::new(),
+        explanation: String::new(),
+        advice: Vec::new(),
+    }
+}

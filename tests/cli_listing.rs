@@ -247,5 +247,5 @@ fn state_filter_and_human_counts() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("2 sockets: TIME_WAIT 1, LISTEN 1"), "{text}");
     assert!(text.contains("timewait "), "{text}");
-    assert!(!text.contains('\x1b'), "colour in a pipe: {text:?}");
+    assert!(!text.contains('\x1b'), "color in a pipe: {text:?}");
 }

@@ -15,8 +15,9 @@ use common::Netns;
 use tw_inspect::diagnosis::{
     diagnose, rule_context, run_probes, Conflict, IntendedBind, Reason, Verdict,
 };
+use tw_inspect::errno::Errno;
 use tw_inspect::model::{Query, SourceKind};
-use tw_inspect::source::{netlink, owners, procnet, sysctl::KernelContext};
+use tw_inspect::source::{netlink, owners, procnet, sysctl};
 
 const PORT: u16 = 9527;
 
@@ -71,7 +72,7 @@ fn judge_with(
     device: Option<&'static str>,
     certainty: Certainty,
 ) -> Diagnosed {
-    let kernel = KernelContext::read();
+    let kernel = sysctl::read();
     let bind = IntendedBind {
         addr: addr.ip(),
         port: addr.port(),
@@ -652,11 +653,11 @@ fn missing_device_and_privileged_port_are_named() {
     let ns = Netns::new();
     ns.run(|| {
         let missing = judge(at("0.0.0.0:9527"), Opts::default(), Some("nope0"));
-        assert_eq!(missing.probed.probes[0].errno.as_deref(), Some("ENODEV"));
+        assert_eq!(missing.probed.probes[0].errno, Some(Errno::ENODEV));
         assert_says(&missing.rules_only, "no device named nope0");
         as_other_uid(|| {
             let privileged = judge(at("0.0.0.0:80"), Opts::default(), None);
-            assert_eq!(privileged.probed.probes[0].errno.as_deref(), Some("EACCES"));
+            assert_eq!(privileged.probed.probes[0].errno, Some(Errno::EACCES));
             assert_says(&privileged.probed, "EACCES before any conflict");
             assert_eq!(privileged.probed.free_in_ms, None);
         });

@@ -341,6 +341,7 @@ fn default_mask_leaves_out_bound_sockets() {
     // not even as CLOSE.
     let without = Query {
         port: None,
+        peer_time_waits: false,
         states: everything_but_bound(),
     };
     assert_eq!(ns.run(|| netlink::read_sockets(&without)).unwrap(), vec![]);
@@ -399,6 +400,7 @@ fn kernel_filter_equals_user_space_filter() {
         for port in ports {
             let query = Query {
                 port,
+                peer_time_waits: false,
                 states: *states,
             };
             let (sockets, raw) = ns.run(|| netlink::read_raw(&query)).unwrap();
@@ -460,6 +462,7 @@ fn destroy_frees_the_port_held_by_time_wait() {
         .clone();
     let query = Query {
         port: Some(7101),
+        peer_time_waits: false,
         states: [TcpState::TimeWait, TcpState::FinWait2]
             .into_iter()
             .collect(),
@@ -522,6 +525,7 @@ fn empty_state_set_reads_nothing() {
     // nobody and nothing to the kernel).
     let query = Query {
         port: None,
+        peer_time_waits: false,
         states: StateSet::EMPTY,
     };
     match netlink::read_sockets(&query) {

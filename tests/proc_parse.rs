@@ -229,6 +229,7 @@ fn reader_filters_by_query() {
     let root = Path::new(FIXTURES).join("capture");
     let query = Query {
         port: Some(9527),
+        peer_time_waits: false,
         states: [TcpState::TimeWait, TcpState::FinWait2]
             .into_iter()
             .collect(),
@@ -240,6 +241,7 @@ fn reader_filters_by_query() {
     );
     let nothing = Query {
         port: None,
+        peer_time_waits: false,
         states: StateSet::EMPTY,
     };
     assert_eq!(

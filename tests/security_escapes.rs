@@ -126,10 +126,10 @@ fn the_dashboard_draws_the_escapes_as_text() {
         details.contains("\\u{9b}31mcsi"),
         "C1 not escaped:\n{details}"
     );
-    let coloured = tmux.capture(true);
+    let colored = tmux.capture(true);
     assert!(
-        !coloured.contains("\u{1b}[31mevil"),
-        "the process's own colour reached the pane:\n{coloured:?}"
+        !colored.contains("\u{1b}[31mevil"),
+        "the process's own color reached the pane:\n{colored:?}"
     );
     let title = tmux.display("#{pane_title}");
     assert!(!title.contains("pwned"), "pane title changed to {title:?}");

@@ -4,11 +4,34 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use super::probe::{QUESTION_REUSEADDR, QUESTION_REUSEPORT, QUESTION_SPECIFIC_ADDRESS};
+use super::probe::ProbeKind;
 use super::rules::{self, describe_hidden, Assessment, Hidden};
-use super::verdict::{Findings, TIME_WAIT_LEN_MS};
+use super::rules::{Refusal, RuleContext};
 use super::{Blocker, Conflict, IntendedBind, Probe, Reason};
-use crate::model::{Socket, TcpState};
+use crate::duration::whole_seconds;
+use crate::errno::Errno;
+use crate::model::{KernelContext, Socket, TcpState, TIME_WAIT_LEN_MS};
+
+/// Everything the explanation draws on.
+pub(crate) struct Findings<'a> {
+    pub bind: &'a IntendedBind,
+    pub ctx: &'a RuleContext,
+    pub kernel: &'a KernelContext,
+    /// The errno the rules predict before any conflict check.
+    pub refusal: Option<Refusal>,
+    /// The probe of the bind exactly as intended, if one ran.
+    pub intended: Option<&'a Probe>,
+    pub probes: &'a [Probe],
+    pub blocked: bool,
+    pub blockers: &'a [Blocker],
+    pub free_in_ms: Option<u64>,
+    /// Sockets on the port the rules could not decide and the kernel passed.
+    pub passed_unknowns: Vec<(&'a Socket, Assessment)>,
+    /// Bound-only sockets that can make listen() fail after the bind.
+    pub listen_caveat: Vec<&'a Socket>,
+    /// TIME_WAITs whose peer is this port: the client side closed first.
+    pub client_side_time_waits: Vec<&'a Socket>,
+}
 
 /// Returns the explanation and the advice, most useful first.
 pub(crate) fn explain(f: &Findings) -> (String, Vec<String>) {
@@ -18,9 +41,9 @@ pub(crate) fn explain(f: &Findings) -> (String, Vec<String>) {
     let target = addr_port(f.bind.addr, port);
     let errno = failure_errno(f);
 
-    match (f.blocked, errno.as_deref()) {
+    match (f.blocked, errno) {
         (false, _) => explain_free(f, &target, &mut text, &mut advice),
-        (true, Some("EADDRINUSE")) | (true, None) => {
+        (true, Some(Errno::EADDRINUSE)) | (true, None) => {
             explain_in_use(f, &target, &mut text, &mut advice)
         }
         (true, Some(errno)) => explain_refused(f, &target, errno, &mut text, &mut advice),
@@ -37,12 +60,12 @@ pub(crate) fn explain(f: &Findings) -> (String, Vec<String>) {
 }
 
 /// The errno the bind fails with: the kernel's when probed, else the rules'.
-fn failure_errno(f: &Findings) -> Option<String> {
+fn failure_errno(f: &Findings) -> Option<Errno> {
     match f.intended {
-        Some(probe) => probe.errno.clone(),
+        Some(probe) => probe.errno,
         None => match &f.refusal {
-            Some(refusal) => Some(refusal.errno.to_string()),
-            None => (!f.blockers.is_empty()).then(|| "EADDRINUSE".to_string()),
+            Some(refusal) => Some(refusal.errno),
+            None => (!f.blockers.is_empty()).then_some(Errno::EADDRINUSE),
         },
     }
 }
@@ -196,13 +219,13 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
                 .to_string(),
         );
     }
-    if let Some(probe) = succeeded(f.probes, QUESTION_SPECIFIC_ADDRESS) {
+    if let Some(probe) = succeeded(f.probes, ProbeKind::SpecificAddress) {
         advice.push(format!(
             "Bind {} instead of the wildcard: a probe bind there succeeded.",
             probe.bind.addr
         ));
     }
-    if succeeded(f.probes, QUESTION_REUSEPORT).is_some() {
+    if succeeded(f.probes, ProbeKind::WithReuseport).is_some() {
         advice.push(if only_time_waits {
             "SO_REUSEPORT on the new socket gets past it: a probe bind with it succeeded."
                 .to_string()
@@ -215,7 +238,7 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
     if let Some(ms) = f.free_in_ms {
         advice.push(format!(
             "Wait about {} s: `{}` returns when the port frees.",
-            seconds(ms),
+            whole_seconds(ms),
             wait_command(f.bind)
         ));
     }
@@ -266,9 +289,9 @@ fn explain_time_waits(
     }
     let remaining = f
         .free_in_ms
-        .map(|ms| format!("for about {} s more", seconds(ms)));
+        .map(|ms| format!("for about {} s more", whole_seconds(ms)));
     let for_how_long = remaining.as_deref().unwrap_or("until it expires");
-    let probed_reuseaddr = f.probes.iter().find(|p| p.question == QUESTION_REUSEADDR);
+    let probed_reuseaddr = f.probes.iter().find(|p| p.kind == ProbeKind::WithReuseaddr);
     let mut for_next_time = None;
     match (bind.reuseaddr, probed_reuseaddr, f.intended) {
         (false, Some(probe), _) if probe.ok => {
@@ -328,7 +351,7 @@ fn explain_time_waits(
         text.push(format!(
             "The port frees in about {} s (an estimate: the kernel's timer fires up to \
              about 2 s late, and a retransmitted FIN restarts the {} s).",
-            seconds(ms),
+            whole_seconds(ms),
             TIME_WAIT_LEN_MS / 1000
         ));
     }
@@ -401,7 +424,7 @@ fn stop_advice(socket: &Socket) -> Option<String> {
 fn explain_refused(
     f: &Findings,
     target: &str,
-    errno: &str,
+    errno: Errno,
     text: &mut Vec<String>,
     advice: &mut Vec<String>,
 ) {
@@ -411,18 +434,18 @@ fn explain_refused(
         None => text.push(format!(
             "bind() to {target} fails with {errno}{}",
             match errno {
-                "EADDRNOTAVAIL" => format!(
+                Errno::EADDRNOTAVAIL => format!(
                     ": {} is not an address of this host (namespace); the port plays no part.",
                     f.bind.addr
                 ),
-                "EACCES" =>
+                Errno::EACCES =>
                     ": permission denied (a privileged port, or a security policy).".to_string(),
-                "ENODEV" => ": the device does not exist.".to_string(),
+                Errno::ENODEV => ": the device does not exist.".to_string(),
                 _ => ", before the port's sockets play any part.".to_string(),
             }
         )),
     }
-    if errno == "EACCES" {
+    if errno == Errno::EACCES {
         advice.push(format!(
             "Give the server CAP_NET_BIND_SERVICE (`setcap cap_net_bind_service=+ep \
              /path/to/server`, or AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd \
@@ -535,17 +558,12 @@ fn shell_word(word: &str) -> String {
     }
 }
 
-fn succeeded<'a>(probes: &'a [Probe], question: &str) -> Option<&'a Probe> {
-    probes.iter().find(|p| p.question == question && p.ok)
+fn succeeded(probes: &[Probe], kind: ProbeKind) -> Option<&Probe> {
+    probes.iter().find(|p| p.kind == kind && p.ok)
 }
 
 fn addr_port(addr: IpAddr, port: u16) -> String {
     SocketAddr::new(addr, port).to_string()
-}
-
-/// Whole seconds, rounded up: "free in 0 s" must not be said too early.
-fn seconds(ms: u64) -> u64 {
-    ms.div_ceil(1000)
 }
 
 fn count_noun(count: usize, one: &str, many: &str) -> String {

@@ -6,24 +6,24 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 pub mod explain;
+pub mod free;
 pub mod probe;
 pub mod rules;
 mod verdict;
 
 pub use explain::wait_command;
-pub use probe::{captured_rule_context, rule_context, run_probes};
+pub use probe::{captured_rule_context, rule_context, run_probes, ProbeKind};
 pub use rules::{assess, listen_caveat, Assessment, RuleContext};
 pub use verdict::diagnose;
 
-use serde::Serialize;
-
+use crate::errno::Errno;
 use crate::model::Socket;
 
 /// The bind the user's server intends to make. `v6only` is the effective
 /// IPV6_V6ONLY: `--v6only` when given, else [`KernelContext::default_v6only`].
 ///
-/// [`KernelContext::default_v6only`]: crate::source::sysctl::KernelContext::default_v6only
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// [`KernelContext::default_v6only`]: crate::model::KernelContext::default_v6only
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntendedBind {
     pub addr: IpAddr,
     pub port: u16,
@@ -36,8 +36,7 @@ pub struct IntendedBind {
 }
 
 /// What the rules can say about one existing socket against the intended bind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {
     Yes,
     No,
@@ -47,8 +46,7 @@ pub enum Conflict {
 }
 
 /// Why a socket holds the port, in the words of the JSON schema's `reason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     /// TIME_WAIT, or a FIN_WAIT2 time-wait mini-socket: expires by itself.
     TimeWait,
@@ -79,11 +77,11 @@ pub struct Blocker {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     pub bind: IntendedBind,
-    /// What question this probe answers ("intended", "with SO_REUSEADDR", ...).
-    pub question: String,
+    /// What question this probe answers.
+    pub kind: ProbeKind,
     pub ok: bool,
-    /// errno name (EADDRINUSE, EACCES, ...) when bind() failed.
-    pub errno: Option<String>,
+    /// Why bind() failed.
+    pub errno: Option<Errno>,
 }
 
 /// The answer to "would this bind succeed, and if not, why and until when".
@@ -95,7 +93,7 @@ pub struct Verdict {
     /// checked (EACCES below ip_unprivileged_port_start without the
     /// capability, EADDRNOTAVAIL, ENODEV...): from the probe of the intended
     /// bind, or from the rules when nothing was probed.
-    pub refused: Option<String>,
+    pub refused: Option<Errno>,
     /// Estimated ms until the last time-bound blocker expires; None when free,
     /// or when a blocker will not expire by itself.
     pub free_in_ms: Option<u64>,
@@ -106,4 +104,41 @@ pub struct Verdict {
     pub explanation: String,
     /// What to do now, most useful first.
     pub advice: Vec<String>,
+}
+
+/// Will the port free by itself, and when: what `--wait` and the dashboard
+/// need to know, derived from the verdict alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outlook {
+    /// The bind succeeds now.
+    Free,
+    /// Every certain blocker expires by itself; `in_ms` is the estimate
+    /// when every blocker has a known timer.
+    FreesByItself { in_ms: Option<u64> },
+    /// A live process holds the port: it frees when that process closes it.
+    HeldByProcess,
+    /// bind() is refused for a reason no socket explains (EACCES,
+    /// EADDRNOTAVAIL, ENODEV): nothing that closes will change it.
+    Refused,
+}
+
+impl Verdict {
+    pub fn outlook(&self) -> Outlook {
+        if !self.blocked {
+            return Outlook::Free;
+        }
+        let live_holder = self
+            .blockers
+            .iter()
+            .any(|b| b.reason != Reason::TimeWait && b.conflict == Conflict::Yes);
+        if self.refused.is_some() {
+            Outlook::Refused
+        } else if live_holder {
+            Outlook::HeldByProcess
+        } else {
+            Outlook::FreesByItself {
+                in_ms: self.free_in_ms,
+            }
+        }
+    }
 }

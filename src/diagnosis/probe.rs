@@ -10,14 +10,35 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::rules::RuleContext;
 use super::{IntendedBind, Probe};
+use crate::errno::Errno;
+use crate::model::KernelContext;
 use crate::model::{Socket, SourceKind};
-use crate::source::sysctl::KernelContext;
 
-pub const QUESTION_INTENDED: &str = "the intended bind";
-pub const QUESTION_REUSEADDR: &str = "would SO_REUSEADDR (without SO_REUSEPORT) help?";
-pub const QUESTION_REUSEPORT: &str = "would SO_REUSEPORT (without SO_REUSEADDR) help?";
-pub const QUESTION_SPECIFIC_ADDRESS: &str =
-    "would a specific address instead of the wildcard help?";
+/// Which question a probe answers. What code compares is this; the
+/// question's words are output only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// The bind exactly as intended.
+    Intended,
+    /// The intended bind with SO_REUSEADDR and without SO_REUSEPORT.
+    WithReuseaddr,
+    /// The intended bind with SO_REUSEPORT and without SO_REUSEADDR.
+    WithReuseport,
+    /// The intended bind on one specific local address instead of the wildcard.
+    SpecificAddress,
+}
+
+impl ProbeKind {
+    /// The question in words, as the report and JSON print it.
+    pub fn question(self) -> &'static str {
+        match self {
+            ProbeKind::Intended => "the intended bind",
+            ProbeKind::WithReuseaddr => "would SO_REUSEADDR (without SO_REUSEPORT) help?",
+            ProbeKind::WithReuseport => "would SO_REUSEPORT (without SO_REUSEADDR) help?",
+            ProbeKind::SpecificAddress => "would a specific address instead of the wildcard help?",
+        }
+    }
+}
 
 /// CAP_NET_BIND_SERVICE's bit in the capability sets (linux/capability.h).
 const CAP_NET_BIND_SERVICE: u32 = 10;
@@ -34,8 +55,8 @@ const CAP_NET_BIND_SERVICE: u32 = 10;
 /// SO_REUSEPORT (measured on 6.18). So each flag counterfactual sets one
 /// flag and clears the other; only the user's own intended bind may set both.
 pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
-    let intended = probe(bind, QUESTION_INTENDED);
-    let in_use = intended.errno.as_deref() == Some("EADDRINUSE");
+    let intended = probe(bind, ProbeKind::Intended);
+    let in_use = intended.errno == Some(Errno::EADDRINUSE);
     let mut probes = vec![intended];
     if !in_use {
         return probes;
@@ -46,7 +67,7 @@ pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
             reuseport: false,
             ..bind.clone()
         };
-        probes.push(probe(&with, QUESTION_REUSEADDR));
+        probes.push(probe(&with, ProbeKind::WithReuseaddr));
     }
     if !bind.reuseport {
         let with = IntendedBind {
@@ -54,7 +75,7 @@ pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
             reuseport: true,
             ..bind.clone()
         };
-        probes.push(probe(&with, QUESTION_REUSEPORT));
+        probes.push(probe(&with, ProbeKind::WithReuseport));
     }
     if bind.addr.is_unspecified() {
         if let Some(addr) = unheld_local_address(bind, sockets) {
@@ -62,18 +83,18 @@ pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
                 addr,
                 ..bind.clone()
             };
-            probes.push(probe(&with, QUESTION_SPECIFIC_ADDRESS));
+            probes.push(probe(&with, ProbeKind::SpecificAddress));
         }
     }
     probes
 }
 
 /// One real bind() with the bind's family, address, options and device.
-pub fn probe(bind: &IntendedBind, question: &str) -> Probe {
-    let errno = try_bind(bind).err().map(|error| errno_name(&error));
+pub fn probe(bind: &IntendedBind, kind: ProbeKind) -> Probe {
+    let errno = try_bind(bind).err().map(|error| Errno::of(&error));
     Probe {
         bind: bind.clone(),
-        question: question.to_string(),
+        kind,
         ok: errno.is_none(),
         errno,
     }
@@ -172,27 +193,6 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     };
     // Both sizes are far below socklen_t's range.
     (storage, length as libc::socklen_t)
-}
-
-/// The errno's name (EADDRINUSE...), or "errno N" for ones a bind rarely sees.
-pub fn errno_name(error: &io::Error) -> String {
-    let name = match error.raw_os_error() {
-        Some(libc::EADDRINUSE) => "EADDRINUSE",
-        Some(libc::EACCES) => "EACCES",
-        Some(libc::EADDRNOTAVAIL) => "EADDRNOTAVAIL",
-        Some(libc::ENODEV) => "ENODEV",
-        Some(libc::EINVAL) => "EINVAL",
-        Some(libc::EPERM) => "EPERM",
-        Some(libc::EAFNOSUPPORT) => "EAFNOSUPPORT",
-        Some(libc::EMFILE) => "EMFILE",
-        Some(libc::ENFILE) => "ENFILE",
-        Some(libc::ENOBUFS) => "ENOBUFS",
-        Some(libc::ENOMEM) => "ENOMEM",
-        Some(libc::EOPNOTSUPP) => "EOPNOTSUPP",
-        Some(number) => return format!("errno {number}"),
-        None => return error.to_string(),
-    };
-    name.to_string()
 }
 
 /// A local address of the bind's family that no socket on the port holds,

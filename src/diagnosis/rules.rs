@@ -10,6 +10,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Conflict, IntendedBind, Reason, Why};
+use crate::errno::Errno;
 use crate::model::{Family, Socket, TcpState};
 
 /// What the rules need to know about the binder, besides the bind itself.
@@ -36,7 +37,7 @@ pub struct RuleContext {
 /// A bind() that fails before (or regardless of) any conflict check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub errno: &'static str,
+    pub errno: Errno,
     pub why: String,
 }
 
@@ -44,14 +45,14 @@ pub struct Refusal {
 pub fn refusal(bind: &IntendedBind, ctx: &RuleContext) -> Option<Refusal> {
     if let (Some(device), true) = (&bind.device, ctx.device_missing) {
         return Some(Refusal {
-            errno: "ENODEV",
+            errno: Errno::ENODEV,
             why: format!("SO_BINDTODEVICE fails: there is no device named {device}."),
         });
     }
     if let Some(start) = ctx.unprivileged_port_start {
         if bind.port != 0 && u32::from(bind.port) < start && !ctx.cap_net_bind_service {
             return Some(Refusal {
-                errno: "EACCES",
+                errno: Errno::EACCES,
                 why: format!(
                     "Port {} is below net.ipv4.ip_unprivileged_port_start ({start}) and uid {} \
                      lacks CAP_NET_BIND_SERVICE: bind() fails with EACCES before any conflict \
@@ -64,7 +65,7 @@ pub fn refusal(bind: &IntendedBind, ctx: &RuleContext) -> Option<Refusal> {
     if let IpAddr::V6(v6) = bind.addr {
         if v6.to_ipv4_mapped().is_some() && bind.v6only {
             return Some(Refusal {
-                errno: "EINVAL",
+                errno: Errno::EINVAL,
                 why: format!(
                     "{v6} is a v4-mapped address, which an IPV6_V6ONLY socket cannot bind."
                 ),
@@ -844,7 +845,7 @@ mod tests {
     fn refusals_come_before_conflicts() {
         let ctx = context();
         let low = refusal(&bind("0.0.0.0:80"), &ctx).expect("EACCES");
-        assert_eq!(low.errno, "EACCES");
+        assert_eq!(low.errno, Errno::EACCES);
         assert!(low.why.contains("CAP_NET_BIND_SERVICE"));
         let capable = RuleContext {
             cap_net_bind_service: true,
@@ -873,7 +874,7 @@ mod tests {
         };
         assert_eq!(
             refusal(&no_device, &looked_up).map(|r| r.errno),
-            Some("ENODEV")
+            Some(Errno::ENODEV)
         );
         assert_eq!(
             refusal(&no_device, &ctx),
@@ -886,7 +887,7 @@ mod tests {
         };
         assert_eq!(
             refusal(&mapped_v6only, &ctx).map(|r| r.errno),
-            Some("EINVAL")
+            Some(Errno::EINVAL)
         );
     }
 

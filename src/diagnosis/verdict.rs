@@ -1,40 +1,18 @@
 //! The verdict: the rules' view of every socket on the port, settled by the
 //! kernel's answer to a probe bind when there is one.
 
-use super::explain::explain;
-use super::rules::{self, Assessment, Refusal, RuleContext};
+use super::explain::{explain, Findings};
+use super::rules::{self, Assessment, RuleContext};
 use super::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
-use crate::model::Socket;
-use crate::source::sysctl::KernelContext;
+use crate::errno::Errno;
+use crate::model::KernelContext;
+use crate::model::{Socket, TIME_WAIT_LEN_MS};
 
-/// TCP_TIMEWAIT_LEN: no sysctl changes it.
-pub const TIME_WAIT_LEN_MS: u64 = 60_000;
 /// The time-wait timer fires late: a 60 s timer lands in the timer wheel
 /// level whose granularity is 2.048 s at HZ=250 (4.096 s at HZ=1000).
 /// Measured bindable 0.7–1.4 s after the timer's nominal end on 6.18 with
 /// HZ=250; estimates add the middle of that range.
 pub const TIMER_SLACK_MS: u64 = 1000;
-
-/// Everything the explanation draws on.
-pub(crate) struct Findings<'a> {
-    pub bind: &'a IntendedBind,
-    pub ctx: &'a RuleContext,
-    pub kernel: &'a KernelContext,
-    /// The errno the rules predict before any conflict check.
-    pub refusal: Option<Refusal>,
-    /// The probe of the bind exactly as intended, if one ran.
-    pub intended: Option<&'a Probe>,
-    pub probes: &'a [Probe],
-    pub blocked: bool,
-    pub blockers: &'a [Blocker],
-    pub free_in_ms: Option<u64>,
-    /// Sockets on the port the rules could not decide and the kernel passed.
-    pub passed_unknowns: Vec<(&'a Socket, Assessment)>,
-    /// Bound-only sockets that can make listen() fail after the bind.
-    pub listen_caveat: Vec<&'a Socket>,
-    /// TIME_WAITs whose peer is this port: the client side closed first.
-    pub client_side_time_waits: Vec<&'a Socket>,
-}
 
 /// Decides whether `bind` can succeed now, which sockets stop it and until
 /// when. `sockets` are the sockets on the bind's port (others are ignored);
@@ -58,7 +36,7 @@ pub fn diagnose(
     );
     let refusal = rules::refusal(bind, ctx);
     let intended = probes.iter().find(|probe| probe.bind == *bind);
-    let kernel_in_use = intended.is_some_and(|p| p.errno.as_deref() == Some("EADDRINUSE"));
+    let kernel_in_use = intended.is_some_and(|p| p.errno == Some(Errno::EADDRINUSE));
     let certain = assessed
         .iter()
         .filter(|(_, a)| a.conflict == Conflict::Yes)
@@ -116,8 +94,8 @@ pub fn diagnose(
     };
 
     let refused = match intended {
-        Some(probe) => probe.errno.clone().filter(|errno| errno != "EADDRINUSE"),
-        None => refusal.as_ref().map(|r| r.errno.to_string()),
+        Some(probe) => probe.errno.filter(|errno| *errno != Errno::EADDRINUSE),
+        None => refusal.as_ref().map(|r| r.errno),
     };
 
     let listen_caveat = if blocked {
@@ -181,17 +159,17 @@ fn time_until_free(blockers: &[Blocker]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnosis::probe::{QUESTION_INTENDED, QUESTION_REUSEADDR, QUESTION_REUSEPORT};
     use crate::diagnosis::wait_command;
+    use crate::diagnosis::ProbeKind;
     use crate::model::TcpState;
     use crate::testing::{bind, context, listener, owned_by, socket, time_wait};
 
-    fn probed(bind: &IntendedBind, question: &str, errno: Option<&str>) -> Probe {
+    fn probed(bind: &IntendedBind, kind: ProbeKind, errno: Option<Errno>) -> Probe {
         Probe {
             bind: bind.clone(),
-            question: question.to_string(),
+            kind,
             ok: errno.is_none(),
-            errno: errno.map(str::to_string),
+            errno,
         }
     }
 
@@ -256,11 +234,11 @@ mod tests {
     fn restart_case_probed_old_socket_lacked_reuseaddr() {
         let intended = bind("0.0.0.0:9527");
         let probes = [
-            probed(&intended, QUESTION_INTENDED, Some("EADDRINUSE")),
+            probed(&intended, ProbeKind::Intended, Some(Errno::EADDRINUSE)),
             probed(
                 &with_reuseaddr(&intended),
-                QUESTION_REUSEADDR,
-                Some("EADDRINUSE"),
+                ProbeKind::WithReuseaddr,
+                Some(Errno::EADDRINUSE),
             ),
         ];
         let verdict = diagnose(
@@ -284,7 +262,7 @@ mod tests {
     #[test]
     fn reuseaddr_on_both_sides_frees_the_port() {
         let intended = with_reuseaddr(&bind("0.0.0.0:9527"));
-        let probes = [probed(&intended, QUESTION_INTENDED, None)];
+        let probes = [probed(&intended, ProbeKind::Intended, None)];
         let verdict = diagnose(
             &[restart_time_wait()],
             &intended,
@@ -305,7 +283,11 @@ mod tests {
     #[test]
     fn reuseaddr_on_the_new_side_only_is_refused() {
         let intended = with_reuseaddr(&bind("0.0.0.0:9527"));
-        let probes = [probed(&intended, QUESTION_INTENDED, Some("EADDRINUSE"))];
+        let probes = [probed(
+            &intended,
+            ProbeKind::Intended,
+            Some(Errno::EADDRINUSE),
+        )];
         let verdict = diagnose(
             &[restart_time_wait()],
             &intended,
@@ -358,7 +340,11 @@ mod tests {
             restart_time_wait(),
             time_wait("127.0.0.1:9527", "127.0.0.1:41236", 50_000),
         ];
-        let probes = [probed(&intended, QUESTION_INTENDED, Some("EADDRINUSE"))];
+        let probes = [probed(
+            &intended,
+            ProbeKind::Intended,
+            Some(Errno::EADDRINUSE),
+        )];
         let verdict = diagnose(&sockets, &intended, &context(), &kernel(), &probes);
         assert!(verdict.blocked);
         assert!(verdict
@@ -378,19 +364,19 @@ mod tests {
         let nginx = owned_by(listener("0.0.0.0:9527"), 1234, "nginx");
         let sockets = [nginx, restart_time_wait()];
         let probes = [
-            probed(&intended, QUESTION_INTENDED, Some("EADDRINUSE")),
+            probed(&intended, ProbeKind::Intended, Some(Errno::EADDRINUSE)),
             probed(
                 &with_reuseaddr(&intended),
-                QUESTION_REUSEADDR,
-                Some("EADDRINUSE"),
+                ProbeKind::WithReuseaddr,
+                Some(Errno::EADDRINUSE),
             ),
             probed(
                 &IntendedBind {
                     reuseport: true,
                     ..intended.clone()
                 },
-                QUESTION_REUSEPORT,
-                Some("EADDRINUSE"),
+                ProbeKind::WithReuseport,
+                Some(Errno::EADDRINUSE),
             ),
         ];
         let verdict = diagnose(&sockets, &intended, &context(), &kernel(), &probes);
@@ -417,7 +403,7 @@ mod tests {
     fn client_closed_first_blames_nothing() {
         let intended = bind("0.0.0.0:9527");
         let client_side = time_wait("127.0.0.1:41234", "127.0.0.1:9527", 43_000);
-        let probes = [probed(&intended, QUESTION_INTENDED, None)];
+        let probes = [probed(&intended, ProbeKind::Intended, None)];
         let verdict = diagnose(&[client_side], &intended, &context(), &kernel(), &probes);
         assert!(!verdict.blocked);
         assert!(verdict.blockers.is_empty());
@@ -433,7 +419,7 @@ mod tests {
         let sockets = [time_wait("127.0.0.1:80", "127.0.0.1:41234", 10_000)];
         for probes in [
             vec![],
-            vec![probed(&intended, QUESTION_INTENDED, Some("EACCES"))],
+            vec![probed(&intended, ProbeKind::Intended, Some(Errno::EACCES))],
         ] {
             let verdict = diagnose(&sockets, &intended, &context(), &kernel(), &probes);
             assert!(verdict.blocked);
@@ -450,7 +436,7 @@ mod tests {
     #[test]
     fn kernel_and_rules_disagreeing_stay_visible() {
         let intended = bind("0.0.0.0:9527");
-        let accepted = [probed(&intended, QUESTION_INTENDED, None)];
+        let accepted = [probed(&intended, ProbeKind::Intended, None)];
         let verdict = diagnose(
             &[restart_time_wait()],
             &intended,
@@ -463,7 +449,11 @@ mod tests {
         assert_eq!(verdict.blockers[0].conflict, Conflict::Yes);
         assert_says(&verdict.explanation, "The rules disagree");
 
-        let refused = [probed(&intended, QUESTION_INTENDED, Some("EADDRINUSE"))];
+        let refused = [probed(
+            &intended,
+            ProbeKind::Intended,
+            Some(Errno::EADDRINUSE),
+        )];
         let verdict = diagnose(&[], &intended, &context(), &kernel(), &refused);
         assert!(verdict.blocked);
         assert!(verdict.blockers.is_empty());
@@ -497,7 +487,7 @@ mod tests {
             77,
             "worker",
         );
-        let probes = [probed(&intended, QUESTION_INTENDED, None)];
+        let probes = [probed(&intended, ProbeKind::Intended, None)];
         let verdict = diagnose(&[bound], &intended, &context(), &kernel(), &probes);
         assert!(!verdict.blocked);
         assert_says(&verdict.explanation, "listen() may not");
@@ -509,7 +499,7 @@ mod tests {
     fn accepted_bind_settles_what_the_table_hid() {
         let intended = bind("0.0.0.0:9527");
         let ipv6 = time_wait("[::1]:9527", "[::1]:41234", 43_000);
-        let probes = [probed(&intended, QUESTION_INTENDED, None)];
+        let probes = [probed(&intended, ProbeKind::Intended, None)];
         let verdict = diagnose(&[ipv6], &intended, &context(), &kernel(), &probes);
         assert!(!verdict.blocked);
         assert!(verdict.blockers.is_empty());

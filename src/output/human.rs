@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use crossterm::style::Stylize;
 
 use crate::diagnosis::{Conflict, Probe, Verdict};
+use crate::duration::seconds_text;
 use crate::model::{counts_by_state, Socket, SocketTable, TcpState, Timer};
 use crate::output::device_name;
 use crate::output::inert::inert;
@@ -24,16 +25,11 @@ pub fn timer_text(timer: Option<&Timer>) -> String {
         Some(t) if t.retransmits > 0 => format!(
             "{} {} ({})",
             t.kind.as_str(),
-            seconds(t.expires_ms),
+            seconds_text(t.expires_ms),
             t.retransmits
         ),
-        Some(t) => format!("{} {}", t.kind.as_str(), seconds(t.expires_ms)),
+        Some(t) => format!("{} {}", t.kind.as_str(), seconds_text(t.expires_ms)),
     }
-}
-
-/// Milliseconds as seconds with one decimal: `43.2s`.
-pub fn seconds(ms: u64) -> String {
-    format!("{}.{}s", ms / 1000, (ms % 1000) / 100)
 }
 
 /// `1234/nginx, 1240/nginx`, escaped; `-` when no process is known.
@@ -51,15 +47,15 @@ pub fn processes_text(socket: &Socket) -> String {
     text
 }
 
-/// Colour only when asked for (a terminal without NO_COLOR).
+/// Color only when asked for (a terminal without NO_COLOR).
 #[derive(Clone, Copy)]
 pub struct Style {
-    pub colour: bool,
+    pub color: bool,
 }
 
 impl Style {
     fn state(self, state: TcpState, text: String) -> String {
-        if !self.colour {
+        if !self.color {
             return text;
         }
         match state {
@@ -71,7 +67,7 @@ impl Style {
     }
 
     fn alarm(self, text: &str) -> String {
-        if self.colour {
+        if self.color {
             text.red().bold().to_string()
         } else {
             text.to_string()
@@ -79,7 +75,7 @@ impl Style {
     }
 
     fn good(self, text: &str) -> String {
-        if self.colour {
+        if self.color {
             text.green().bold().to_string()
         } else {
             text.to_string()
@@ -87,7 +83,7 @@ impl Style {
     }
 
     fn heading(self, text: &str) -> String {
-        if self.colour {
+        if self.color {
             text.bold().to_string()
         } else {
             text.to_string()
@@ -113,7 +109,7 @@ fn row_cells(socket: &Socket) -> [String; 5] {
 }
 
 /// Writes the aligned table; rows for which `is_blocker` holds get a `!`
-/// marker (so a monochrome report still shows them) and, in colour, red.
+/// marker (so a monochrome report still shows them) and, in color, red.
 fn write_table(
     out: &mut impl Write,
     sockets: &[Socket],
@@ -240,14 +236,14 @@ fn write_probes(out: &mut impl Write, probes: &[Probe], style: Style) -> io::Res
     let binds: Vec<String> = probes.iter().map(|p| bind_text(&p.bind)).collect();
     let width = binds.iter().map(|b| b.chars().count()).max().unwrap_or(0);
     for (probe, bind) in probes.iter().zip(&binds) {
-        let (mark, result) = match &probe.errno {
+        let (mark, result) = match probe.errno {
             None => (style.good("ok  "), "bound".to_string()),
-            Some(errno) => (style.alarm("FAIL"), errno.clone()),
+            Some(errno) => (style.alarm("FAIL"), errno.to_string()),
         };
         writeln!(
             out,
             "  {mark}  {result:<13} {bind:<width$}  {}",
-            inert(&probe.question)
+            probe.kind.question()
         )?;
     }
     Ok(())
@@ -272,14 +268,13 @@ pub fn write_report(
         // socket and no timer is the first thing in the way.
         writeln!(
             out,
-            "bind() itself is refused with {}, before any conflict with a socket is checked",
-            inert(errno)
+            "bind() itself is refused with {errno}, before any conflict with a socket is checked"
         )?;
     } else if let Some(ms) = verdict.free_in_ms {
         writeln!(
             out,
             "free in ~{} (an estimate: the kernel's TIME_WAIT timer fires a second or two late)",
-            seconds(ms)
+            seconds_text(ms)
         )?;
     } else if verdict.blocked && verdict.blockers.iter().any(|b| b.conflict == Conflict::Yes) {
         writeln!(out, "it will not free by itself: a live process holds it")?;

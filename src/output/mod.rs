@@ -1,10 +1,17 @@
-//! The faces that print: a human report and a JSON document.
+//! What the faces print with: the human report, the JSON document, and the
+//! small renderings they share (device names, inert text, color).
 
 pub mod human;
 pub mod inert;
 pub mod json;
 
 use std::ffi::CStr;
+
+/// Color only on a terminal, and never when NO_COLOR is set to a non-empty
+/// value (no-color.org): the one check every face makes.
+pub fn color_wanted(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
 
 /// The name of a bound device (SO_BINDTODEVICE ifindex), or None for no
 /// device; an index that no longer resolves prints as `if<N>`.

@@ -1,7 +1,8 @@
 //! Output tests on a fixture table: the human report's layout and the JSON
 //! schema's names, without a kernel.
 
-use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
+use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, ProbeKind, Reason, Verdict};
+use crate::errno::Errno;
 use crate::model::{Process, Socket, SocketTable, SourceKind};
 use crate::output::{human, json};
 use crate::testing;
@@ -53,9 +54,9 @@ fn verdict() -> Verdict {
         }],
         probes: vec![Probe {
             bind: bind(),
-            question: "intended bind".to_string(),
+            kind: ProbeKind::Intended,
             ok: false,
-            errno: Some("EADDRINUSE".to_string()),
+            errno: Some(Errno::EADDRINUSE),
         }],
         explanation: "The old server closed first.".to_string(),
         advice: vec!["tw-inspect --port 9527 --wait".to_string()],
@@ -71,15 +72,15 @@ fn render(f: impl FnOnce(&mut Vec<u8>)) -> String {
 #[test]
 fn listing_is_aligned_counted_and_inert() {
     let text =
-        render(|out| human::write_listing(out, &table(), human::Style { colour: false }).unwrap());
+        render(|out| human::write_listing(out, &table(), human::Style { color: false }).unwrap());
     insta::assert_snapshot!(text);
     assert!(!text.contains('\x1b'));
 }
 
 #[test]
-fn report_marks_blockers_without_colour() {
+fn report_marks_blockers_without_color() {
     let text = render(|out| {
-        human::write_report(out, &table(), &verdict(), human::Style { colour: false }).unwrap()
+        human::write_report(out, &table(), &verdict(), human::Style { color: false }).unwrap()
     });
     insta::assert_snapshot!(text);
     let blocker_line = text.lines().find(|l| l.contains("36650")).unwrap();
@@ -87,11 +88,11 @@ fn report_marks_blockers_without_colour() {
 }
 
 #[test]
-fn colour_never_lets_process_escapes_through() {
+fn color_never_lets_process_escapes_through() {
     let text = render(|out| {
-        human::write_report(out, &table(), &verdict(), human::Style { colour: true }).unwrap()
+        human::write_report(out, &table(), &verdict(), human::Style { color: true }).unwrap()
     });
-    assert!(text.contains("\x1b["), "colour was asked for");
+    assert!(text.contains("\x1b["), "color was asked for");
     assert!(
         !text.contains("\x1b[2J"),
         "process escape reached the terminal"
@@ -101,8 +102,7 @@ fn colour_never_lets_process_escapes_through() {
 
 #[test]
 fn json_keeps_the_v1_names_and_escapes_control_bytes() {
-    let text =
-        render(|out| json::write(out, &table(), Some(9527), Some(&verdict()), false).unwrap());
+    let text = render(|out| json::write_report(out, &table(), &verdict(), None, false).unwrap());
     assert!(!text.contains('\x1b'), "raw escape byte in JSON");
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc["schema_version"], 1);
@@ -146,7 +146,7 @@ fn json_keeps_the_v1_names_and_escapes_control_bytes() {
 
 #[test]
 fn json_without_port_has_no_port_or_verdict() {
-    let text = render(|out| json::write(out, &table(), None, None, true).unwrap());
+    let text = render(|out| json::write_listing(out, &table(), true).unwrap());
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(doc.get("port").is_none());
     assert!(doc.get("verdict").is_none());

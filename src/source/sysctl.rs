@@ -1,58 +1,33 @@
-//! Kernel settings that explain a bind() failure or a TIME_WAIT pile-up, read
+//! Reading the kernel settings ([`KernelContext`]) that explain a bind() failure or a TIME_WAIT pile-up, read
 //! from /proc/sys (per network namespace). Each value is optional: a missing
 //! or garbled file gives None, never an error.
 
 use std::fs;
 use std::path::Path;
 
-/// The network namespace's settings, as the reading thread sees them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KernelContext {
-    /// net.ipv4.tcp_tw_reuse: 0, 1, or 2 (loopback only). Affects connect() only.
-    pub tcp_tw_reuse: Option<u8>,
-    /// net.ipv4.tcp_max_tw_buckets: past it, no TIME_WAIT is created.
-    pub tcp_max_tw_buckets: Option<u64>,
-    /// TIME_WAIT sockets in the namespace now (`tw` in /proc/net/sockstat).
-    pub time_wait_count: Option<u64>,
-    /// net.ipv4.tcp_fin_timeout in seconds: the orphaned FIN_WAIT2 lifetime only.
-    pub tcp_fin_timeout: Option<u32>,
-    /// net.ipv4.ip_local_port_range: the ephemeral ports connect() picks from.
-    pub ip_local_port_range: Option<(u16, u16)>,
-    /// net.ipv6.bindv6only: the IPV6_V6ONLY default of new AF_INET6 sockets.
-    pub bindv6only: Option<bool>,
-    /// net.ipv4.ip_unprivileged_port_start.
-    pub ip_unprivileged_port_start: Option<u32>,
+use crate::model::KernelContext;
+
+/// Reads the calling thread's namespace (/proc/sys/net, /proc/thread-self/net).
+pub fn read() -> KernelContext {
+    read_from(
+        Path::new("/proc/sys/net"),
+        Path::new("/proc/thread-self/net"),
+    )
 }
 
-impl KernelContext {
-    /// Reads the calling thread's namespace (/proc/sys/net, /proc/thread-self/net).
-    pub fn read() -> KernelContext {
-        KernelContext::read_from(
-            Path::new("/proc/sys/net"),
-            Path::new("/proc/thread-self/net"),
-        )
-    }
-
-    /// Reads from a /proc/sys/net and a /proc/PID/net directory (or copies of them).
-    pub fn read_from(sys_net: &Path, proc_net: &Path) -> KernelContext {
-        let value = |name: &str| fs::read_to_string(sys_net.join(name)).ok();
-        KernelContext {
-            tcp_tw_reuse: number(&value, "ipv4/tcp_tw_reuse"),
-            tcp_max_tw_buckets: number(&value, "ipv4/tcp_max_tw_buckets"),
-            time_wait_count: fs::read_to_string(proc_net.join("sockstat"))
-                .ok()
-                .and_then(|text| sockstat_time_wait(&text)),
-            tcp_fin_timeout: number(&value, "ipv4/tcp_fin_timeout"),
-            ip_local_port_range: value("ipv4/ip_local_port_range")
-                .and_then(|text| port_range(&text)),
-            bindv6only: number::<u8>(&value, "ipv6/bindv6only").map(|flag| flag != 0),
-            ip_unprivileged_port_start: number(&value, "ipv4/ip_unprivileged_port_start"),
-        }
-    }
-
-    /// IPV6_V6ONLY for a bind that does not say: net.ipv6.bindv6only, else off.
-    pub fn default_v6only(&self) -> bool {
-        self.bindv6only.unwrap_or(false)
+/// Reads from a /proc/sys/net and a /proc/PID/net directory (or copies of them).
+pub fn read_from(sys_net: &Path, proc_net: &Path) -> KernelContext {
+    let value = |name: &str| fs::read_to_string(sys_net.join(name)).ok();
+    KernelContext {
+        tcp_tw_reuse: number(&value, "ipv4/tcp_tw_reuse"),
+        tcp_max_tw_buckets: number(&value, "ipv4/tcp_max_tw_buckets"),
+        time_wait_count: fs::read_to_string(proc_net.join("sockstat"))
+            .ok()
+            .and_then(|text| sockstat_time_wait(&text)),
+        tcp_fin_timeout: number(&value, "ipv4/tcp_fin_timeout"),
+        ip_local_port_range: value("ipv4/ip_local_port_range").and_then(|text| port_range(&text)),
+        bindv6only: number::<u8>(&value, "ipv6/bindv6only").map(|flag| flag != 0),
+        ip_unprivileged_port_start: number(&value, "ipv4/ip_unprivileged_port_start"),
     }
 }
 
@@ -109,7 +84,7 @@ mod tests {
         fs::write(ipv4.join("tcp_tw_reuse"), "2\n").unwrap();
         fs::write(ipv4.join("tcp_max_tw_buckets"), "not a number\n").unwrap();
         fs::write(ipv4.join("ip_local_port_range"), "1024\t2048\n").unwrap();
-        let context = KernelContext::read_from(&root.join("sys"), &root.join("net"));
+        let context = read_from(&root.join("sys"), &root.join("net"));
         fs::remove_dir_all(&root).unwrap();
         assert_eq!(
             context,

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
-use crate::cli::free::{destroyable, Spared};
+use crate::diagnosis::free::{destroyable, Spared};
 use crate::diagnosis::{Blocker, IntendedBind, RuleContext, Verdict};
 use crate::model::{counts_by_state, Socket, TcpState};
 use crate::output::human::processes_text;
+use crate::session::{BindOptions, BindSpec};
 use crate::source::netlink::DestroyError;
 use crate::tui::keys::{self, Action};
 use crate::tui::left_by::LeftBy;
@@ -98,7 +99,7 @@ impl App {
     pub fn new(config: TuiConfig) -> App {
         App {
             port: config.port,
-            reuseaddr: config.reuseaddr,
+            reuseaddr: config.options.reuseaddr,
             interval: config.interval,
             config,
             paused: false,
@@ -117,16 +118,35 @@ impl App {
         }
     }
 
-    /// The bind the user currently intends; None until a port is chosen.
+    /// The bind the user currently intends, in their words; None until a
+    /// port is chosen.
+    pub fn bind_spec(&self) -> Option<BindSpec> {
+        Some(BindSpec {
+            port: self.port?,
+            options: BindOptions {
+                reuseaddr: self.reuseaddr,
+                ..self.config.options.clone()
+            },
+        })
+    }
+
+    /// The bind as the kernel will see it: the verdict's, or until one
+    /// answers this bind, the user's words with the last reading's defaults.
     pub fn intended_bind(&self) -> Option<IntendedBind> {
-        let mut bind = self.config.bind_for(self.port?);
-        bind.reuseaddr = self.reuseaddr;
-        Some(bind)
+        if let Some(verdict) = self.verdict() {
+            return Some(verdict.bind.clone());
+        }
+        let kernel = self
+            .snapshot
+            .as_ref()
+            .map(|snapshot| snapshot.header.sysctl.clone())
+            .unwrap_or_default();
+        Some(self.bind_spec()?.resolve(&kernel))
     }
 
     pub fn request(&self) -> CollectRequest {
         CollectRequest {
-            bind: self.intended_bind(),
+            bind: self.bind_spec(),
         }
     }
 
@@ -134,8 +154,9 @@ impl App {
     /// intends now (after `p` or `r` it answers the old one until the next
     /// reading).
     pub fn verdict(&self) -> Option<&Verdict> {
-        let verdict = self.snapshot.as_ref()?.verdict.as_ref()?;
-        (Some(&verdict.bind) == self.intended_bind().as_ref()).then_some(verdict)
+        let snapshot = self.snapshot.as_ref()?;
+        let verdict = snapshot.verdict.as_ref()?;
+        (snapshot.request == self.request()).then_some(verdict)
     }
 
     /// The verdict with the rule context it was judged in, for judging one
@@ -531,7 +552,9 @@ fn socket_text(socket: &Socket) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::test_fixtures::{bind_8080, established, scenario, table, time_wait};
+    use crate::tui::test_fixtures::{
+        established, request_8080, scenario, spec_8080, table, time_wait,
+    };
     use crossterm::event::KeyModifiers;
 
     fn key(code: KeyCode) -> KeyEvent {
@@ -599,12 +622,7 @@ mod tests {
             }
         );
         let effect = app.handle_key(key(KeyCode::Enter));
-        assert_eq!(
-            effect,
-            Some(Effect::Collect(CollectRequest {
-                bind: Some(bind_8080())
-            }))
-        );
+        assert_eq!(effect, Some(Effect::Collect(request_8080())));
         assert_eq!(app.mode, Mode::Normal);
     }
 
@@ -625,10 +643,8 @@ mod tests {
     fn reuseaddr_toggle_asks_for_a_new_verdict_and_hides_the_stale_one() {
         let (mut app, _) = app_on_8080();
         let effect = app.handle_key(key(KeyCode::Char('r')));
-        let expected = IntendedBind {
-            reuseaddr: true,
-            ..bind_8080()
-        };
+        let mut expected = spec_8080();
+        expected.options.reuseaddr = true;
         assert_eq!(
             effect,
             Some(Effect::Collect(CollectRequest {
@@ -928,6 +944,7 @@ mod tests {
     fn left_by_shows_across_readings() {
         let mut app = App::new(TuiConfig::new("proc"));
         app.apply_reading(Ok(crate::tui::Snapshot {
+            request: CollectRequest { bind: None },
             table: table(vec![established(
                 "10.0.0.1:8080",
                 "10.0.0.2:5000",
@@ -940,6 +957,7 @@ mod tests {
         }));
         let tw = time_wait("10.0.0.1:8080", "10.0.0.2:5000", 60_000);
         app.apply_reading(Ok(crate::tui::Snapshot {
+            request: CollectRequest { bind: None },
             table: table(vec![tw.clone()]),
             verdict: None,
             rule_context: None,

@@ -93,7 +93,7 @@ impl Drop for StopOnPanic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::test_fixtures::{bind_8080, scenario};
+    use crate::tui::test_fixtures::{scenario, spec_8080};
     use std::sync::mpsc;
 
     const PATIENCE: Duration = Duration::from_secs(5);
@@ -139,7 +139,7 @@ mod tests {
         commands.send(Command::Pause(true)).expect("send");
         commands
             .send(Command::Collect(CollectRequest {
-                bind: Some(bind_8080()),
+                bind: Some(spec_8080()),
             }))
             .expect("send");
         assert_eq!(next_port(&events, PATIENCE), Some(8080));

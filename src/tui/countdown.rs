@@ -4,8 +4,7 @@
 
 use std::time::Instant;
 
-/// The 2MSL lifetime Linux gives every TIME_WAIT (TCP_TIMEWAIT_LEN, 60 s).
-pub(crate) const TIME_WAIT_LIFETIME_MS: u64 = 60_000;
+use crate::model::TIME_WAIT_LEN_MS;
 
 /// What is left at `now` of a timer that had `expires_ms` left at `read_at`;
 /// never below 0.
@@ -14,21 +13,9 @@ pub(crate) fn remaining_ms(expires_ms: u64, read_at: Instant, now: Instant) -> u
     u64::try_from(u128::from(expires_ms).saturating_sub(elapsed)).unwrap_or(0)
 }
 
-/// Seconds with one decimal, rounded up so a timer that has not fired never
-/// reads 0.0: "41.7s".
-pub(crate) fn seconds_text(ms: u64) -> String {
-    let tenths = ms.div_ceil(100);
-    format!("{}.{}s", tenths / 10, tenths % 10)
-}
-
-/// Whole seconds, rounded up: the "free in ~N s" estimate.
-pub(crate) fn whole_seconds(ms: u64) -> u64 {
-    ms.div_ceil(1000)
-}
-
 /// How much of the 2MSL lifetime is left, from 0.0 to 1.0.
 pub(crate) fn lifetime_fraction(ms: u64) -> f64 {
-    (ms as f64 / TIME_WAIT_LIFETIME_MS as f64).clamp(0.0, 1.0)
+    (ms as f64 / TIME_WAIT_LEN_MS as f64).clamp(0.0, 1.0)
 }
 
 /// A text gauge `cells` wide of the lifetime left: "██████░░░░".
@@ -56,16 +43,6 @@ mod tests {
         );
         // A `now` before the reading (clock skew between threads) is no time at all.
         assert_eq!(remaining_ms(5_000, later, read_at), 5_000);
-    }
-
-    #[test]
-    fn seconds_round_up_to_a_tenth() {
-        assert_eq!(seconds_text(41_650), "41.7s");
-        assert_eq!(seconds_text(41_700), "41.7s");
-        assert_eq!(seconds_text(1), "0.1s");
-        assert_eq!(seconds_text(0), "0.0s");
-        assert_eq!(whole_seconds(41_001), 42);
-        assert_eq!(whole_seconds(0), 0);
     }
 
     #[test]

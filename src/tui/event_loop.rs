@@ -14,7 +14,7 @@ use ratatui::Terminal;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::source::netlink::destroy;
+use crate::session::Session;
 use crate::tui::app::{App, Effect};
 use crate::tui::collector::{self, Command};
 use crate::tui::terminal::{self, TerminalSession};
@@ -37,6 +37,7 @@ pub(crate) enum LoopEvent {
 pub(crate) fn run(
     config: TuiConfig,
     collect: impl FnMut(&CollectRequest) -> crate::Result<Snapshot> + Send + 'static,
+    session: Session,
 ) -> crate::Result<()> {
     let mut app = App::new(config);
     let (events, event_receiver) = mpsc::channel();
@@ -46,7 +47,7 @@ pub(crate) fn run(
     let signal_handle = signals.handle();
     let signal_thread = spawn_signal_thread(signals, events.clone())?;
 
-    let result = TerminalSession::enter().and_then(|mut session| {
+    let result = TerminalSession::enter().and_then(|mut terminal| {
         let stop_input = Arc::new(AtomicBool::new(false));
         let input_ended = spawn_input_thread(Arc::clone(&stop_input), events.clone())?;
         // Not joined: it may be in the middle of a slow reading, and ends by
@@ -59,7 +60,13 @@ pub(crate) fn run(
             events,
         )
         .map_err(|e| Error::io("collector thread", e))?;
-        let result = event_loop(&mut session.terminal, &mut app, &event_receiver, &commands);
+        let result = event_loop(
+            &mut terminal.terminal,
+            &mut app,
+            &event_receiver,
+            &commands,
+            &session,
+        );
         stop_input.store(true, Ordering::Relaxed);
         // Let it stop before the terminal is given back (it must not take
         // keys meant for the shell), but never wait on it for long: a
@@ -77,6 +84,7 @@ fn event_loop<B: Backend>(
     app: &mut App,
     events: &Receiver<LoopEvent>,
     commands: &Sender<Command>,
+    session: &Session,
 ) -> crate::Result<()> {
     loop {
         if terminal::restored() {
@@ -100,7 +108,7 @@ fn event_loop<B: Backend>(
         };
         // Everything already queued goes into the same frame.
         for event in std::iter::once(first).chain(events.try_iter()) {
-            if handle(event, app, commands) == Flow::Quit {
+            if handle(event, app, commands, session) == Flow::Quit {
                 return ended();
             }
         }
@@ -124,7 +132,7 @@ enum Flow {
     Quit,
 }
 
-fn handle(event: LoopEvent, app: &mut App, commands: &Sender<Command>) -> Flow {
+fn handle(event: LoopEvent, app: &mut App, commands: &Sender<Command>, session: &Session) -> Flow {
     let effect = match event {
         LoopEvent::Input(Event::Key(key)) => app.handle_key(key),
         // A resize, focus change or paste just redraws.
@@ -138,10 +146,15 @@ fn handle(event: LoopEvent, app: &mut App, commands: &Sender<Command>) -> Flow {
         }
         LoopEvent::Stop => Some(Effect::Quit),
     };
-    apply(effect, app, commands)
+    apply(effect, app, commands, session)
 }
 
-fn apply(effect: Option<Effect>, app: &mut App, commands: &Sender<Command>) -> Flow {
+fn apply(
+    effect: Option<Effect>,
+    app: &mut App,
+    commands: &Sender<Command>,
+    session: &Session,
+) -> Flow {
     // A collector that is gone has reported why through its last reading.
     let _ = match effect {
         None => Ok(()),
@@ -151,9 +164,9 @@ fn apply(effect: Option<Effect>, app: &mut App, commands: &Sender<Command>) -> F
         Some(Effect::SetPaused(paused)) => commands.send(Command::Pause(paused)),
         // SOCK_DESTROY answers within a netlink round trip: no thread needed.
         Some(Effect::Destroy(socket)) => {
-            let result = destroy(&socket);
+            let result = session.destroy(&socket);
             let next = app.destroyed(&socket, result);
-            return apply(next, app, commands);
+            return apply(next, app, commands, session);
         }
     };
     Flow::Continue

@@ -1,9 +1,9 @@
-//! The live dashboard: a collector thread reads the table and diagnoses the
-//! chosen bind every interval (through a closure the CLI provides), the event
-//! loop folds each reading into [`app::App`], and [`render`] draws it.
+//! The live dashboard: a collector thread asks the session for the table and
+//! the chosen bind's verdict every interval, the event loop folds each
+//! reading into [`app::App`], and [`render`] draws it.
 //!
-//! The dashboard never diagnoses anything itself: it draws the CLI's
-//! [`Verdict`] for the intended bind, exactly as the other outputs do, and
+//! The dashboard never diagnoses anything itself: it draws the session's
+//! [`Verdict`] for the intended bind, exactly as the other faces do, and
 //! judges a single socket only through [`crate::diagnosis::assess`] with the
 //! verdict's own [`RuleContext`].
 
@@ -23,24 +23,24 @@ mod perf;
 #[cfg(test)]
 mod test_fixtures;
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use crate::diagnosis::{IntendedBind, RuleContext, Verdict};
-use crate::model::SocketTable;
-use crate::source::sysctl::KernelContext;
+use crate::args::Args;
+use crate::diagnosis::{RuleContext, Verdict};
+use crate::error::Failure;
+use crate::model::{KernelContext, SocketTable, SourceKind};
+use crate::output::color_wanted;
+use crate::session::{BindOptions, BindSpec, Session};
+use crate::source::SourceChoice;
 
 /// How the dashboard starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TuiConfig {
     /// The port to diagnose at start; None until the user chooses one with `p`.
     pub port: Option<u16>,
-    /// Address and flags of the intended bind; `port` completes it.
-    pub addr: IpAddr,
-    pub reuseaddr: bool,
-    pub reuseport: bool,
-    pub v6only: bool,
-    pub device: Option<String>,
+    /// The intended bind's address and flags, as the user gave them; `port`
+    /// completes it and the session applies the kernel's defaults.
+    pub options: BindOptions,
     /// Time between two readings (changed live with + and -).
     pub interval: Duration,
     /// False for a monochrome screen (NO_COLOR).
@@ -51,49 +51,36 @@ pub struct TuiConfig {
 
 impl TuiConfig {
     /// Defaults: no port yet, a wildcard IPv4 bind without flags, 1 s
-    /// interval, colour unless NO_COLOR is set to a non-empty value.
+    /// interval, color unless NO_COLOR is set to a non-empty value.
     pub fn new(source: impl Into<String>) -> TuiConfig {
         TuiConfig {
             port: None,
-            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            reuseaddr: false,
-            reuseport: false,
-            v6only: false,
-            device: None,
+            options: BindOptions::default(),
             interval: Duration::from_secs(1),
-            color: std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+            color: color_wanted(true),
             source: source.into(),
-        }
-    }
-
-    /// The intended bind for `port` with this configuration's address and flags.
-    fn bind_for(&self, port: u16) -> IntendedBind {
-        IntendedBind {
-            addr: self.addr,
-            port,
-            reuseaddr: self.reuseaddr,
-            reuseport: self.reuseport,
-            v6only: self.v6only,
-            device: self.device.clone(),
         }
     }
 }
 
-/// What the collector closure is asked to read: the whole table, and the
-/// verdict for `bind` when the user has chosen a port.
+/// What the collector is asked to read: the whole table, and the verdict
+/// for `bind` when the user has chosen a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectRequest {
-    pub bind: Option<IntendedBind>,
+    pub bind: Option<BindSpec>,
 }
 
 /// One reading, as the collector closure returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
+    /// What this reading answers: a verdict is shown only while the user
+    /// still intends this bind.
+    pub request: CollectRequest,
     pub table: SocketTable,
     /// The verdict for the request's bind; None when no port was chosen.
     pub verdict: Option<Verdict>,
-    /// The context the verdict's rules ran with (the collector's
-    /// `rule_context`); Some exactly when `verdict` is. The details view
+    /// The context the verdict's rules ran with; Some exactly when
+    /// `verdict` is. The details view
     /// judges other sockets with it, so it never builds one of its own.
     pub rule_context: Option<RuleContext>,
     pub header: HeaderInfo,
@@ -127,13 +114,69 @@ impl HeaderInfo {
     }
 }
 
+/// Opens the dashboard for these flags: one reading first, so that a bad
+/// source fails as one line on a normal terminal and the header can name
+/// the source that answered; then the live screen until the user quits.
+pub fn launch(session: Session, args: &Args) -> Result<(), Failure> {
+    use std::io::IsTerminal as _;
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return Err(Failure::Refused(
+            "the dashboard needs a terminal (stdin and stdout); without one, use --port or the listing"
+                .into(),
+        ));
+    }
+    let first = session.read(crate::model::Query::everything(), false)?;
+    // What was asked for; "(sock_diag unavailable)" when /proc answered instead.
+    let mut source_name = match session.choice() {
+        SourceChoice::Auto => "auto",
+        SourceChoice::Netlink => "netlink",
+        SourceChoice::Proc => "proc",
+    }
+    .to_string();
+    if first.fallback_warning.is_some() {
+        source_name.push_str(" (sock_diag unavailable)");
+    }
+    if let Some(dir) = session.captured() {
+        source_name = format!("captured {}", dir.display());
+    }
+    let session = if first.table.source == SourceKind::Proc {
+        session.with_choice(SourceChoice::Proc)
+    } else {
+        session
+    };
+    let config = TuiConfig {
+        port: args.port,
+        options: args.bind_options(),
+        interval: args.interval,
+        ..TuiConfig::new(source_name)
+    };
+    run(config, session).map_err(Failure::from)
+}
+
+/// One reading for the dashboard: the whole table and, for a chosen port,
+/// the session's verdict judged on that same table.
+pub fn snapshot(session: &Session, request: &CollectRequest) -> crate::Result<Snapshot> {
+    let check = session.check_table(request.bind.as_ref())?;
+    let (verdict, rule_context) = check.verdict.unzip();
+    Ok(Snapshot {
+        request: request.clone(),
+        table: check.table,
+        verdict,
+        rule_context,
+        header: HeaderInfo::read_local(check.kernel),
+        read_at: check.read_at,
+    })
+}
+
 /// Runs the dashboard in this terminal until the user quits (q, Esc, Ctrl-C)
 /// or SIGTERM/SIGINT/SIGHUP arrives; the terminal is restored on every exit,
-/// a panic included. `collector` runs on its own thread, once per interval
-/// and at once when the user changes the intended bind.
-pub fn run(
-    config: TuiConfig,
-    collector: impl FnMut(&CollectRequest) -> crate::Result<Snapshot> + Send + 'static,
-) -> crate::Result<()> {
-    event_loop::run(config, collector)
+/// a panic included. The collector reads through `session` on its own
+/// thread, once per interval and at once when the user changes the bind.
+pub fn run(config: TuiConfig, session: Session) -> crate::Result<()> {
+    let reader = session.clone();
+    event_loop::run(
+        config,
+        move |request: &CollectRequest| snapshot(&reader, request),
+        session,
+    )
 }

@@ -12,7 +12,9 @@ use ratatui::Terminal;
 use crate::diagnosis::{Blocker, Conflict, Reason, Verdict};
 use crate::model::{Socket, TcpState, Timer, TimerKind};
 use crate::tui::app::App;
-use crate::tui::test_fixtures::{bind_8080, header, process, rule_context, socket, table};
+use crate::tui::test_fixtures::{
+    bind_8080, header, process, request_8080, rule_context, socket, table,
+};
 use crate::tui::{render, Snapshot, TuiConfig};
 
 const SOCKETS: usize = 100_000;
@@ -56,6 +58,7 @@ fn synthetic(read_at: Instant, generation: u64) -> Snapshot {
         })
         .collect();
     Snapshot {
+        request: request_8080(),
         verdict: Some(Verdict {
             bind: bind_8080(),
             blocked: true,

@@ -2,11 +2,15 @@
 
 use std::time::Instant;
 
-use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, RuleContext, Verdict};
+use crate::diagnosis::{
+    Blocker, Conflict, IntendedBind, Probe, ProbeKind, Reason, RuleContext, Verdict,
+};
+use crate::errno::Errno;
+use crate::model::KernelContext;
 use crate::model::{Process, Socket, SocketTable, SourceKind, TcpState, Timer, TimerKind};
-use crate::source::sysctl::KernelContext;
+use crate::session::{BindOptions, BindSpec};
 use crate::testing;
-use crate::tui::{HeaderInfo, Snapshot};
+use crate::tui::{CollectRequest, HeaderInfo, Snapshot};
 
 /// A bare socket: no timer, no inode, uid 1000 (the builders below add them).
 pub(crate) fn socket(state: TcpState, local: &str, remote: &str) -> Socket {
@@ -75,6 +79,21 @@ pub(crate) fn bind_8080() -> IntendedBind {
     testing::bind("0.0.0.0:8080")
 }
 
+/// The scenario's bind as the user asks for it: port 8080, no flags.
+pub(crate) fn spec_8080() -> BindSpec {
+    BindSpec {
+        port: 8080,
+        options: BindOptions::default(),
+    }
+}
+
+/// What a reading of the scenario answers.
+pub(crate) fn request_8080() -> CollectRequest {
+    CollectRequest {
+        bind: Some(spec_8080()),
+    }
+}
+
 /// The sockets of the scenario: port 8080 held by two TIME_WAITs and a
 /// listener whose process name carries an escape sequence, among others.
 pub(crate) fn scenario_sockets() -> Vec<Socket> {
@@ -125,18 +144,18 @@ pub(crate) fn scenario_verdict(sockets: &[Socket]) -> Verdict {
         probes: vec![
             Probe {
                 bind: bind_8080(),
-                question: "intended".to_string(),
+                kind: ProbeKind::Intended,
                 ok: false,
-                errno: Some("EADDRINUSE".to_string()),
+                errno: Some(Errno::EADDRINUSE),
             },
             Probe {
                 bind: IntendedBind {
                     reuseaddr: true,
                     ..bind_8080()
                 },
-                question: "with SO_REUSEADDR".to_string(),
+                kind: ProbeKind::WithReuseaddr,
                 ok: false,
-                errno: Some("EADDRINUSE".to_string()),
+                errno: Some(Errno::EADDRINUSE),
             },
         ],
         explanation: "A live process listens on 0.0.0.0:8080; two TIME_WAITs also hold it. \
@@ -173,6 +192,7 @@ pub(crate) fn header() -> HeaderInfo {
 pub(crate) fn scenario(read_at: Instant) -> Snapshot {
     let sockets = scenario_sockets();
     Snapshot {
+        request: request_8080(),
         verdict: Some(scenario_verdict(&sockets)),
         rule_context: Some(rule_context()),
         table: table(sockets),

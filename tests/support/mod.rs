@@ -196,7 +196,7 @@ impl Tmux {
         command
     }
 
-    /// The pane's text; with `escapes`, with its colours as SGR sequences.
+    /// The pane's text; with `escapes`, with its colors as SGR sequences.
     pub fn capture(&self, escapes: bool) -> String {
         let mut command = self.cmd();
         command.args(["capture-pane", "-p", "-t", "t"]);

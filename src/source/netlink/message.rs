@@ -9,6 +9,7 @@ use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, INET_DIAG_SKV6ONLY}
 use netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
 
 use super::request::TCPDIAG_GETSOCK;
+use crate::errno::Errno;
 use crate::model::{Family, Socket, TcpState, Timer, TimerKind};
 use crate::Error;
 
@@ -58,27 +59,9 @@ fn malformed(why: impl Into<String>) -> Problem {
     Problem::Malformed(why.into())
 }
 
-/// "ENOENT: No such file or directory (os error 2)": the name an engineer
-/// greps for, then libc's text.
+/// "ENOENT: No such file or directory": the errno's name and meaning.
 pub(super) fn errno_text(errno: i32) -> String {
-    let name = match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EINTR => "EINTR",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EBUSY => "EBUSY",
-        libc::EINVAL => "EINVAL",
-        libc::EMSGSIZE => "EMSGSIZE",
-        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
-        libc::ENOBUFS => "ENOBUFS",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        _ => "errno",
-    };
-    format!("{name}: {}", std::io::Error::from_raw_os_error(errno))
+    Errno(errno).describe()
 }
 
 /// Splits off the first `N` bytes as an array; None when there are fewer.
@@ -357,7 +340,6 @@ mod tests {
     #[test]
     fn errno_text_names_the_errno() {
         assert!(errno_text(libc::ENOENT).starts_with("ENOENT: "));
-        assert!(errno_text(libc::EOPNOTSUPP).starts_with("EOPNOTSUPP: "));
-        assert!(errno_text(4095).starts_with("errno: "));
+        assert!(errno_text(4095).starts_with("errno 4095: "));
     }
 }

@@ -51,12 +51,6 @@ pub fn read_raw(query: &Query) -> Result<(Vec<Socket>, Vec<u8>)> {
     Ok((sockets, raw))
 }
 
-/// The kernel state mask for a query: the model's set uses the kernel's
-/// numbering (Bound is TCPF_BOUND_INACTIVE, 1 << 13, kernel 6.5+).
-fn kernel_state_mask(query: &Query) -> u32 {
-    query.states.bits()
-}
-
 fn dump(query: &Query, raw: Option<&mut Vec<u8>>) -> Result<Vec<Socket>> {
     if query.states.is_empty() {
         return Ok(Vec::new());
@@ -102,20 +96,15 @@ enum DumpPlan {
 
 impl DumpPlan {
     fn requests(self, query: &Query, seq: &mut u32) -> Vec<Vec<u8>> {
-        let states = kernel_state_mask(query);
         let mut next_seq = || {
             *seq += 1;
             *seq
         };
         match self {
-            DumpPlan::BothFamilies => vec![request::both_families_dump_request(
-                states,
-                query.port,
-                next_seq(),
-            )],
+            DumpPlan::BothFamilies => vec![request::both_families_dump_request(query, next_seq())],
             DumpPlan::PerFamily => [Family::Ipv4, Family::Ipv6]
                 .into_iter()
-                .map(|family| request::dump_request(family, states, query.port, next_seq()))
+                .map(|family| request::dump_request(family, query, next_seq()))
                 .collect(),
         }
     }
@@ -452,10 +441,12 @@ mod tests {
         use crate::model::{StateSet, TcpState};
         let query = Query {
             port: None,
+            peer_time_waits: false,
             states: [TcpState::Bound, TcpState::NewSynRecv, TcpState::TimeWait]
                 .into_iter()
                 .collect::<StateSet>(),
         };
-        assert_eq!(kernel_state_mask(&query), (1 << 13) | (1 << 12) | (1 << 6));
+        // The model's set is the kernel's mask (Bound is TCPF_BOUND_INACTIVE, 1 << 13).
+        assert_eq!(query.states.bits(), (1 << 13) | (1 << 12) | (1 << 6));
     }
 }

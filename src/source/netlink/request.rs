@@ -12,17 +12,10 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
 
 use super::message::NLMSG_HDR_LEN;
-use crate::model::{Family, Socket};
+use crate::model::{Family, Query, Socket};
 
 /// INET_DIAG_REQ_BYTECODE: the request attribute holding a filter program.
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
-/// INET_DIAG_BC_S_COND (include/uapi/linux/inet_diag.h): the local address
-/// and port match a `struct inet_diag_hostcond`.
-const INET_DIAG_BC_S_COND: u8 = 7;
-/// The program: op (4) + hostcond (family, prefix_len, 2 pad, int port) (8)
-/// + one IPv4-sized address word (4), as ss lays it out.
-const SPORT_PROGRAM_LEN: u8 = 16;
-
 fn family_number(family: Family) -> u8 {
     match family {
         Family::Ipv4 => AF_INET,
@@ -30,34 +23,79 @@ fn family_number(family: Family) -> u8 {
     }
 }
 
-/// The filter program for "local port is `port`", byte for byte what ss
-/// (iproute2 6.1, `ssfilter_bytecompile`) sends for `sport = :P`, so any
-/// kernel that takes ss's filter takes ours. One `struct inet_diag_bc_op
-/// {u8 code; u8 yes; u16 no}`: S_COND with a hostcond of family AF_UNSPEC
-/// and prefix 0 (any address) and the port in host order. On a match it
-/// jumps `yes` = 16 bytes, exactly to the end (accept); otherwise `no` = 20,
-/// past the end (reject: the kernel accepts only a run ending at length 0).
-pub(super) fn sport_bytecode(port: u16) -> [u8; SPORT_PROGRAM_LEN as usize] {
-    let [n0, n1] = u16::from(SPORT_PROGRAM_LEN + 4).to_ne_bytes();
+/// Bytecode ops (include/uapi/linux/inet_diag.h, `enum inet_diag_bc_op`).
+/// JMP always takes its `no` branch.
+const INET_DIAG_BC_JMP: u8 = 1;
+/// The local address and port match a `struct inet_diag_hostcond`.
+const INET_DIAG_BC_S_COND: u8 = 7;
+/// The remote address and port match a `struct inet_diag_hostcond`.
+const INET_DIAG_BC_D_COND: u8 = 8;
+/// One condition: op (4) + hostcond (family, prefix_len, 2 pad, int port) (8)
+/// + one IPv4-sized address word (4), as ss lays it out.
+const COND_LEN: u8 = 16;
+/// The JMP op that joins two conditions into "either".
+const JMP_LEN: u8 = 4;
+
+/// A port condition of `code` (S_COND or D_COND) with a hostcond of family
+/// AF_UNSPEC and prefix 0 (any address) and the port in host order. `yes`
+/// and `no` are jumps in bytes from the start of this op; the kernel accepts
+/// a socket when a run ends exactly at the program's end and rejects it when
+/// a jump lands past it.
+fn port_cond(code: u8, port: u16, yes: u8, no: u8) -> [u8; COND_LEN as usize] {
+    let [n0, n1] = u16::from(no).to_ne_bytes();
     let [p0, p1, p2, p3] = i32::from(port).to_ne_bytes();
     [
-        INET_DIAG_BC_S_COND,
-        SPORT_PROGRAM_LEN,
-        n0,
-        n1,
-        0, // AF_UNSPEC: any family
-        0, // prefix_len 0: any address
-        0,
-        0,
-        p0,
-        p1,
-        p2,
-        p3,
-        0,
-        0,
-        0,
-        0,
+        code, yes, n0, n1, //
+        0,  // AF_UNSPEC: any family
+        0,  // prefix_len 0: any address
+        0, 0, p0, p1, p2, p3, 0, 0, 0, 0,
     ]
+}
+
+/// The filter program for "local port is `port`", byte for byte what ss
+/// (iproute2 6.1, `ssfilter_bytecompile`) sends for `sport = :P`, so any
+/// kernel that takes ss's filter takes ours: on a match it jumps to the end
+/// (accept), otherwise 4 bytes past it (reject).
+pub(super) fn sport_bytecode(port: u16) -> Vec<u8> {
+    port_cond(INET_DIAG_BC_S_COND, port, COND_LEN, COND_LEN + 4).to_vec()
+}
+
+/// "Local port is `port`, or remote port is `port`", laid out as ss compiles
+/// `sport = :P or dport = :P`: the first condition, a JMP, the second. A
+/// local match falls to the JMP, which jumps to the end (accept); a miss
+/// jumps over the JMP to the remote condition, which ends the run at the end
+/// (accept) or past it (reject). The kernel's audit follows the `yes` chain,
+/// so every op stays on it. The states a peer-side socket may have are left
+/// to the caller: the kernel cannot combine a state with one branch.
+pub(super) fn sport_or_dport_bytecode(port: u16) -> Vec<u8> {
+    let total = COND_LEN + JMP_LEN + COND_LEN;
+    let mut program = Vec::with_capacity(usize::from(total));
+    program.extend_from_slice(&port_cond(
+        INET_DIAG_BC_S_COND,
+        port,
+        COND_LEN,
+        COND_LEN + JMP_LEN,
+    ));
+    let [n0, n1] = u16::from(JMP_LEN + COND_LEN).to_ne_bytes();
+    program.extend_from_slice(&[INET_DIAG_BC_JMP, JMP_LEN, n0, n1]);
+    program.extend_from_slice(&port_cond(
+        INET_DIAG_BC_D_COND,
+        port,
+        COND_LEN,
+        COND_LEN + 4,
+    ));
+    program
+}
+
+/// The in-kernel filter for a query: none, the local port, or the local port
+/// and the peer port.
+fn query_program(query: &Query) -> Option<Vec<u8>> {
+    let port = query.port?;
+    Some(if query.peer_time_waits {
+        sport_or_dport_bytecode(port)
+    } else {
+        sport_bytecode(port)
+    })
 }
 
 fn serialize<I: NetlinkSerializable>(flags: u16, seq: u32, payload: I) -> Vec<u8> {
@@ -80,9 +118,9 @@ pub(super) const TCPDIAG_GETSOCK: u16 = 18;
 const NO_COOKIE: [u8; 8] = [0xff; 8];
 
 /// A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of one family in the
-/// states of `states` (a kernel state mask), with a bytecode filter on the
-/// local port when `port` is Some.
-pub(super) fn dump_request(family: Family, states: u32, port: Option<u16>, seq: u32) -> Vec<u8> {
+/// query's states, with the query's port filter as bytecode.
+pub(super) fn dump_request(family: Family, query: &Query, seq: u32) -> Vec<u8> {
+    let states = query.states.bits();
     let request = InetRequest {
         family: family_number(family),
         protocol: IPPROTO_TCP,
@@ -100,16 +138,17 @@ pub(super) fn dump_request(family: Family, states: u32, port: Option<u16>, seq: 
         seq,
         SockDiagMessage::InetRequest(request),
     );
-    append_port_filter(&mut bytes, port);
+    append_port_filter(&mut bytes, query);
     bytes
 }
 
-/// A TCPDIAG_GETSOCK dump request for TCP sockets of both families in the
-/// states of `states`, port-filtered like [`dump_request`]. The crate has no
+/// A TCPDIAG_GETSOCK dump request for TCP sockets of both families,
+/// filtered like [`dump_request`]. The crate has no
 /// type for it: `struct inet_diag_req` is family, src_len, dst_len, ext (u8
 /// each), the 48-byte socket id, states and dbs (u32 each). The family field
 /// is ignored by the kernel's dump; AF_INET is what ss puts there.
-pub(super) fn both_families_dump_request(states: u32, port: Option<u16>, seq: u32) -> Vec<u8> {
+pub(super) fn both_families_dump_request(query: &Query, seq: u32) -> Vec<u8> {
+    let states = query.states.bits();
     let mut bytes = Vec::with_capacity(NLMSG_HDR_LEN + 60 + 20);
     bytes.extend_from_slice(&0u32.to_ne_bytes()); // length, set below
     bytes.extend_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
@@ -123,17 +162,18 @@ pub(super) fn both_families_dump_request(states: u32, port: Option<u16>, seq: u3
     bytes.extend_from_slice(&states.to_ne_bytes());
     bytes.extend_from_slice(&0u32.to_ne_bytes()); // idiag_dbs: unused
     set_length(&mut bytes);
-    append_port_filter(&mut bytes, port);
+    append_port_filter(&mut bytes, query);
     bytes
 }
 
-/// Appends the INET_DIAG_REQ_BYTECODE attribute for "local port is `port`"
-/// to a request (neither the crate's InetRequest nor inet_diag_req carries
-/// attributes): a 4-byte nlattr header + the 16-byte program, already
-/// 4-aligned, then the message length is fixed.
-fn append_port_filter(bytes: &mut Vec<u8>, port: Option<u16>) {
-    let Some(port) = port else { return };
-    let program = sport_bytecode(port);
+/// Appends the INET_DIAG_REQ_BYTECODE attribute with the query's port
+/// filter to a request (neither the crate's InetRequest nor inet_diag_req
+/// carries attributes): a 4-byte nlattr header + the program, 4-aligned by
+/// construction, then the message length is fixed.
+fn append_port_filter(bytes: &mut Vec<u8>, query: &Query) {
+    let Some(program) = query_program(query) else {
+        return;
+    };
     let attr_len = (4 + program.len()) as u16;
     bytes.extend_from_slice(&attr_len.to_ne_bytes());
     bytes.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
@@ -195,7 +235,7 @@ pub(super) fn destroy_request(socket: &Socket, seq: u32) -> Result<Vec<u8>, Unna
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Timer, TimerKind};
+    use crate::model::{TcpState, Timer, TimerKind};
     use crate::source::netlink::message::parse_chunk;
 
     fn header(len: u32, kind: u16, flags: u16, seq: u32) -> Vec<u8> {
@@ -209,28 +249,90 @@ mod tests {
     }
 
     /// inet_diag_bc_run and the checks of inet_diag_bc_audit, for the ops
-    /// this module emits: true when the program accepts a socket on `sport`.
-    fn kernel_runs(program: &[u8], sport: u16) -> bool {
+    /// this module emits: true when the program accepts a socket with these
+    /// local and remote ports. Like the kernel's audit, every op must be on
+    /// the `yes` chain and every `no` must land on an op or just past the end.
+    fn kernel_runs(program: &[u8], sport: u16, dport: u16) -> bool {
+        let audited = audit(program);
         let mut at = 0usize;
         let mut len = program.len() as i64;
         while len > 0 {
+            assert!(audited.contains(&at), "op at {at} escaped the audit");
             let op = &program[at..at + 4];
             let (code, yes, no) = (op[0], op[1], u16::from_ne_bytes([op[2], op[3]]));
-            assert_eq!(code, INET_DIAG_BC_S_COND);
-            let cond = &program[at + 4..at + 12];
-            let (family, prefix_len) = (cond[0], cond[1]);
-            let port = i32::from_ne_bytes([cond[4], cond[5], cond[6], cond[7]]);
-            // valid_hostcond: AF_UNSPEC carries no address, prefix 0.
-            assert_eq!((family, prefix_len), (0, 0));
-            let min_len = 4 + 8;
-            assert!(yes >= min_len && yes % 4 == 0 && i64::from(yes) <= len + 4);
-            assert!(no >= min_len.into() && no % 4 == 0 && i64::from(no) <= len + 4);
-            let matched = port == -1 || port == i32::from(sport);
+            let matched = match code {
+                INET_DIAG_BC_JMP => false,
+                INET_DIAG_BC_S_COND | INET_DIAG_BC_D_COND => {
+                    let cond = &program[at + 4..at + 12];
+                    let port = i32::from_ne_bytes([cond[4], cond[5], cond[6], cond[7]]);
+                    let wanted = if code == INET_DIAG_BC_S_COND {
+                        sport
+                    } else {
+                        dport
+                    };
+                    port == -1 || port == i32::from(wanted)
+                }
+                other => panic!("unexpected op {other}"),
+            };
             let step = if matched { yes.into() } else { no };
             at += usize::from(step);
             len -= i64::from(step);
         }
         len == 0
+    }
+
+    /// The kernel's inet_diag_bc_audit: walks the `yes` chain checking each
+    /// op; returns the offsets it checked.
+    fn audit(program: &[u8]) -> Vec<usize> {
+        let mut checked = Vec::new();
+        let mut at = 0usize;
+        let mut len = program.len() as i64;
+        while len > 0 {
+            checked.push(at);
+            let op = &program[at..at + 4];
+            let (code, yes, no) = (
+                op[0],
+                i64::from(op[1]),
+                i64::from(u16::from_ne_bytes([op[2], op[3]])),
+            );
+            let min_len = match code {
+                INET_DIAG_BC_S_COND | INET_DIAG_BC_D_COND => {
+                    let cond = &program[at + 4..at + 12];
+                    // valid_hostcond: AF_UNSPEC carries no address, prefix 0.
+                    assert_eq!((cond[0], cond[1]), (0, 0));
+                    12
+                }
+                INET_DIAG_BC_JMP => 4,
+                other => panic!("unexpected op {other}"),
+            };
+            assert!(no >= min_len && no <= len + 4 && no % 4 == 0, "no at {at}");
+            if no < len {
+                // valid_cc: `no` lands on the start of an op.
+                let target = program.len() as i64 - (len - no);
+                assert!(op_starts(program).contains(&(target as usize)));
+            }
+            assert!(
+                yes >= min_len && yes <= len + 4 && yes % 4 == 0,
+                "yes at {at}"
+            );
+            at += yes as usize;
+            len -= yes;
+        }
+        checked
+    }
+
+    fn op_starts(program: &[u8]) -> Vec<usize> {
+        let mut starts = Vec::new();
+        let mut at = 0;
+        while at < program.len() {
+            starts.push(at);
+            at += if program[at] == INET_DIAG_BC_JMP {
+                4
+            } else {
+                16
+            };
+        }
+        starts
     }
 
     #[test]
@@ -243,23 +345,51 @@ mod tests {
                 [7, 16, 20, 0, 0, 0, 0, 0, 0x90, 0x1f, 0, 0, 0, 0, 0, 0]
             );
         }
-        assert!(kernel_runs(&sport_bytecode(8080), 8080));
-        assert!(!kernel_runs(&sport_bytecode(8080), 8081));
-        assert!(kernel_runs(&sport_bytecode(65535), 65535));
-        assert!(!kernel_runs(&sport_bytecode(0), 80));
+        assert!(kernel_runs(&sport_bytecode(8080), 8080, 1));
+        assert!(!kernel_runs(&sport_bytecode(8080), 8081, 8080));
+        assert!(kernel_runs(&sport_bytecode(65535), 65535, 0));
+        assert!(!kernel_runs(&sport_bytecode(0), 80, 0));
+    }
+
+    #[test]
+    fn sport_or_dport_bytecode_bytes_and_meaning() {
+        // What `ss -tnH 'sport = :8080 or dport = :8080'` sends (iproute2 6.1).
+        if cfg!(target_endian = "little") {
+            assert_eq!(
+                sport_or_dport_bytecode(8080),
+                [
+                    7, 16, 20, 0, 0, 0, 0, 0, 0x90, 0x1f, 0, 0, 0, 0, 0, 0, //
+                    1, 4, 20, 0, //
+                    8, 16, 20, 0, 0, 0, 0, 0, 0x90, 0x1f, 0, 0, 0, 0, 0, 0,
+                ]
+            );
+        }
+        let program = sport_or_dport_bytecode(8080);
+        assert!(kernel_runs(&program, 8080, 40000));
+        assert!(kernel_runs(&program, 40000, 8080));
+        assert!(kernel_runs(&program, 8080, 8080));
+        assert!(!kernel_runs(&program, 8081, 40000));
     }
 
     #[test]
     fn dump_request_bytes() {
-        let states = (1 << 6) | (1 << 5) | (1 << 13);
-        let plain = dump_request(Family::Ipv4, states, None, 7);
+        let states: u32 = (1 << 6) | (1 << 5) | (1 << 13);
+        let mut query = Query {
+            port: None,
+            peer_time_waits: false,
+            states: [TcpState::TimeWait, TcpState::FinWait2, TcpState::Bound]
+                .into_iter()
+                .collect(),
+        };
+        let plain = dump_request(Family::Ipv4, &query, 7);
         let mut expected = header(72, 20, 0x301, 7);
         expected.extend_from_slice(&[libc::AF_INET as u8, 6, 0, 0]);
         expected.extend_from_slice(&states.to_ne_bytes());
         expected.extend_from_slice(&[0; 48]);
         assert_eq!(plain, expected);
 
-        let filtered = dump_request(Family::Ipv6, states, Some(8080), 8);
+        query.port = Some(8080);
+        let filtered = dump_request(Family::Ipv6, &query, 8);
         let mut expected = header(92, 20, 0x301, 8);
         expected.extend_from_slice(&[libc::AF_INET6 as u8, 6, 0, 0]);
         expected.extend_from_slice(&states.to_ne_bytes());
@@ -272,8 +402,13 @@ mod tests {
 
     #[test]
     fn both_families_dump_request_bytes() {
-        let states = (1 << 6) | (1 << 13);
-        let filtered = both_families_dump_request(states, Some(8080), 5);
+        let states: u32 = (1 << 6) | (1 << 13);
+        let mut query = Query {
+            port: Some(8080),
+            peer_time_waits: false,
+            states: [TcpState::TimeWait, TcpState::Bound].into_iter().collect(),
+        };
+        let filtered = both_families_dump_request(&query, 5);
         let mut expected = header(96, 18, 0x301, 5);
         expected.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0]);
         expected.extend_from_slice(&[0; 40]);
@@ -284,7 +419,16 @@ mod tests {
         expected.extend_from_slice(&1u16.to_ne_bytes());
         expected.extend_from_slice(&sport_bytecode(8080));
         assert_eq!(filtered, expected);
-        let plain = both_families_dump_request(states, None, 5);
+        query.peer_time_waits = true;
+        let with_peers = both_families_dump_request(&query, 5);
+        assert_eq!(with_peers.len(), 76 + 4 + 36);
+        assert_eq!(
+            with_peers[76..80],
+            [40, 0, 1, 0].map(|b: u8| b).to_vec()[..]
+        );
+        assert_eq!(with_peers[80..], sport_or_dport_bytecode(8080)[..]);
+        query.port = None;
+        let plain = both_families_dump_request(&query, 5);
         assert_eq!(plain.len(), 76);
         assert_eq!(plain[..4], 76u32.to_ne_bytes());
         assert_eq!(plain[4..], expected[4..76]);

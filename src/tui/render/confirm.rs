@@ -9,7 +9,8 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
 use super::{peer_text, Theme};
-use crate::cli::free::TIME_WAIT_CAUTION;
+use crate::diagnosis::free::TIME_WAIT_CAUTION;
+use crate::duration::seconds_text;
 use crate::model::Socket;
 use crate::tui::app::App;
 use crate::tui::countdown;
@@ -26,7 +27,7 @@ pub(super) fn draw(
     let left = match (socket.time_wait_remaining_ms(), app.snapshot.as_ref()) {
         (Some(ms), Some(snapshot)) => format!(
             ", {} left",
-            countdown::seconds_text(countdown::remaining_ms(ms, snapshot.read_at, now))
+            seconds_text(countdown::remaining_ms(ms, snapshot.read_at, now))
         ),
         _ => String::new(),
     };

@@ -11,6 +11,7 @@ use ratatui::Frame;
 use super::port_panel::bind_text;
 use super::{peer_text, Theme};
 use crate::diagnosis::{assess, Conflict};
+use crate::duration::seconds_text;
 use crate::model::Socket;
 use crate::output::inert::inert;
 use crate::tui::app::App;
@@ -47,7 +48,7 @@ pub(super) fn draw(
                 format!(
                     "{} {} left ({} ms at the reading), {} retransmits",
                     timer.kind.as_str(),
-                    countdown::seconds_text(left),
+                    seconds_text(left),
                     timer.expires_ms,
                     timer.retransmits
                 )

@@ -89,11 +89,11 @@ fn body(verdict: &Verdict, width: usize, theme: &Theme) -> Vec<Line<'static>> {
     for probe in &verdict.probes {
         let answer = match (&probe.errno, probe.ok) {
             (_, true) => "ok".to_string(),
-            (Some(errno), false) => errno.clone(),
+            (Some(errno), false) => errno.to_string(),
             (None, false) => "failed".to_string(),
         };
         lines.push(Line::from(vec![
-            Span::raw(format!("  {}: ", inert(&probe.question))),
+            Span::raw(format!("  {}: ", probe.kind.question())),
             Span::styled(
                 answer,
                 if probe.ok {

@@ -17,6 +17,7 @@ use ratatui::Frame;
 
 use super::{owner_text, peer_text, Theme};
 use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
+use crate::duration::{seconds_text, whole_seconds};
 use crate::output::inert::inert;
 use crate::tui::app::App;
 use crate::tui::countdown;
@@ -172,7 +173,7 @@ pub(super) fn status_line(
     let when = match verdict.free_in_ms {
         Some(ms) => match countdown::remaining_ms(ms, read_at, now) {
             0 => " should be free now; the next reading will tell".to_string(),
-            left => format!(" free in ~{} s", countdown::whole_seconds(left)),
+            left => format!(" free in ~{} s", whole_seconds(left)),
         },
         None => " will not free by itself: a live socket holds the port".to_string(),
     };
@@ -196,7 +197,7 @@ fn blocker_line(
             let left = countdown::remaining_ms(ms, read_at, now);
             format!(
                 "{:>6} {} ",
-                countdown::seconds_text(left),
+                seconds_text(left),
                 countdown::lifetime_gauge(left, gauge_cells)
             )
         }
@@ -237,7 +238,9 @@ fn probe_lines(verdict: &Verdict, width: usize, theme: &Theme) -> Vec<Line<'stat
         let answer = if probe.ok {
             "ok".to_string()
         } else {
-            probe.errno.clone().unwrap_or_else(|| "failed".to_string())
+            probe
+                .errno
+                .map_or_else(|| "failed".to_string(), |errno| errno.to_string())
         };
         let separator = if index == 0 { " " } else { " · " };
         let cost = separator.chars().count() + label.chars().count() + 1 + answer.len();
@@ -289,7 +292,7 @@ fn probe_label(probe: &Probe, intended: &IntendedBind) -> String {
         ..probe.bind.clone()
     } == *intended;
     if parts.is_empty() || !same_otherwise {
-        return inert(&probe.question).into_owned();
+        return probe.kind.question().to_string();
     }
     parts.join(" ")
 }
@@ -350,6 +353,7 @@ pub(super) fn bind_text(bind: &IntendedBind) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnosis::ProbeKind;
     use crate::tui::test_fixtures::bind_8080;
 
     #[test]
@@ -375,7 +379,7 @@ mod tests {
     fn probes_are_labelled_by_what_they_change() {
         let probe = |bind: IntendedBind| Probe {
             bind,
-            question: "asked".to_string(),
+            kind: ProbeKind::SpecificAddress,
             ok: false,
             errno: None,
         };
@@ -411,6 +415,9 @@ mod tests {
             reuseaddr: true,
             ..intended.clone()
         };
-        assert_eq!(probe_label(&probe(on_device), &intended), "asked");
+        assert_eq!(
+            probe_label(&probe(on_device), &intended),
+            ProbeKind::SpecificAddress.question()
+        );
     }
 }

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 use ratatui::Frame;
 
 use super::{owner_text, peer_text, Theme};
+use crate::duration::{seconds_text, whole_seconds};
 use crate::model::{Socket, TimerKind};
 use crate::output::inert::inert;
 use crate::tui::app::App;
@@ -120,8 +121,8 @@ fn timer_text(socket: &Socket, read_at: Instant, now: Instant) -> String {
     };
     let left = countdown::remaining_ms(timer.expires_ms, read_at, now);
     if left >= 100_000 {
-        format!("{}s {kind}", countdown::whole_seconds(left))
+        format!("{}s {kind}", whole_seconds(left))
     } else {
-        format!("{} {kind}", countdown::seconds_text(left))
+        format!("{} {kind}", seconds_text(left))
     }
 }

@@ -1,5 +1,5 @@
 //! Frames drawn into a TestBackend at a fixed `now`, compared with insta
-//! snapshots (text only); colour is checked on cell styles.
+//! snapshots (text only); color is checked on cell styles.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
 use crate::tui::app::{App, Mode};
-use crate::tui::test_fixtures::{established, header, listen, scenario, table};
+use crate::tui::test_fixtures::{established, header, listen, request_8080, scenario, table};
 use crate::tui::{Snapshot, TuiConfig};
 
 /// The scenario on port 8080, read 250 ms before `now`, after a reading in
@@ -22,6 +22,7 @@ fn scenario_app(color: bool) -> (App, Instant) {
     let mut app = App::new(config);
     let first_read = Instant::now();
     app.apply_reading(Ok(Snapshot {
+        request: request_8080(),
         table: table(vec![established(
             "127.0.0.1:8080",
             "127.0.0.1:51234",
@@ -152,7 +153,7 @@ fn no_port_chosen_and_port_prompt() {
 }
 
 #[test]
-fn blocker_rows_are_marked_with_and_without_colour() {
+fn blocker_rows_are_marked_with_and_without_color() {
     for color in [true, false] {
         let (mut app, now) = scenario_app(color);
         let terminal = draw(&mut app, now, 80, 24);
@@ -173,14 +174,14 @@ fn blocker_rows_are_marked_with_and_without_colour() {
             }
         }
         // Three in the port panel, three in the table.
-        assert_eq!(blockers, 6, "colour {color}");
+        assert_eq!(blockers, 6, "color {color}");
         assert!(others >= 2);
         if !color {
             let colored = buffer
                 .content()
                 .iter()
                 .any(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset);
-            assert!(!colored, "NO_COLOR draws no colour at all");
+            assert!(!colored, "NO_COLOR draws no color at all");
         }
     }
 }
@@ -219,11 +220,12 @@ fn details_judge_other_sockets_in_the_verdicts_rule_context() {
     // (3): a socket on device 5 is then certainly no conflict.
     let mut config = TuiConfig::new("netlink");
     config.port = Some(8080);
-    config.device = Some("eth9".to_string());
+    config.options.device = Some("eth9".to_string());
     config.color = false;
     let mut app = App::new(config);
     let read_at = Instant::now();
     let mut snapshot = scenario(read_at);
+    snapshot.request = app.request();
     let verdict = snapshot.verdict.as_mut().expect("verdict");
     verdict.bind.device = Some("eth9".to_string());
     if let Some(ctx) = snapshot.rule_context.as_mut() {

@@ -1,4 +1,4 @@
-//! Styles, with colour or without (NO_COLOR): without it, blocking rows
+//! Styles, with color or without (NO_COLOR): without it, blocking rows
 //! still stand out by their `!` marker and bold text.
 
 use ratatui::style::{Color, Modifier, Style};

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::model::TcpState;
+use crate::model::{StateSet, TcpState};
+use crate::session::{BindOptions, BindSpec, Session};
+use crate::source::SourceChoice;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SourceChoice {
+pub enum SourceFlag {
     /// sock_diag, falling back to /proc with a warning when unavailable
     Auto,
     /// sock_diag (netlink) only
@@ -41,8 +43,8 @@ pub struct Args {
     pub json: bool,
 
     /// Where to read the socket tables from
-    #[arg(long, value_enum, default_value_t = SourceChoice::Auto)]
-    pub source: SourceChoice,
+    #[arg(long, value_enum, default_value_t = SourceFlag::Auto)]
+    pub source: SourceFlag,
 
     /// Read DIR/net/tcp and DIR/net/tcp6 (files captured on another host) instead of this host's; implies --source proc, no owners, no probes
     #[arg(long, value_name = "DIR")]
@@ -99,6 +101,46 @@ pub struct Args {
     /// Dashboard refresh interval in seconds
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
     pub interval: Duration,
+}
+
+impl Args {
+    /// The session these flags ask for: where to read, and whether to probe.
+    pub fn session(&self) -> Session {
+        let choice = match self.source {
+            SourceFlag::Auto => SourceChoice::Auto,
+            SourceFlag::Netlink => SourceChoice::Netlink,
+            SourceFlag::Proc => SourceChoice::Proc,
+        };
+        Session::new(choice, self.proc_root.clone(), !self.no_probe)
+    }
+
+    /// The bind the flags describe, before the kernel's defaults apply.
+    pub fn bind_options(&self) -> BindOptions {
+        BindOptions {
+            addr: self.addr,
+            reuseaddr: self.reuseaddr,
+            reuseport: self.reuseport,
+            v6only: self.v6only,
+            device: self.dev.clone(),
+        }
+    }
+
+    /// `--port` with the bind flags.
+    pub fn bind_spec(&self) -> Option<BindSpec> {
+        Some(BindSpec {
+            port: self.port?,
+            options: self.bind_options(),
+        })
+    }
+
+    /// Only `--state` filters are shown; every state is judged.
+    pub fn state_filter(&self) -> StateSet {
+        if self.states.is_empty() {
+            StateSet::all()
+        } else {
+            self.states.iter().copied().collect()
+        }
+    }
 }
 
 fn parse_state(text: &str) -> Result<TcpState, String> {

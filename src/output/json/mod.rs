@@ -10,49 +10,46 @@
 //! The indented form for a terminal is the compact one passed through
 //! [`Indented`], so there is one writer for both.
 
+mod indent;
+mod writer;
+
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr};
 
-use serde::Serialize;
-
-use crate::diagnosis::{Blocker, Probe, Verdict};
-use crate::model::{counts_by_state, Socket, SocketTable};
+use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
+use crate::model::{counts_by_state, Process, Socket, SocketTable};
 use crate::output::device_name;
+use indent::Indented;
+use writer::Json;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Writes the schema-v1 document for a table (and the verdict with `--port`):
-/// indented for a person at a terminal, compact for a pipe.
-pub fn write(
-    out: &mut impl Write,
-    table: &SocketTable,
-    port: Option<u16>,
-    verdict: Option<&Verdict>,
-    pretty: bool,
-) -> io::Result<()> {
+/// Writes the schema-v1 listing document: indented for a person at a
+/// terminal, compact for a pipe.
+pub fn write_listing(out: &mut impl Write, table: &SocketTable, pretty: bool) -> io::Result<()> {
     let document = Document {
         table,
-        port,
-        verdict,
+        port: None,
+        verdict: None,
         destroyed: None,
     };
     document.write(out, pretty)
 }
 
-/// The `--free` document: the table and verdict after, and what was
-/// destroyed (`"destroyed"`: socket objects as in `"sockets"`).
-pub fn write_with_destroyed(
+/// Writes the `--port` document: the port's sockets and the verdict; with
+/// `--free`, also what was destroyed (`"destroyed"`: socket objects as in
+/// `"sockets"`).
+pub fn write_report(
     out: &mut impl Write,
     table: &SocketTable,
     verdict: &Verdict,
-    destroyed: &[Socket],
+    destroyed: Option<&[Socket]>,
     pretty: bool,
 ) -> io::Result<()> {
     let document = Document {
         table,
         port: Some(verdict.bind.port),
         verdict: Some(verdict),
-        destroyed: Some(destroyed),
+        destroyed,
     };
     document.write(out, pretty)
 }
@@ -111,51 +108,22 @@ impl Document<'_> {
     }
 }
 
-/// A compact JSON writer over any output.
-struct Json<W>(W);
-
+/// The schema's objects, one writer each, keys in the README's order.
 impl<W: Write> Json<W> {
-    /// Text that is already JSON (fixed keys and punctuation, names from
-    /// closed sets, digits): written as is.
-    fn raw(&mut self, text: &str) -> io::Result<()> {
-        self.0.write_all(text.as_bytes())
-    }
-
-    fn number(&mut self, n: impl itoa::Integer) -> io::Result<()> {
-        self.raw(itoa::Buffer::new().format(n))
-    }
-
-    fn optional_number(&mut self, n: Option<impl itoa::Integer>) -> io::Result<()> {
-        match n {
-            Some(n) => self.number(n),
-            None => self.raw("null"),
-        }
-    }
-
-    /// Any serde value: strings escaped, as serde_json writes them.
-    fn value(&mut self, value: &(impl Serialize + ?Sized)) -> io::Result<()> {
-        serde_json::to_writer(&mut self.0, value).map_err(io::Error::from)
-    }
-
     fn sockets(&mut self, sockets: &[Socket]) -> io::Result<()> {
-        self.raw("[")?;
-        for (i, socket) in sockets.iter().enumerate() {
-            if i > 0 {
-                self.raw(",")?;
-            }
-            self.socket_fields(socket)?;
-            self.raw("}")?;
-        }
-        self.raw("]")
+        self.array(sockets, |json, socket| {
+            json.socket_fields(socket)?;
+            json.raw("}")
+        })
     }
 
     /// A socket object without its closing brace (a blocker adds fields).
     fn socket_fields(&mut self, socket: &Socket) -> io::Result<()> {
-        self.raw("{\"family\":\"")?;
-        self.raw(socket.family.as_str())?;
-        self.raw("\",\"state\":\"")?;
-        self.raw(socket.state.name())?;
-        self.raw("\",\"local_addr\":")?;
+        self.raw("{\"family\":")?;
+        self.name(socket.family.as_str())?;
+        self.raw(",\"state\":")?;
+        self.name(socket.state.name())?;
+        self.raw(",\"local_addr\":")?;
         self.address(socket.local.ip())?;
         self.raw(",\"local_port\":")?;
         self.number(socket.local.port())?;
@@ -165,11 +133,7 @@ impl<W: Write> Json<W> {
         self.number(socket.remote.port())?;
         self.raw(",\"timer\":")?;
         match socket.timer {
-            Some(timer) => {
-                self.raw("\"")?;
-                self.raw(timer.kind.as_str())?;
-                self.raw("\"")?;
-            }
+            Some(timer) => self.name(timer.kind.as_str())?,
             None => self.raw("null")?,
         }
         self.raw(",\"expires_ms\":")?;
@@ -186,10 +150,7 @@ impl<W: Write> Json<W> {
         self.number(socket.inode)?;
         // SO_BINDTODEVICE interface, by name where it resolves.
         self.raw(",\"device\":")?;
-        match device_name(socket.bound_device) {
-            Some(name) => self.value(&name)?,
-            None => self.raw("null")?,
-        }
+        self.optional_string(device_name(socket.bound_device).as_deref())?;
         // A decimal string: cookies do not fit a JSON number's exact range.
         self.raw(",\"cookie\":")?;
         match socket.cookie {
@@ -201,245 +162,109 @@ impl<W: Write> Json<W> {
             None => self.raw("null")?,
         }
         self.raw(",\"processes\":")?;
-        if socket.processes.is_empty() {
-            // Every TIME_WAIT: no owner.
-            return self.raw("[]");
-        }
-        self.value(&socket.processes)
+        self.array(&socket.processes, Self::process)
     }
 
-    /// An address in its plain text form. std's IPv4 formatting is slow for
-    /// 200k addresses; IPv6 text never needs escaping.
-    fn address(&mut self, ip: IpAddr) -> io::Result<()> {
-        self.raw("\"")?;
-        match ip {
-            IpAddr::V4(addr) => self.raw(Ipv4Text::new(addr).as_str())?,
-            IpAddr::V6(addr) => write!(self.0, "{addr}")?,
-        }
-        self.raw("\"")
+    fn process(&mut self, process: &Process) -> io::Result<()> {
+        self.raw("{\"pid\":")?;
+        self.number(process.pid)?;
+        self.raw(",\"comm\":")?;
+        self.string(&process.comm)?;
+        self.raw(",\"cmdline\":")?;
+        self.string(&process.cmdline)?;
+        self.raw("}")
     }
 
     fn verdict(&mut self, verdict: &Verdict) -> io::Result<()> {
-        self.raw("{\"bind\":")?;
-        self.value(&verdict.bind)?;
-        self.raw(",\"blocked\":")?;
-        self.value(&verdict.blocked)?;
+        self.raw("{\"bind\":{")?;
+        self.bind_fields(&verdict.bind)?;
+        self.raw("},\"blocked\":")?;
+        self.boolean(verdict.blocked)?;
         self.raw(",\"refused\":")?;
-        self.value(&verdict.refused)?;
+        match verdict.refused {
+            Some(errno) => self.string(&errno.to_string())?,
+            None => self.raw("null")?,
+        }
         self.raw(",\"free_in_ms\":")?;
         self.optional_number(verdict.free_in_ms)?;
-        self.raw(",\"blockers\":[")?;
-        for (i, blocker) in verdict.blockers.iter().enumerate() {
-            if i > 0 {
-                self.raw(",")?;
-            }
-            self.blocker(blocker)?;
-        }
-        self.raw("],\"probes\":")?;
-        self.value(
-            &verdict
-                .probes
-                .iter()
-                .map(ProbeJson::new)
-                .collect::<Vec<_>>(),
-        )?;
+        self.raw(",\"blockers\":")?;
+        self.array(&verdict.blockers, Self::blocker)?;
+        self.raw(",\"probes\":")?;
+        self.array(&verdict.probes, Self::probe)?;
         self.raw(",\"explanation\":")?;
-        self.value(&verdict.explanation)?;
+        self.string(&verdict.explanation)?;
         self.raw(",\"advice\":")?;
-        self.value(&verdict.advice)?;
+        self.array(&verdict.advice, |json, line| json.string(line))?;
         self.raw("}")
+    }
+
+    /// The bind's keys without braces: the bind object, and a probe's first keys.
+    fn bind_fields(&mut self, bind: &IntendedBind) -> io::Result<()> {
+        self.raw("\"addr\":")?;
+        self.address(bind.addr)?;
+        self.raw(",\"port\":")?;
+        self.number(bind.port)?;
+        self.raw(",\"reuseaddr\":")?;
+        self.boolean(bind.reuseaddr)?;
+        self.raw(",\"reuseport\":")?;
+        self.boolean(bind.reuseport)?;
+        self.raw(",\"v6only\":")?;
+        self.boolean(bind.v6only)?;
+        self.raw(",\"device\":")?;
+        self.optional_string(bind.device.as_deref())
     }
 
     /// A socket object plus the rules' reasoning.
     fn blocker(&mut self, blocker: &Blocker) -> io::Result<()> {
         self.socket_fields(&blocker.socket)?;
         self.raw(",\"reason\":")?;
-        self.value(&blocker.reason)?;
+        self.name(match blocker.reason {
+            Reason::TimeWait => "time_wait",
+            Reason::Listen => "listen",
+            Reason::Bound => "bound",
+            Reason::Connected => "connected",
+        })?;
         self.raw(",\"conflict\":")?;
-        self.value(&blocker.conflict)?;
+        self.name(match blocker.conflict {
+            Conflict::Yes => "yes",
+            Conflict::No => "no",
+            Conflict::Unknown => "unknown",
+        })?;
         self.raw(",\"why\":")?;
-        self.value(&*blocker.why)?;
+        self.string(&blocker.why)?;
         self.raw("}")
     }
-}
 
-/// Indents compact JSON as it passes, the way serde_json's pretty printer
-/// does: two spaces per level, `"key": value`, empty `[]` and `{}` on one
-/// line. Streaming, so a listing of 100k sockets is never held twice.
-struct Indented<W: Write> {
-    out: W,
-    depth: usize,
-    in_string: bool,
-    escaped: bool,
-    /// An opening bracket not yet written: empty containers stay `[]`.
-    /// Complete JSON always closes it.
-    pending_open: Option<u8>,
-}
-
-impl<W: Write> Indented<W> {
-    fn new(out: W) -> Indented<W> {
-        Indented {
-            out,
-            depth: 0,
-            in_string: false,
-            escaped: false,
-            pending_open: None,
+    /// The bind it made, then the question, the outcome and the errno.
+    fn probe(&mut self, probe: &Probe) -> io::Result<()> {
+        self.raw("{")?;
+        self.bind_fields(&probe.bind)?;
+        self.raw(",\"question\":")?;
+        self.string(probe.kind.question())?;
+        self.raw(",\"ok\":")?;
+        self.boolean(probe.ok)?;
+        self.raw(",\"errno\":")?;
+        match probe.errno {
+            Some(errno) => self.string(&errno.to_string())?,
+            None => self.raw("null")?,
         }
-    }
-
-    fn newline(&mut self) -> io::Result<()> {
-        self.out.write_all(b"\n")?;
-        for _ in 0..self.depth {
-            self.out.write_all(b"  ")?;
-        }
-        Ok(())
-    }
-
-    fn byte(&mut self, byte: u8) -> io::Result<()> {
-        if self.in_string {
-            if self.escaped {
-                self.escaped = false;
-            } else if byte == b'\\' {
-                self.escaped = true;
-            } else if byte == b'"' {
-                self.in_string = false;
-            }
-            return self.out.write_all(&[byte]);
-        }
-        if let Some(open) = self.pending_open.take() {
-            if matches!((open, byte), (b'[', b']') | (b'{', b'}')) {
-                return self.out.write_all(&[open, byte]);
-            }
-            self.out.write_all(&[open])?;
-            self.depth += 1;
-            self.newline()?;
-        }
-        match byte {
-            b'[' | b'{' => self.pending_open = Some(byte),
-            b']' | b'}' => {
-                self.depth = self.depth.saturating_sub(1);
-                self.newline()?;
-                self.out.write_all(&[byte])?;
-            }
-            b',' => {
-                self.out.write_all(b",")?;
-                self.newline()?;
-            }
-            b':' => self.out.write_all(b": ")?,
-            b'"' => {
-                self.in_string = true;
-                self.out.write_all(b"\"")?;
-            }
-            _ => self.out.write_all(&[byte])?,
-        }
-        Ok(())
-    }
-}
-
-impl<W: Write> Write for Indented<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        for &byte in buf {
-            self.byte(byte)?;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
-/// Dotted-quad text of an IPv4 address, on the stack.
-struct Ipv4Text {
-    bytes: [u8; 15],
-    len: usize,
-}
-
-impl Ipv4Text {
-    fn new(addr: Ipv4Addr) -> Ipv4Text {
-        let mut text = Ipv4Text {
-            bytes: [0; 15],
-            len: 0,
-        };
-        for (i, octet) in addr.octets().into_iter().enumerate() {
-            if i > 0 {
-                text.push(b'.');
-            }
-            if octet >= 100 {
-                text.push(b'0' + octet / 100);
-            }
-            if octet >= 10 {
-                text.push(b'0' + octet / 10 % 10);
-            }
-            text.push(b'0' + octet % 10);
-        }
-        text
-    }
-
-    fn push(&mut self, byte: u8) {
-        if let Some(slot) = self.bytes.get_mut(self.len) {
-            *slot = byte;
-            self.len += 1;
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        // Only ASCII digits and dots were pushed.
-        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or_default()).unwrap_or_default()
-    }
-}
-
-#[derive(Serialize)]
-struct ProbeJson<'a> {
-    #[serde(flatten)]
-    bind: &'a crate::diagnosis::IntendedBind,
-    question: &'a str,
-    ok: bool,
-    errno: Option<&'a str>,
-}
-
-impl ProbeJson<'_> {
-    fn new(probe: &Probe) -> ProbeJson<'_> {
-        ProbeJson {
-            bind: &probe.bind,
-            question: &probe.question,
-            ok: probe.ok,
-            errno: probe.errno.as_deref(),
-        }
+        self.raw("}")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn ipv4_text_is_std_display(bits in any::<u32>()) {
-            let addr = Ipv4Addr::from(bits);
-            let text = Ipv4Text::new(addr);
-            prop_assert_eq!(text.as_str(), addr.to_string());
-        }
-    }
-
-    #[test]
-    fn ipv4_text_edges() {
-        for text in [
-            "0.0.0.0",
-            "255.255.255.255",
-            "10.0.100.9",
-            "127.0.0.1",
-            "1.20.199.0",
-        ] {
-            let addr: Ipv4Addr = text.parse().unwrap();
-            assert_eq!(Ipv4Text::new(addr).as_str(), text);
-        }
-    }
+    use crate::diagnosis::ProbeKind;
+    use crate::errno::Errno;
 
     fn compact(table: &SocketTable, verdict: Option<&Verdict>) -> String {
         let mut out = Vec::new();
-        write(&mut out, table, Some(9527), verdict, false).unwrap();
+        match verdict {
+            Some(verdict) => write_report(&mut out, table, verdict, Some(&table.sockets), false),
+            None => write_listing(&mut out, table, false),
+        }
+        .unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -477,13 +302,13 @@ mod tests {
                 .collect(),
             probes: vec![Probe {
                 bind: bind.clone(),
-                question: "intended".to_string(),
+                kind: ProbeKind::Intended,
                 ok: false,
-                errno: Some("EADDRINUSE".to_string()),
+                errno: Some(Errno::EADDRINUSE),
             }],
             bind,
             blocked: true,
-            refused: Some("EACCES".to_string()),
+            refused: Some(Errno::EACCES),
             free_in_ms: None,
             explanation: "line\nbreak\u{0}".to_string(),
             advice: vec!["a".to_string(), "b\\".to_string()],
@@ -503,46 +328,12 @@ mod tests {
         }
     }
 
-    fn indented(compact: &str) -> String {
-        let mut out = Vec::new();
-        let mut indented = Indented::new(&mut out);
-        indented.write_all(compact.as_bytes()).unwrap();
-        String::from_utf8(out).unwrap()
-    }
-
-    /// Any JSON value: strings with escapes, brackets and commas inside
-    /// strings, empty and nested containers.
-    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
-        use serde_json::Value;
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            "[\\PC\"\\\\{}\\[\\],:\\n]{0,12}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 40, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::vec(("[a-z\",:{]{0,6}", inner), 0..6)
-                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest! {
-        #[test]
-        fn indented_is_serde_json_pretty(value in arb_json()) {
-            let compact = serde_json::to_string(&value).unwrap();
-            prop_assert_eq!(indented(&compact), serde_json::to_string_pretty(&value).unwrap());
-        }
-    }
-
     #[test]
     fn pretty_document_is_the_compact_one_indented() {
         let table = awkward_table();
         let verdict = verdict_blaming(&table.sockets);
         let mut pretty = Vec::new();
-        write(&mut pretty, &table, Some(9527), Some(&verdict), true).unwrap();
+        write_report(&mut pretty, &table, &verdict, Some(&table.sockets), true).unwrap();
         let pretty = String::from_utf8(pretty).unwrap();
         let value: serde_json::Value = serde_json::from_str(&pretty).unwrap();
         assert_eq!(pretty, serde_json::to_string_pretty(&value).unwrap() + "\n");
@@ -590,9 +381,37 @@ mod tests {
                 "counts",
                 "owners_unseen",
                 "skipped_rows",
-                "verdict"
+                "verdict",
+                "destroyed"
             ]
         );
+        let listing: serde_json::Value = serde_json::from_str(&compact(&table, None)).unwrap();
+        assert_eq!(
+            keys(&listing),
+            [
+                "schema_version",
+                "source",
+                "sockets",
+                "counts",
+                "owners_unseen",
+                "skipped_rows"
+            ]
+        );
+        assert_eq!(keys(&value["destroyed"][1]), socket_keys);
+        assert_eq!(
+            keys(&value["sockets"][1]["processes"][0]),
+            ["pid", "comm", "cmdline"]
+        );
+        let bind_keys = ["addr", "port", "reuseaddr", "reuseport", "v6only", "device"];
+        assert_eq!(keys(&value["verdict"]["bind"]), bind_keys);
+        let probe_keys: Vec<&str> = bind_keys
+            .into_iter()
+            .chain(["question", "ok", "errno"])
+            .collect();
+        assert_eq!(keys(&value["verdict"]["probes"][0]), probe_keys);
+        assert_eq!(value["verdict"]["probes"][0]["errno"], "EADDRINUSE");
+        assert_eq!(value["verdict"]["refused"], "EACCES");
+        assert_eq!(value["verdict"]["bind"]["device"], "eth\"0");
         assert_eq!(keys(&value["sockets"][1]), socket_keys);
         assert_eq!(
             keys(&value["verdict"]),

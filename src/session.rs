@@ -1,0 +1,386 @@
+//! The port session: the one place that decides, for every face (the report,
+//! `--wait`, `--free`, the dashboard), what to read for a question, how the
+//! intended bind is built from the user's words, how a reading is diagnosed,
+//! whether the port frees by itself, and what may be destroyed. Faces call
+//! it and render what it returns; none of them holds a policy of its own, so
+//! two faces asked the same question give the same answer.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::diagnosis::probe::{captured_rule_context, rule_context, run_probes};
+use crate::diagnosis::{diagnose, IntendedBind, RuleContext, Verdict};
+use crate::model::{KernelContext, Query, Socket, SocketTable, StateSet};
+use crate::source::netlink::{destroy, DestroyError};
+use crate::source::{self, sysctl, ReadRequest, SourceChoice};
+use crate::Result;
+
+/// How much of this host a diagnosis may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostAccess {
+    /// The table is this host's: its sysctls and devices apply; probe when true.
+    Live { probing: bool },
+    /// Captured files describe another host: rules only, no local facts.
+    Captured,
+}
+
+/// The bind a server makes, in the user's words: what `--addr`, `--reuseaddr`,
+/// `--reuseport`, `--v6only` and `--dev` say (the dashboard edits these too).
+/// [`Session::intended_bind`] completes it with the kernel's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BindOptions {
+    /// None: the IPv4 wildcard, as a server that binds INADDR_ANY.
+    pub addr: Option<IpAddr>,
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+    /// IPV6_V6ONLY set explicitly; when false, net.ipv6.bindv6only decides.
+    pub v6only: bool,
+    pub device: Option<String>,
+}
+
+/// A port and the options of the bind made on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindSpec {
+    pub port: u16,
+    pub options: BindOptions,
+}
+
+impl BindSpec {
+    /// The bind the user's server intends: the one place the user's words
+    /// meet the kernel's defaults (IPV6_V6ONLY follows net.ipv6.bindv6only
+    /// when not given).
+    pub fn resolve(&self, kernel: &KernelContext) -> IntendedBind {
+        let options = &self.options;
+        let addr = options.addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        IntendedBind {
+            addr,
+            port: self.port,
+            reuseaddr: options.reuseaddr,
+            reuseport: options.reuseport,
+            v6only: addr.is_ipv6() && (options.v6only || kernel.default_v6only()),
+            device: options.device.clone(),
+        }
+    }
+}
+
+/// Where readings come from and what they may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    choice: SourceChoice,
+    /// Files captured on another host (`--proc-root`).
+    captured: Option<PathBuf>,
+    access: HostAccess,
+}
+
+/// A table read for a question, and the warning to show when the source
+/// fell back from sock_diag to /proc.
+#[derive(Debug)]
+pub struct Reading {
+    pub table: SocketTable,
+    pub fallback_warning: Option<String>,
+}
+
+/// The answer to "can this bind be made now", with what it was judged on.
+#[derive(Debug, Clone)]
+pub struct PortCheck {
+    /// The sockets on the port (every state, with owners). Peer-side
+    /// TIME_WAITs read as evidence are in the verdict's explanation only.
+    pub table: SocketTable,
+    pub kernel: KernelContext,
+    pub verdict: Verdict,
+    /// The context the rules ran with: the dashboard judges single sockets
+    /// with it, so it never builds one of its own.
+    pub rule_context: RuleContext,
+    pub fallback_warning: Option<String>,
+    /// When the table was read: timers count down from here.
+    pub read_at: Instant,
+}
+
+/// One reading of the whole table for the dashboard, and the check of the
+/// chosen bind judged on exactly that table.
+#[derive(Debug)]
+pub struct TableCheck {
+    pub table: SocketTable,
+    pub kernel: KernelContext,
+    /// The verdict and its rule context; None when no port is chosen.
+    pub verdict: Option<(Verdict, RuleContext)>,
+    pub read_at: Instant,
+}
+
+impl Session {
+    /// A session that reads `choice` (or `captured` files, which imply
+    /// /proc and no probes) and probes this host when `probing`.
+    pub fn new(choice: SourceChoice, captured: Option<PathBuf>, probing: bool) -> Session {
+        let access = if captured.is_some() {
+            // Captured files describe another host: probing this one would lie.
+            HostAccess::Captured
+        } else {
+            HostAccess::Live { probing }
+        };
+        let choice = if captured.is_some() {
+            SourceChoice::Proc
+        } else {
+            choice
+        };
+        Session {
+            choice,
+            captured,
+            access,
+        }
+    }
+
+    pub fn access(&self) -> HostAccess {
+        self.access
+    }
+
+    pub fn choice(&self) -> SourceChoice {
+        self.choice
+    }
+
+    pub fn captured(&self) -> Option<&std::path::Path> {
+        self.captured.as_deref()
+    }
+
+    /// The same session, reading `choice` from now on (the dashboard pins the
+    /// source that answered its first reading).
+    pub fn with_choice(&self, choice: SourceChoice) -> Session {
+        Session {
+            choice,
+            ..self.clone()
+        }
+    }
+
+    /// The kernel settings that matter: this host's, or none for captured files.
+    pub fn kernel_context(&self) -> KernelContext {
+        match self.access {
+            HostAccess::Live { .. } => sysctl::read(),
+            HostAccess::Captured => KernelContext::default(),
+        }
+    }
+
+    /// The bind the user's server intends; see [`BindSpec::resolve`].
+    pub fn intended_bind(&self, spec: &BindSpec, kernel: &KernelContext) -> IntendedBind {
+        spec.resolve(kernel)
+    }
+
+    /// Reads what `query` asks for, with owners when wanted and this host's
+    /// /proc is the source.
+    pub fn read(&self, query: Query, owners: bool) -> Result<Reading> {
+        let reading = source::read_table(&ReadRequest {
+            choice: self.choice,
+            captured: self.captured.as_deref(),
+            query,
+            owners: owners && self.captured.is_none(),
+        })?;
+        Ok(Reading {
+            table: reading.table,
+            fallback_warning: reading.fallback_warning,
+        })
+    }
+
+    /// The listing: sockets in `states` (all ports), with owners.
+    pub fn listing(&self, states: StateSet) -> Result<Reading> {
+        self.read(
+            Query {
+                states,
+                ..Query::everything()
+            },
+            true,
+        )
+    }
+
+    /// Reads the port (one filtered walk that also brings the peer-side
+    /// TIME_WAITs) and judges the bind on it, probing when allowed.
+    pub fn check_port(&self, spec: &BindSpec) -> Result<PortCheck> {
+        let kernel = self.kernel_context();
+        let reading = self.read(Query::port_with_evidence(spec.port), false)?;
+        let read_at = Instant::now();
+        let (on_port, evidence) = split_evidence(reading.table, spec.port);
+        let mut table = on_port;
+        if self.captured.is_none() {
+            // Owners only for the port's own sockets: the peer-side ones are
+            // time-wait mini-sockets that no process holds.
+            table.owners_unseen = source::owners::attach_owners(
+                &mut table.sockets,
+                std::path::Path::new(source::HOST_PROC),
+            )
+            .unseen;
+        }
+        let bind = self.intended_bind(spec, &kernel);
+        let (verdict, rule_context) = self.judge(&table, &evidence, &bind, &kernel);
+        Ok(PortCheck {
+            table,
+            kernel,
+            verdict,
+            rule_context,
+            fallback_warning: reading.fallback_warning,
+            read_at,
+        })
+    }
+
+    /// Reads the whole table (with owners) and, when a port is chosen, judges
+    /// its bind on that same table with the same evidence
+    /// [`Session::check_port`] reads from the kernel.
+    pub fn check_table(&self, spec: Option<&BindSpec>) -> Result<TableCheck> {
+        let kernel = self.kernel_context();
+        let reading = self.read(Query::everything(), true)?;
+        let read_at = Instant::now();
+        let verdict = spec.map(|spec| {
+            let query = Query::port_with_evidence(spec.port);
+            let (on_port, evidence): (Vec<Socket>, Vec<Socket>) = reading
+                .table
+                .sockets
+                .iter()
+                .filter(|socket| query.matches(socket))
+                .cloned()
+                .partition(|socket| socket.local.port() == spec.port);
+            let table = SocketTable {
+                sockets: on_port,
+                ..empty_like(&reading.table)
+            };
+            let bind = self.intended_bind(spec, &kernel);
+            self.judge(&table, &evidence, &bind, &kernel)
+        });
+        Ok(TableCheck {
+            table: reading.table,
+            kernel,
+            verdict,
+            read_at,
+        })
+    }
+
+    /// The verdict for `bind` on the port's sockets plus the peer-side
+    /// evidence, probing this namespace when the host allows it.
+    fn judge(
+        &self,
+        table: &SocketTable,
+        evidence: &[Socket],
+        bind: &IntendedBind,
+        kernel: &KernelContext,
+    ) -> (Verdict, RuleContext) {
+        let ctx = match self.access {
+            HostAccess::Live { .. } => rule_context(bind, kernel, table.source),
+            HostAccess::Captured => captured_rule_context(table.source),
+        };
+        let mut sockets = Vec::with_capacity(table.sockets.len() + evidence.len());
+        sockets.extend_from_slice(&table.sockets);
+        sockets.extend_from_slice(evidence);
+        let probes = match self.access {
+            HostAccess::Live { probing: true } => run_probes(bind, &sockets),
+            _ => Vec::new(),
+        };
+        (diagnose(&sockets, bind, &ctx, kernel, &probes), ctx)
+    }
+
+    /// Destroys one socket (SOCK_DESTROY by its cookie).
+    pub fn destroy(&self, socket: &Socket) -> Result<(), DestroyError> {
+        destroy(socket)
+    }
+
+    /// Frees a port: destroys `sockets`, where one that expired since the
+    /// reading is not an error. Returns the sockets destroyed.
+    pub fn destroy_all<'s>(
+        &self,
+        sockets: impl IntoIterator<Item = &'s Socket>,
+    ) -> Result<Vec<Socket>, DestroyError> {
+        let mut destroyed = Vec::new();
+        for socket in sockets {
+            match self.destroy(socket) {
+                Ok(()) => destroyed.push(socket.clone()),
+                // Expired between the read and now: the goal is reached all the same.
+                Err(DestroyError::NotFound) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(destroyed)
+    }
+}
+
+/// Splits a port reading into the sockets on the port and the peer-side
+/// time-wait evidence (sockets whose peer is the port).
+fn split_evidence(table: SocketTable, port: u16) -> (SocketTable, Vec<Socket>) {
+    let (on_port, evidence): (Vec<Socket>, Vec<Socket>) = table
+        .sockets
+        .into_iter()
+        .partition(|socket| socket.local.port() == port);
+    (
+        SocketTable {
+            sockets: on_port,
+            ..table
+        },
+        evidence,
+    )
+}
+
+fn empty_like(table: &SocketTable) -> SocketTable {
+    SocketTable {
+        sockets: Vec::new(),
+        source: table.source,
+        skipped_rows: table.skipped_rows,
+        owners_unseen: table.owners_unseen,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SourceKind;
+
+    fn spec(addr: &str, v6only: bool) -> BindSpec {
+        BindSpec {
+            port: 8080,
+            options: BindOptions {
+                addr: Some(addr.parse().unwrap()),
+                v6only,
+                ..BindOptions::default()
+            },
+        }
+    }
+
+    #[test]
+    fn bindv6only_decides_an_ipv6_bind_that_does_not_say() {
+        let session = Session::new(SourceChoice::Auto, None, false);
+        let on = KernelContext {
+            bindv6only: Some(true),
+            ..KernelContext::default()
+        };
+        let off = KernelContext::default();
+        assert!(session.intended_bind(&spec("::", false), &on).v6only);
+        assert!(!session.intended_bind(&spec("::", false), &off).v6only);
+        assert!(session.intended_bind(&spec("::", true), &off).v6only);
+        // IPv4 binds never carry it.
+        assert!(!session.intended_bind(&spec("0.0.0.0", true), &on).v6only);
+        let wildcard = BindSpec {
+            port: 1,
+            options: BindOptions::default(),
+        };
+        assert_eq!(
+            session.intended_bind(&wildcard, &on).addr,
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        );
+    }
+
+    #[test]
+    fn captured_files_mean_proc_and_no_probes() {
+        let session = Session::new(SourceChoice::Netlink, Some("/x".into()), true);
+        assert_eq!(session.choice(), SourceChoice::Proc);
+        assert_eq!(session.access(), HostAccess::Captured);
+        assert_eq!(session.kernel_context(), KernelContext::default());
+    }
+
+    #[test]
+    fn evidence_is_split_from_the_port() {
+        let on_port = crate::testing::listener("127.0.0.1:8080");
+        let peer = crate::testing::time_wait("127.0.0.1:40001", "127.0.0.1:8080", 1000);
+        let table = SocketTable {
+            sockets: vec![on_port.clone(), peer.clone()],
+            source: SourceKind::Netlink,
+            skipped_rows: 0,
+            owners_unseen: 0,
+        };
+        let (table, evidence) = split_evidence(table, 8080);
+        assert_eq!(table.sockets, vec![on_port]);
+        assert_eq!(evidence, vec![peer]);
+    }
+}
