@@ -114,6 +114,18 @@ fn errors_name_the_subject_and_the_cause() {
         other => panic!("regular file: {other:?}"),
     }
 
+    // A FIFO would block a plain open(O_RDONLY) until a writer came.
+    let fifo = std::env::temp_dir().join(format!("twi-netns-fifo-{}", std::process::id()));
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let fifo_open = Netns::open(&NetnsSpec::Path(fifo.clone()));
+    fs::remove_file(&fifo).unwrap();
+    assert!(
+        matches!(fifo_open, Err(NetnsError::NotNetns { .. })),
+        "{fifo_open:?}"
+    );
+
     let mnt = Netns::open(&NetnsSpec::parse("/proc/self/ns/mnt")).unwrap_err();
     assert!(matches!(mnt, NetnsError::NotNetns { .. }), "{mnt:?}");
     assert_eq!(
@@ -148,7 +160,7 @@ fn errors_name_the_subject_and_the_cause() {
     );
     assert_eq!(
         missing.to_string(),
-        format!("netns \"{name}\": not found (/run/netns/{name})")
+        format!("netns \"{name}\": not found (no /run/netns/{name})")
     );
     let missing_path = Netns::open(&NetnsSpec::parse("/run/twi-no/such")).unwrap_err();
     assert!(
@@ -319,6 +331,12 @@ fn sysctls_are_read_in_the_namespace() {
     let context = netns_a.kernel_context().unwrap();
     assert_eq!(context.ip_unprivileged_port_start, Some(value));
     assert_eq!(context.ip_local_port_range, Some((40000, 40100)));
+    // /proc/thread-self/net is the namespace's too: its TIME_WAIT count.
+    assert_eq!(context.time_wait_count, Some(0), "a fresh namespace");
+    netns_a
+        .run(|| sockets::client_side_time_wait("127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    assert_eq!(netns_a.kernel_context().unwrap().time_wait_count, Some(1));
 
     // The kernel rule itself: who opened the file decides, not who reads it.
     let opened_in_a = netns_a

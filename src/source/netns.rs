@@ -88,7 +88,7 @@ impl fmt::Display for NetnsSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
     /// No such name under /run/netns, or no such file.
-    #[error("{spec}: not found ({})", .spec.path().display())]
+    #[error("{spec}: not found{}", not_found_detail(.spec))]
     NotFound { spec: NetnsSpec },
     /// The file exists but is no network namespace (a regular file, another
     /// kind of namespace).
@@ -110,6 +110,14 @@ pub enum NetnsError {
     /// Anything else: the namespace file, /proc, or starting the thread.
     #[error("{subject}: {source}")]
     Io { subject: String, source: io::Error },
+}
+
+/// Where a name was looked for; a path says it already.
+fn not_found_detail(spec: &NetnsSpec) -> String {
+    match spec {
+        NetnsSpec::Name(_) => format!(" (no {})", spec.path().display()),
+        NetnsSpec::Pid(_) | NetnsSpec::Path(_) => String::new(),
+    }
 }
 
 /// What was refused, for [`NetnsError::PermissionDenied`].
@@ -144,9 +152,10 @@ impl Netns {
     /// Opens the namespace `spec` names and checks it is a network namespace.
     pub fn open(spec: &NetnsSpec) -> Result<Netns, NetnsError> {
         let path = spec.path();
+        // O_NONBLOCK: a FIFO given as the path must not hang the open.
         let file = File::options()
             .read(true)
-            .custom_flags(libc::O_CLOEXEC)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(&path)
             .map_err(|source| open_error(spec, source))?;
         let meta = file.metadata().map_err(|source| NetnsError::Io {
@@ -474,7 +483,13 @@ mod tests {
                 NetnsError::NotFound {
                     spec: NetnsSpec::Name("blue".into()),
                 },
-                "netns \"blue\": not found (/run/netns/blue)",
+                "netns \"blue\": not found (no /run/netns/blue)",
+            ),
+            (
+                NetnsError::NotFound {
+                    spec: NetnsSpec::Path("/x/y".into()),
+                },
+                "/x/y: not found",
             ),
             (
                 NetnsError::NotNetns {
