@@ -95,7 +95,7 @@ pub enum NetnsError {
     #[error("{spec}: not a network namespace")]
     NotNetns { spec: NetnsSpec },
     /// Opening the file (EACCES) or entering the namespace (setns: EPERM) was refused.
-    #[error("{spec}: permission denied {action} (needs CAP_SYS_ADMIN)")]
+    #[error("{spec}: permission denied {action}")]
     PermissionDenied {
         spec: NetnsSpec,
         action: DeniedAction,
@@ -132,8 +132,9 @@ pub enum DeniedAction {
 impl fmt::Display for DeniedAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            DeniedAction::Opening => "opening it",
-            DeniedAction::Entering => "entering it",
+            // /proc/PID/ns/* need ptrace access to the process.
+            DeniedAction::Opening => "opening it (needs root or the process's owner)",
+            DeniedAction::Entering => "entering it (setns needs CAP_SYS_ADMIN)",
         })
     }
 }
@@ -502,7 +503,7 @@ mod tests {
                     spec: NetnsSpec::Pid(42),
                     action: DeniedAction::Entering,
                 },
-                "pid 42: permission denied entering it (needs CAP_SYS_ADMIN)",
+                "pid 42: permission denied entering it (setns needs CAP_SYS_ADMIN)",
             ),
             (
                 NetnsError::ProcessExited { pid: 42 },
