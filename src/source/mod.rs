@@ -2,7 +2,9 @@
 //! files; and the owner lookup that completes them. Everything below reads
 //! the kernel; nothing here decides anything.
 
+pub mod cgroup;
 pub mod netlink;
+pub mod netns;
 pub mod owners;
 pub mod procnet;
 pub mod sysctl;
