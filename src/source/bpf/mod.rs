@@ -280,7 +280,7 @@ pub struct Watcher {
     lost: Array<MapData, u64>,
     malformed: u64,
     // Owns the programs and their links; its drop detaches them.
-    _programs: Ebpf,
+    programs: Ebpf,
 }
 
 impl Watcher {
@@ -322,7 +322,7 @@ impl Watcher {
             events,
             lost,
             malformed: 0,
-            _programs: programs,
+            programs,
         })
     }
 
@@ -361,6 +361,15 @@ impl Watcher {
         // Index 0 of a one-entry array always exists; a failed read (it
         // cannot) counts as nothing lost rather than ending the watch.
         self.lost.get(&0, 0).unwrap_or(0)
+    }
+
+    /// The kernel's ids of the attached programs (`bpftool prog show id N`).
+    pub fn program_ids(&self) -> Vec<u32> {
+        self.programs
+            .programs()
+            .filter_map(|(_, program)| program.info().ok())
+            .map(|info| info.id())
+            .collect()
     }
 
     /// Records that did not decode (a mismatch between object and decoder).
