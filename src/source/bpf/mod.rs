@@ -253,9 +253,7 @@ fn classify_load(error: &EbpfError, euid: u32) -> WatchUnavailable {
         EbpfError::MapError(_) | EbpfError::BtfError(_) => {
             classify(StartStep::Maps, errno_in(error), euid)
         }
-        EbpfError::ProgramError(_) => {
-            classify(StartStep::Program(PROGRAM_NAMES[0]), errno_in(error), euid)
-        }
+        // Parsing, pinning, call relocation: nothing the kernel decided.
         _ => WatchUnavailable::BadObject {
             detail: chain_text(error),
         },
