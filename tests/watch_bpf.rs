@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use common::sockets::{bind_with, listen_with, server_side_time_wait, Opts};
 use common::Netns;
 use tw_inspect::source::bpf::{
-    netns_inode, BindFailed, Closed, Protocol, WatchEvent, WatchScope, WatchUnavailable, Watcher,
-    OBJECT_PATH, PROGRAM_NAMES,
+    netns_inode, BindFailed, CloseLog, Closed, Protocol, WatchEvent, WatchScope, WatchUnavailable,
+    Watcher, OBJECT_PATH, PROGRAM_NAMES,
 };
 
 /// Root and a kernel that accepts the programs, or SKIP.
@@ -116,16 +116,28 @@ fn check_tcp_case(
     assert_eq!(closed.netns_inode, inode_of(netns));
     assert_eq!((closed.local, closed.remote), (addr, scene.client));
     assert!(closed.at_monotonic_ns <= failed.at_monotonic_ns);
+    // ss, the witness: the TIME_WAIT on the port, and the log names its closer.
+    let mut log = CloseLog::new(16);
+    log.record(closed.clone());
     let witness = netns.ss(&["-tanH", "state", "time-wait"]);
-    let time_wait = witness.lines().any(|line| {
-        let columns: Vec<&str> = line.split_whitespace().collect();
-        columns.ends_with(&[&closed.local.to_string(), &closed.remote.to_string()])
-    });
-    assert!(
-        time_wait,
-        "no TIME_WAIT {} -> {} in:\n{witness}",
-        closed.local, closed.remote
-    );
+    let time_waits: Vec<(SocketAddr, SocketAddr)> = witness
+        .lines()
+        .filter_map(|line| {
+            let columns: Vec<&str> = line.split_whitespace().collect();
+            let [.., local, peer] = columns[..] else {
+                return None;
+            };
+            Some((
+                local.parse::<SocketAddr>().ok()?,
+                peer.parse::<SocketAddr>().ok()?,
+            ))
+        })
+        .filter(|(local, _)| local.port() == addr.port())
+        .collect();
+    assert_eq!(time_waits.len(), 1, "one TIME_WAIT on the port:\n{witness}");
+    let (local, peer) = time_waits[0];
+    let left_by = log.left_by(inode_of(netns), local, peer);
+    assert_eq!(left_by.map(|c| c.task.pid), Some(scene.tid), "{witness}");
 }
 
 #[test]
@@ -246,6 +258,35 @@ fn binds_outside_the_scoped_namespace_are_not_seen() {
         assert!(bind_with(addr, Opts::default()).is_err());
     });
     assert_eq!(drain(&mut watcher).0.len(), 1);
+}
+
+#[test]
+fn a_port_scope_sees_only_that_port() {
+    let netns = Netns::new();
+    if !common::can_use_netns(module_path!()) {
+        return;
+    }
+    let path = format!("/run/netns/{}", netns.name);
+    let scope = WatchScope::netns(Path::new(&path)).unwrap().with_port(7402);
+    let mut watcher = match Watcher::start(scope) {
+        Ok(watcher) => watcher,
+        Err(why) => {
+            eprintln!("SKIP a_port_scope_sees_only_that_port: {why}");
+            return;
+        }
+    };
+    netns.run(|| {
+        for port in [7401, 7402] {
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            server_side_time_wait(addr, Opts::default());
+            assert!(bind_with(addr, Opts::default()).is_err());
+        }
+    });
+    let (binds, closes) = drain(&mut watcher);
+    let ports: Vec<u16> = binds.iter().map(|failed| failed.addr.port()).collect();
+    assert_eq!(ports, [7402]);
+    let closed: Vec<u16> = closes.iter().map(|closed| closed.local.port()).collect();
+    assert_eq!(closed, [7402]);
 }
 
 #[test]

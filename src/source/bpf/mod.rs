@@ -13,7 +13,11 @@
 //! - `twi_tcp_close` on `inet_sock_set_state`: ESTABLISHED → FIN_WAIT1, the
 //!   only transition that runs in the closing process's context (the kernel
 //!   never reports the move into TIME_WAIT) → [`WatchEvent::Closed`]. A
-//!   TIME_WAIT whose 4-tuple and namespace match was left by that task.
+//!   TIME_WAIT whose 4-tuple and namespace match was left by that task:
+//!   keep them in a [`CloseLog`] and ask it [`CloseLog::left_by`].
+//!
+//! Pids are as seen from the initial pid namespace (a container's process
+//! shows its host pid); `comm` is the thread's name, not the command line.
 //!
 //! Usage:
 //!
@@ -40,8 +44,10 @@
 //! `sys_exit` program (one compare for all but failed binds). Dropping the
 //! watcher detaches both programs.
 
+mod close_log;
 mod event;
 
+pub use close_log::{CloseLog, CLOSE_MEMORY_NS};
 pub use event::{
     decode, monotonic_now_ns, monotonic_to_system_time, BindFailed, Closed, DecodeError, Protocol,
     Task, WatchEvent, RECORD_LEN,
