@@ -503,6 +503,13 @@ mod tests {
     }
 
     #[test]
+    fn a_watcher_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<Watcher>();
+        send::<WatchUnavailable>();
+    }
+
+    #[test]
     fn scopes_narrow() {
         let scope = WatchScope::all_namespaces().with_port(8080);
         assert_eq!(
