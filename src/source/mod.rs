@@ -2,6 +2,7 @@
 //! files; and the owner lookup that completes them. Everything below reads
 //! the kernel; nothing here decides anything.
 
+pub mod bpf;
 pub mod cgroup;
 pub mod netlink;
 pub mod netns;
