@@ -33,7 +33,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::source::sysctl::KernelContext;
+use crate::model::KernelContext;
+use crate::source::sysctl;
 
 /// Where `ip netns` bind-mounts named namespaces.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
@@ -251,9 +252,9 @@ impl Netns {
             .and_then(|read| read)
     }
 
-    /// The namespace's kernel settings ([`KernelContext::read`] inside it).
+    /// The namespace's kernel settings ([`sysctl::read`] inside it).
     pub fn kernel_context(&self) -> Result<KernelContext, NetnsError> {
-        self.run(KernelContext::read)
+        self.run(sysctl::read)
     }
 
     fn setns_error(&self, source: io::Error) -> NetnsError {
