@@ -50,13 +50,42 @@ fn usage_error(error: &clap::Error) -> i32 {
             EXIT_FREE
         }
         _ => {
-            let rendered = error.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            say!(
-                "tw-inspect: {} (see --help)",
-                inert(first.trim_start_matches("error: "))
-            );
+            let message = one_line(&error.render().to_string());
+            say!("tw-inspect: {} (see --help)", inert(&message));
             EXIT_ERROR
         }
+    }
+}
+
+/// clap's message on one line: every line of it but the usage and the
+/// pointer to --help, so the subject clap puts on the lines after the first
+/// (the missing `--port <PORT>`, the possible values) comes through.
+fn one_line(rendered: &str) -> String {
+    let kept: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            !line.is_empty()
+                && !line.starts_with("Usage:")
+                && !line.starts_with("For more information")
+        })
+        .collect();
+    let mut text = String::new();
+    let mut previous: Option<&str> = None;
+    for line in kept {
+        text.push_str(match previous {
+            None => "",
+            Some(before) if before.ends_with(':') => " ",
+            // Items of one list (the missing arguments), then new sentences.
+            Some(before) if before.starts_with('-') && line.starts_with('-') => ", ",
+            Some(_) if line.starts_with('[') => " ",
+            Some(_) => "; ",
+        });
+        text.push_str(line);
+        previous = Some(line);
+    }
+    match text.trim_start_matches("error: ") {
+        "" => "invalid arguments".to_string(),
+        text => text.to_string(),
     }
 }
