@@ -230,13 +230,19 @@ pub struct Timer {
 }
 
 /// A process that holds a socket's file descriptor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Process {
     pub pid: u32,
     /// /proc/PID/comm, untrusted: may hold any byte a process chose.
     pub comm: String,
     /// /proc/PID/cmdline with NULs turned into spaces, untrusted.
     pub cmdline: String,
+    /// Parent pid and process group (/proc/PID/stat): who to stop when a
+    /// socket is shared by a pre-fork server's workers. None when unread.
+    pub ppid: Option<u32>,
+    pub pgid: Option<u32>,
+    /// The systemd service it runs in (/proc/PID/cgroup), untrusted text.
+    pub unit: Option<String>,
 }
 
 /// One TCP socket from any source.

@@ -66,6 +66,7 @@ pub fn owned_by(mut socket: Socket, pid: u32, comm: &str) -> Socket {
         pid,
         comm: comm.to_string(),
         cmdline: comm.to_string(),
+        ..Process::default()
     });
     socket
 }

@@ -1,5 +1,5 @@
 //! Owner lookup: on a fake /proc tree (exact scan behaviour: shared sockets,
-//! early stop, vanished processes, skipped scan) and on the real one in a
+//! every holder, vanished processes, skipped scan) and on the real one in a
 //! network namespace (a child process and this process as holders).
 mod common;
 
@@ -110,7 +110,6 @@ fn full_scan_finds_every_holder() {
             unseen: 1,
             pids_scanned: 3,
             pids_unreadable: 1,
-            stopped_early: false,
         }
     );
     assert_eq!(pids(&table[0]), [100, 200]);
@@ -131,21 +130,38 @@ fn full_scan_finds_every_holder() {
 }
 
 #[test]
-fn scan_stops_once_every_inode_is_found() {
+fn every_holder_is_named_after_each_inode_has_one() {
     let proc = FakeProc::new();
+    // A late worker of the pre-fork server 100, after every inode has a
+    // holder: a scan that stopped there would miss it.
+    proc.process(500, &["socket:[1111]"], b"worker\n", b"worker\0");
+    std::fs::write(
+        proc.0.join("500/stat"),
+        "500 (worker) S 100 100 100 0 -1 4194560 0 0",
+    )
+    .unwrap();
+    std::fs::write(proc.0.join("500/cgroup"), "0::/system.slice/web.service\n").unwrap();
     let mut table = vec![socket(1111), socket(2222)];
     let scan = attach_owners(&mut table, &proc.0);
     assert_eq!(
         scan,
         OwnerScan {
             unseen: 0,
-            pids_scanned: 2,
-            pids_unreadable: 0,
-            stopped_early: true,
+            pids_scanned: 4,
+            pids_unreadable: 1,
         }
     );
-    assert_eq!(pids(&table[0]), [100, 200]);
+    assert_eq!(pids(&table[0]), [100, 200, 500]);
     assert_eq!(pids(&table[1]), [200]);
+    let worker = &table[0].processes[2];
+    assert_eq!((worker.ppid, worker.pgid), (Some(100), Some(100)));
+    assert_eq!(worker.unit.as_deref(), Some("web.service"));
+    // No stat or cgroup file: nothing is made up.
+    let nginx = &table[0].processes[0];
+    assert_eq!(
+        (nginx.ppid, nginx.pgid, nginx.unit.as_deref()),
+        (None, None, None)
+    );
 }
 
 #[test]

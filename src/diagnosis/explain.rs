@@ -10,7 +10,7 @@ use super::rules::{Refusal, RuleContext};
 use super::{Blocker, Conflict, IntendedBind, Probe, Reason};
 use crate::duration::whole_seconds;
 use crate::errno::Errno;
-use crate::model::{KernelContext, Socket, TcpState, TIME_WAIT_LEN_MS};
+use crate::model::{KernelContext, Process, Socket, TcpState, TIME_WAIT_LEN_MS};
 
 /// Everything the explanation draws on.
 pub(crate) struct Findings<'a> {
@@ -119,10 +119,11 @@ fn explain_free(f: &Findings, target: &str, text: &mut Vec<String>, advice: &mut
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        for socket in &f.listen_caveat {
-            if let Some(stop) = stop_advice(socket) {
-                advice.push(format!("If listen() then fails with EADDRINUSE: {stop}"));
-            }
+        for stop in stop_advice(&f.listen_caveat) {
+            advice.push(format!(
+                "If listen() then fails with EADDRINUSE: {}",
+                lower_first(&stop)
+            ));
         }
     }
 }
@@ -208,10 +209,9 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
     };
     for blocker in &live {
         text.push(live_holder_sentence(blocker));
-        if let Some(stop) = stop_advice(&blocker.socket) {
-            advice.push(stop);
-        }
     }
+    let live_sockets: Vec<&Socket> = live.iter().map(|b| &b.socket).collect();
+    advice.extend(stop_advice(&live_sockets));
     if f.intended.is_none() && f.blockers.iter().any(|b| b.conflict == Conflict::Unknown) {
         advice.push(
             "Run tw-inspect with probes (without --no-probe) in the server's network namespace: \
@@ -389,36 +389,149 @@ fn live_holder_sentence(blocker: &Blocker) -> String {
     )
 }
 
+/// Holders named in prose before "and N more": enough to recognise a
+/// pre-fork server's parent and a few workers.
+const OWNERS_NAMED: usize = 4;
+
 /// "pid 1234 nginx, pid 99 worker", or why no owner is shown.
 fn owners(socket: &Socket) -> String {
     if socket.processes.is_empty() {
         return format!("owner not visible, inode {}", socket.inode);
     }
-    socket
+    let mut named: Vec<String> = socket
         .processes
         .iter()
+        .take(OWNERS_NAMED)
         .map(|p| format!("pid {} {}", p.pid, p.comm))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    let more = socket.processes.len().saturating_sub(OWNERS_NAMED);
+    if more > 0 {
+        named.push(format!("{more} more"));
+    }
+    named.join(", ")
 }
 
-fn stop_advice(socket: &Socket) -> Option<String> {
-    if socket.is_time_wait_like() {
+/// What to stop so that the live `sockets` go: one line per set of holders
+/// (the same processes holding a v4 and a v6 listener are one line), and
+/// one for the sockets whose owner is not visible.
+fn stop_advice(sockets: &[&Socket]) -> Vec<String> {
+    let mut groups: Vec<(Vec<u32>, Vec<&Socket>)> = Vec::new();
+    let mut unseen = Vec::new();
+    for socket in sockets.iter().copied().filter(|s| !s.is_time_wait_like()) {
+        if socket.processes.is_empty() {
+            unseen.push(socket);
+            continue;
+        }
+        let pids: Vec<u32> = socket.processes.iter().map(|p| p.pid).collect();
+        match groups.iter_mut().find(|(group, _)| *group == pids) {
+            Some((_, held)) => held.push(socket),
+            None => groups.push((pids, vec![socket])),
+        }
+    }
+    let mut advice: Vec<String> = groups
+        .iter()
+        .map(|(_, held)| stop_holders(&held[0].processes, &held_text(held)))
+        .collect();
+    if !unseen.is_empty() {
+        advice.push(format!(
+            "Find and stop the process holding {}: run as root to see owners.",
+            unseen
+                .iter()
+                .map(|s| format!("{} (inode {})", s.local, s.inode))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    advice
+}
+
+/// "LISTEN 0.0.0.0:80 and LISTEN [::]:80".
+fn held_text(held: &[&Socket]) -> String {
+    let mut text: Vec<String> = held
+        .iter()
+        .take(OWNERS_NAMED)
+        .map(|s| format!("{} {}", s.state, s.local))
+        .collect();
+    let more = held.len().saturating_sub(OWNERS_NAMED);
+    if more > 0 {
+        text.push(format!("{more} more sockets"));
+    }
+    match text.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => text.join(""),
+    }
+}
+
+/// The advice for one set of processes that share the same sockets. With
+/// several (a pre-fork server: a parent and its workers), stopping one
+/// leaves the port held, so the advice names what ends them all: their
+/// systemd service, or their common parent and its process group.
+fn stop_holders(processes: &[Process], held: &str) -> String {
+    let [only] = processes else {
+        let count = processes.len();
+        let pids = pid_list(processes);
+        let shared = format!(
+            "{count} processes ({pids}) share {held}, so stopping one of them leaves the port held"
+        );
+        let unit = processes
+            .first()
+            .and_then(|p| p.unit.as_deref())
+            // user@UID.service is a user's whole session manager, not a server.
+            .filter(|unit| !unit.starts_with("user@"))
+            .filter(|unit| processes.iter().all(|p| p.unit.as_deref() == Some(*unit)));
+        if let Some(unit) = unit {
+            return format!("Stop the service {unit} (`systemctl stop {unit}`): {shared}.");
+        }
+        let Some(parent) = common_parent(processes) else {
+            return format!("Stop all of them: {shared}.");
+        };
+        let group_leader =
+            parent.pgid == Some(parent.pid) && processes.iter().all(|p| p.pgid == parent.pgid);
+        let how = if group_leader {
+            format!(
+                "`kill -- -{}` signals its whole process group (the parent and its workers)",
+                parent.pid
+            )
+        } else {
+            "a server's parent usually ends its workers; check that none is left".to_string()
+        };
+        return format!(
+            "Stop pid {} {}, the parent of the others: {shared}; {how}.",
+            parent.pid, parent.comm
+        );
+    };
+    format!("Stop pid {} {}, which holds {held}.", only.pid, only.comm)
+}
+
+/// The one holder every other holder descends from directly (the pre-fork
+/// server's parent), if the holders form such a family.
+fn common_parent(processes: &[Process]) -> Option<&Process> {
+    let is_holder =
+        |pid: Option<u32>| pid.is_some_and(|pid| processes.iter().any(|p| p.pid == pid));
+    let mut roots = processes.iter().filter(|p| !is_holder(p.ppid));
+    let root = roots.next()?;
+    if roots.next().is_some() {
         return None;
     }
-    Some(if socket.processes.is_empty() {
-        format!(
-            "Find and stop the process holding {} (inode {}): run as root to see owners.",
-            socket.local, socket.inode
-        )
-    } else {
-        format!(
-            "Stop {}, which holds {} {}.",
-            owners(socket),
-            socket.state,
-            socket.local
-        )
-    })
+    processes
+        .iter()
+        .all(|p| p.pid == root.pid || p.ppid == Some(root.pid))
+        .then_some(root)
+}
+
+/// "pids 100, 101, 102 and 7 more".
+fn pid_list(processes: &[Process]) -> String {
+    const LISTED: usize = 8;
+    let mut pids: Vec<String> = processes
+        .iter()
+        .take(LISTED)
+        .map(|p| p.pid.to_string())
+        .collect();
+    let more = processes.len().saturating_sub(LISTED);
+    if more > 0 {
+        pids.push(format!("{more} more"));
+    }
+    format!("pids {}", pids.join(", "))
 }
 
 fn explain_refused(
@@ -562,6 +675,15 @@ fn succeeded(probes: &[Probe], kind: ProbeKind) -> Option<&Probe> {
     probes.iter().find(|p| p.kind == kind && p.ok)
 }
 
+/// "Stop pid 1" → "stop pid 1", to continue a sentence.
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 fn addr_port(addr: IpAddr, port: u16) -> String {
     SocketAddr::new(addr, port).to_string()
 }
@@ -571,5 +693,66 @@ fn count_noun(count: usize, one: &str, many: &str) -> String {
         format!("1 {one}")
     } else {
         format!("{count} {many}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{listener, owned_by};
+
+    fn holder(pid: u32, ppid: u32, unit: Option<&str>) -> Process {
+        Process {
+            pid,
+            comm: "web".to_string(),
+            ppid: Some(ppid),
+            pgid: Some(1),
+            unit: unit.map(str::to_string),
+            ..Process::default()
+        }
+    }
+
+    #[test]
+    fn one_line_for_one_holder_of_several_sockets() {
+        let v4 = owned_by(listener("0.0.0.0:80"), 7, "nginx");
+        let v6 = owned_by(listener("[::]:80"), 7, "nginx");
+        let advice = stop_advice(&[&v4, &v6]);
+        assert_eq!(
+            advice,
+            ["Stop pid 7 nginx, which holds LISTEN 0.0.0.0:80 and LISTEN [::]:80."]
+        );
+    }
+
+    #[test]
+    fn shared_sockets_name_what_ends_them_all() {
+        let mut socket = listener("0.0.0.0:80");
+        socket.processes = vec![
+            holder(10, 1, Some("web.service")),
+            holder(11, 10, Some("web.service")),
+        ];
+        let advice = stop_advice(&[&socket]);
+        assert!(
+            advice[0].starts_with("Stop the service web.service (`systemctl stop web.service`)"),
+            "{advice:?}"
+        );
+        // A user's session manager is no server to stop: the parent is named.
+        socket.processes = vec![
+            holder(10, 1, Some("user@1000.service")),
+            holder(11, 10, Some("user@1000.service")),
+        ];
+        let advice = stop_advice(&[&socket]);
+        assert!(
+            advice[0].starts_with("Stop pid 10 web, the parent"),
+            "{advice:?}"
+        );
+        // Not the group leader: no `kill -- -PGID` that could hit others.
+        assert!(!advice[0].contains("kill --"), "{advice:?}");
+        // Unrelated holders: each must go.
+        socket.processes = vec![holder(10, 1, None), holder(20, 2, None)];
+        let advice = stop_advice(&[&socket]);
+        assert!(
+            advice[0].starts_with("Stop all of them: 2 processes"),
+            "{advice:?}"
+        );
     }
 }

@@ -492,7 +492,7 @@ mod tests {
         assert!(!verdict.blocked);
         assert_says(&verdict.explanation, "listen() may not");
         assert_says(&verdict.explanation, "pid 77 worker");
-        assert!(verdict.advice[0].contains("Stop pid 77 worker"));
+        assert_says(&verdict.advice[0], "EADDRINUSE: stop pid 77 worker");
     }
 
     #[test]

@@ -32,17 +32,25 @@ pub fn timer_text(timer: Option<&Timer>) -> String {
     }
 }
 
-/// `1234/nginx, 1240/nginx`, escaped; `-` when no process is known.
+/// Holders shown in a table cell before "+N more": a pre-fork server's
+/// parent and a few workers, without a row as wide as a hundred pids.
+pub const PROCESSES_SHOWN: usize = 4;
+
+/// `1234/nginx, 1240/nginx +6 more`, escaped; `-` when no process is known.
 pub fn processes_text(socket: &Socket) -> String {
     if socket.processes.is_empty() {
         return "-".to_string();
     }
     let mut text = String::new();
-    for (i, p) in socket.processes.iter().enumerate() {
+    for (i, p) in socket.processes.iter().take(PROCESSES_SHOWN).enumerate() {
         if i > 0 {
             text.push_str(", ");
         }
         let _ = write!(text, "{}/{}", p.pid, inert(&p.comm));
+    }
+    let more = socket.processes.len().saturating_sub(PROCESSES_SHOWN);
+    if more > 0 {
+        let _ = write!(text, " +{more} more");
     }
     text
 }

@@ -22,6 +22,7 @@ fn listener_with_hostile_name() -> Socket {
             pid: 4242,
             comm: "evil\x1b[2J".to_string(),
             cmdline: "evil --title \x1b]0;pwned\x07".to_string(),
+            ..Process::default()
         }],
         ..testing::listener("[::]:9527")
     }

@@ -1,8 +1,11 @@
 //! Socket inode → the processes holding it, by one pass over `/proc/*/fd`.
 //!
 //! `ss -p` and `lsof` resolve every fd of every process; here only the inodes
-//! of the sockets asked about are wanted, the scan stops as soon as each has
-//! been found, and comm/cmdline are read only for the processes that matched.
+//! of the sockets asked about are wanted, and comm/cmdline/stat/cgroup are
+//! read only for the processes that matched. The scan reads every process:
+//! a socket has as many holders as processes that inherited it (a pre-fork
+//! server's parent and each worker), and stopping at the first would name
+//! one worker of many.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -13,12 +16,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::model::{Process, Socket};
+use crate::source::cgroup::read_workload_from;
 
 /// Longest command line kept: enough to recognise a program, bounded so a
 /// hostile process cannot make the report huge.
 const MAX_CMDLINE: usize = 4096;
 /// comm is at most 16 bytes in the kernel; this only guards a captured tree.
 const MAX_COMM: usize = 64;
+/// /proc/PID/stat is a few hundred bytes; only its first fields are read.
+const MAX_STAT: usize = 1024;
 
 /// What an owner scan saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,15 +38,13 @@ pub struct OwnerScan {
     pub pids_scanned: usize,
     /// Process directories whose fd list could not be read.
     pub pids_unreadable: usize,
-    /// The scan ended before the last process because every inode was found.
-    pub stopped_early: bool,
 }
 
 /// Fills `processes` of every socket with an inode from the fds under
 /// `proc_root` (the /proc mount, whose numeric entries are processes).
 /// Sockets with inode 0 (time-wait, request sockets) get no process: they
 /// have none. Processes found are in pid order; a socket shared after fork
-/// lists each holder found before the scan stopped early.
+/// lists every holder.
 pub fn attach_owners(sockets: &mut [Socket], proc_root: &Path) -> OwnerScan {
     let mut holders: HashMap<u64, Vec<u32>> = sockets
         .iter()
@@ -79,15 +83,14 @@ fn find_holders(proc_root: &Path, holders: &mut HashMap<u64, Vec<u32>>, scan: &m
     let Ok(entries) = fs::read_dir(proc_root) else {
         return;
     };
-    // Sorted so the early stop and the order of holders are deterministic.
+    // Sorted so the order of holders is deterministic.
     let mut pids: Vec<u32> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     pids.sort_unstable();
 
-    let mut missing = holders.len();
     let mut link = [0u8; 64];
-    for (done, pid) in pids.iter().enumerate() {
+    for pid in &pids {
         let fd_dir = proc_root.join(pid.to_string()).join("fd");
         // The directory is opened once for readlinkat and listed by path:
         // resolving each link relative to it measured ~25% faster than
@@ -105,18 +108,11 @@ fn find_holders(proc_root: &Path, holders: &mut HashMap<u64, Vec<u32>>, scan: &m
                 continue;
             };
             if let Some(pids) = holders.get_mut(&inode) {
-                if pids.is_empty() {
-                    missing -= 1;
-                }
                 // One entry per process however many fds it has on it.
                 if pids.last() != Some(pid) {
                     pids.push(*pid);
                 }
             }
-        }
-        if missing == 0 {
-            scan.stopped_early = done + 1 < pids.len();
-            return;
         }
     }
 }
@@ -154,8 +150,9 @@ fn socket_inode(target: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// comm and cmdline of a process that held a wanted socket; empty when it has
-/// exited since (it did hold the socket, so it is still reported).
+/// comm, cmdline, parent, group and unit of a process that held a wanted
+/// socket; empty when it has exited since (it did hold the socket, so it is
+/// still reported).
 fn describe(proc_root: &Path, pid: u32) -> Process {
     let dir = proc_root.join(pid.to_string());
     let comm = read_capped(&dir.join("comm"), MAX_COMM);
@@ -166,11 +163,29 @@ fn describe(proc_root: &Path, pid: u32) -> Process {
         .iter()
         .map(|b| if *b == 0 { b' ' } else { *b })
         .collect();
+    let stat = read_capped(&dir.join("stat"), MAX_STAT);
+    let (ppid, pgid) = parent_and_group(&stat).unzip();
     Process {
         pid,
         comm: String::from_utf8_lossy(comm).into_owned(),
         cmdline: String::from_utf8_lossy(&cmdline).into_owned(),
+        ppid,
+        pgid,
+        unit: read_workload_from(proc_root, pid).ok().and_then(|w| w.unit),
     }
+}
+
+/// ppid and pgrp from the text of /proc/PID/stat: `pid (comm) state ppid
+/// pgrp ...`. comm may hold spaces and parentheses, so fields are counted
+/// from the last ')'.
+fn parent_and_group(stat: &[u8]) -> Option<(u32, u32)> {
+    let close = stat.iter().rposition(|b| *b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let _state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgid = fields.next()?.parse().ok()?;
+    Some((ppid, pgid))
 }
 
 fn read_capped(path: &Path, cap: usize) -> Vec<u8> {
@@ -185,6 +200,17 @@ fn read_capped(path: &Path, cap: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_fields_after_the_name() {
+        assert_eq!(
+            parent_and_group(b"42 (a) b) c) S 7 42 42 0 -1 4194560"),
+            Some((7, 42))
+        );
+        assert_eq!(parent_and_group(b"42 (x) S 1"), None);
+        assert_eq!(parent_and_group(b"42 (x) S one 2"), None);
+        assert_eq!(parent_and_group(b""), None);
+    }
 
     #[test]
     fn socket_links_only() {

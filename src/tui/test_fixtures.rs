@@ -27,6 +27,7 @@ pub(crate) fn process(pid: u32, comm: &str) -> Process {
         pid,
         comm: comm.to_string(),
         cmdline: format!("/usr/sbin/{comm} -g daemon off;"),
+        ..Process::default()
     }
 }
 
