@@ -101,6 +101,11 @@ pub struct Args {
     /// Dashboard refresh interval in seconds
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
     pub interval: Duration,
+
+    // --- Report detail and identity (issue 12) ---
+    /// List every socket in the report (a long one summarises alike sockets)
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 impl Args {

@@ -9,7 +9,10 @@ use super::{exit_code, Face};
 use crate::diagnosis::free::{plan_free, TIME_WAIT_CAUTION};
 use crate::error::{Failure, EXIT_BLOCKED};
 use crate::model::{Socket, SourceKind};
-use crate::output::human::{bind_text, endpoint, processes_text};
+use crate::output::human::{
+    bind_text, endpoint, group_more_text, groups, processes_text, EXAMPLES, SUMMARY_ABOVE,
+};
+use crate::output::inert::inert;
 use crate::session::BindSpec;
 use crate::source::netlink::DestroyError;
 
@@ -42,12 +45,12 @@ pub(super) fn run(face: &Face, spec: &BindSpec) -> Result<i32, Failure> {
     }
     let bind = bind_text(&check.verdict.bind);
     if face.args.dry_run {
-        describe(&plan.targets, "would destroy", &bind);
+        describe(&plan.targets, "would destroy", &bind, face.args.verbose);
         face.print_report(&check)?;
         return Ok(EXIT_BLOCKED);
     }
     if !face.args.yes {
-        confirm(&plan.targets, &bind)?;
+        confirm(&plan.targets, &bind, face.args.verbose)?;
     }
     let destroyed = face
         .session
@@ -56,35 +59,51 @@ pub(super) fn run(face: &Face, spec: &BindSpec) -> Result<i32, Failure> {
     let after = face.check(spec)?;
     if !face.args.json && !destroyed.is_empty() {
         let destroyed: Vec<&Socket> = destroyed.iter().collect();
-        describe(&destroyed, "destroyed", &bind);
+        describe(&destroyed, "destroyed", &bind, face.args.verbose);
     }
     face.print_report_with(&after, Some(&destroyed))?;
     Ok(exit_code(&after))
 }
 
-fn describe(targets: &[&Socket], verb: &str, bind: &str) {
+/// One line per socket, or (past [`SUMMARY_ABOVE`], without `--verbose`) a
+/// few examples of each state and one line for the rest.
+fn describe(targets: &[&Socket], verb: &str, bind: &str, verbose: bool) {
     say!(
         "tw-inspect: {verb} {} socket(s) blocking {bind}:",
         targets.len()
     );
-    for socket in targets {
+    let line = |socket: &Socket| {
         say!(
             "  {} {} -> {}",
             socket.state,
             endpoint(&socket.local),
             endpoint(&socket.remote)
         );
+    };
+    if verbose || targets.len() <= SUMMARY_ABOVE {
+        targets.iter().for_each(|socket| line(socket));
+        return;
+    }
+    for group in groups(targets.iter().copied(), &|_| false) {
+        group
+            .sockets
+            .iter()
+            .take(EXAMPLES)
+            .for_each(|socket| line(socket));
+        if group.sockets.len() > EXAMPLES {
+            say!("  ... {}", inert(&group_more_text(&group, EXAMPLES)));
+        }
     }
 }
 
 /// Asks on the terminal; refuses when there is none to ask on.
-fn confirm(targets: &[&Socket], bind: &str) -> Result<(), Failure> {
+fn confirm(targets: &[&Socket], bind: &str, verbose: bool) -> Result<(), Failure> {
     if !(io::stdin().is_terminal() && io::stderr().is_terminal()) {
         return Err(Failure::Refused(
             "refusing to destroy sockets without confirmation: not on a terminal (pass --yes, or --dry-run to look first)".into(),
         ));
     }
-    describe(targets, "about to destroy", bind);
+    describe(targets, "about to destroy", bind, verbose);
     let _ = write!(io::stderr(), "Destroy them? {TIME_WAIT_CAUTION} [y/N] ");
     let _ = io::stderr().flush();
     let mut answer = String::new();

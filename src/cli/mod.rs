@@ -75,6 +75,7 @@ impl Face<'_> {
     fn style(&self) -> human::Style {
         human::Style {
             color: color_wanted(io::stdout().is_terminal()),
+            verbose: self.args.verbose,
         }
     }
 
@@ -143,6 +144,7 @@ fn run_listing(args: &Args, session: &Session) -> Result<i32, Failure> {
     } else {
         let style = human::Style {
             color: color_wanted(io::stdout().is_terminal()),
+            verbose: args.verbose,
         };
         human::write_listing(&mut out, &reading.table, style)?;
     }

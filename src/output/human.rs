@@ -55,10 +55,12 @@ pub fn processes_text(socket: &Socket) -> String {
     text
 }
 
-/// Color only when asked for (a terminal without NO_COLOR).
-#[derive(Clone, Copy)]
+/// Color only when asked for (a terminal without NO_COLOR); `verbose`
+/// (`-v`) lists every socket where a long report summarises alike ones.
+#[derive(Clone, Copy, Default)]
 pub struct Style {
     pub color: bool,
+    pub verbose: bool,
 }
 
 impl Style {
@@ -116,15 +118,128 @@ fn row_cells(socket: &Socket) -> [String; 5] {
     ]
 }
 
+/// A report lists every socket up to this many; past it, alike sockets
+/// (same state, blocking or not) are summarised unless `--verbose`.
+pub const SUMMARY_ABOVE: usize = 20;
+/// Examples shown of each summarised group.
+pub const EXAMPLES: usize = 3;
+
+/// Sockets a reader takes as alike: one state, and all blocking or none.
+pub struct Group<'a> {
+    pub state: TcpState,
+    pub blocking: bool,
+    pub sockets: Vec<&'a Socket>,
+}
+
+/// `sockets` grouped by state and blame, in the order groups first appear.
+pub fn groups<'a>(
+    sockets: impl IntoIterator<Item = &'a Socket>,
+    is_blocker: &dyn Fn(&Socket) -> bool,
+) -> Vec<Group<'a>> {
+    let mut groups: Vec<Group> = Vec::new();
+    for socket in sockets {
+        let blocking = is_blocker(socket);
+        match groups
+            .iter_mut()
+            .find(|g| g.state == socket.state && g.blocking == blocking)
+        {
+            Some(group) => group.sockets.push(socket),
+            None => groups.push(Group {
+                state: socket.state,
+                blocking,
+                sockets: vec![socket],
+            }),
+        }
+    }
+    groups
+}
+
+/// What the sockets of a group have in common and how they spread:
+/// `expire in 0.4s to 59.8s; 2 local addresses; peers: 1 address, ports
+/// 40000-44999`.
+pub fn spread_text(sockets: &[&Socket]) -> String {
+    let mut parts = Vec::new();
+    let expiries: Vec<u64> = sockets
+        .iter()
+        .filter_map(|s| s.timer.as_ref().map(|t| t.expires_ms))
+        .collect();
+    if let (Some(first), Some(last)) = (expiries.iter().min(), expiries.iter().max()) {
+        let (first, last) = (seconds_text(*first), seconds_text(*last));
+        parts.push(if first == last {
+            format!("timers at {first}")
+        } else {
+            format!("timers from {first} to {last}")
+        });
+    }
+    let locals: std::collections::BTreeSet<SocketAddr> = sockets.iter().map(|s| s.local).collect();
+    if locals.len() > 1 {
+        parts.push(format!("{} local addresses", locals.len()));
+    }
+    let peers: std::collections::BTreeSet<std::net::IpAddr> =
+        sockets.iter().map(|s| s.remote.ip()).collect();
+    let low = sockets.iter().map(|s| s.remote.port()).min().unwrap_or(0);
+    let high = sockets.iter().map(|s| s.remote.port()).max().unwrap_or(0);
+    let addresses = match peers.iter().next() {
+        Some(only) if peers.len() == 1 => format!("{only}"),
+        _ => format!("{} addresses", peers.len()),
+    };
+    let ports = if low == high {
+        format!("port {low}")
+    } else {
+        format!("ports {low}-{high}")
+    };
+    parts.push(format!("peers {addresses}, {ports}"));
+    parts.join("; ")
+}
+
+/// `4997 more TIME_WAIT: timers from 0.4s to 59.8s; peers 127.0.0.1, ports
+/// 40000-44999`.
+pub fn group_more_text(group: &Group, shown: usize) -> String {
+    format!(
+        "{} more {}{}: {}",
+        group.sockets.len().saturating_sub(shown),
+        group.state,
+        if group.blocking { ", all blocking" } else { "" },
+        spread_text(&group.sockets)
+    )
+}
+
 /// Writes the aligned table; rows for which `is_blocker` holds get a `!`
 /// marker (so a monochrome report still shows them) and, in color, red.
+/// Past [`SUMMARY_ABOVE`] sockets (and without `verbose`), each group of
+/// alike sockets shows a few examples and one line for the rest.
 fn write_table(
     out: &mut impl Write,
     sockets: &[Socket],
     is_blocker: &dyn Fn(&Socket) -> bool,
     style: Style,
 ) -> io::Result<()> {
-    let rows: Vec<[String; 5]> = sockets.iter().map(row_cells).collect();
+    if style.verbose || sockets.len() <= SUMMARY_ABOVE {
+        let all: Vec<&Socket> = sockets.iter().collect();
+        return write_rows(out, &all, &[], is_blocker, style);
+    }
+    let groups = groups(sockets, is_blocker);
+    let mut shown: Vec<&Socket> = Vec::new();
+    // After which shown row each group's summary line goes.
+    let mut summaries: Vec<(usize, String)> = Vec::new();
+    for group in &groups {
+        let examples = group.sockets.len().min(EXAMPLES);
+        shown.extend(&group.sockets[..examples]);
+        if group.sockets.len() > examples {
+            summaries.push((shown.len(), group_more_text(group, examples)));
+        }
+    }
+    write_rows(out, &shown, &summaries, is_blocker, style)
+}
+
+fn write_rows(
+    out: &mut impl Write,
+    sockets: &[&Socket],
+    summaries: &[(usize, String)],
+    is_blocker: &dyn Fn(&Socket) -> bool,
+    style: Style,
+) -> io::Result<()> {
+    let rows: Vec<[String; 5]> = sockets.iter().map(|s| row_cells(s)).collect();
     let mut widths = HEADERS.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -144,12 +259,15 @@ fn write_table(
     };
     let header = line(&HEADERS.map(String::from));
     writeln!(out, "  {}", style.heading(&header))?;
-    for (socket, cells) in sockets.iter().zip(&rows) {
+    for (index, (socket, cells)) in sockets.iter().zip(&rows).enumerate() {
         let text = line(cells);
         if is_blocker(socket) {
             writeln!(out, "{} {}", style.alarm("!"), style.alarm(&text))?;
         } else {
             writeln!(out, "  {}", style.state(socket.state, text))?;
+        }
+        for (_, summary) in summaries.iter().filter(|(after, _)| *after == index + 1) {
+            writeln!(out, "  ... {}", inert(summary))?;
         }
     }
     Ok(())
@@ -192,8 +310,10 @@ fn write_footnotes(out: &mut impl Write, table: &SocketTable) -> io::Result<()> 
 }
 
 /// The listing without a port: table, counts, footnotes.
+/// A listing is what was asked for: every socket, never summarised.
 pub fn write_listing(out: &mut impl Write, table: &SocketTable, style: Style) -> io::Result<()> {
-    write_table(out, &table.sockets, &|_| false, style)?;
+    let all: Vec<&Socket> = table.sockets.iter().collect();
+    write_rows(out, &all, &[], &|_| false, style)?;
     writeln!(out)?;
     writeln!(out, "{}", counts_line(&table.sockets))?;
     write_footnotes(out, table)
@@ -257,6 +377,55 @@ fn write_probes(out: &mut impl Write, probes: &[Probe], style: Style) -> io::Res
     Ok(())
 }
 
+/// Each blocker's reason; in a long report, one item per group of blockers
+/// with the same state and reason, with an example and their spread.
+fn write_blocker_reasons(out: &mut impl Write, verdict: &Verdict, style: Style) -> io::Result<()> {
+    let item = |blocker: &crate::diagnosis::Blocker| {
+        format!(
+            "{} -> {}: {}",
+            endpoint(&blocker.socket.local),
+            endpoint(&blocker.socket.remote),
+            blocker.why
+        )
+    };
+    if style.verbose || verdict.blockers.len() <= SUMMARY_ABOVE {
+        for blocker in &verdict.blockers {
+            write_prose(out, &item(blocker), "  - ", "    ")?;
+        }
+        return Ok(());
+    }
+    let mut alike: Vec<Vec<&crate::diagnosis::Blocker>> = Vec::new();
+    for blocker in &verdict.blockers {
+        match alike
+            .iter_mut()
+            .find(|g| g[0].socket.state == blocker.socket.state && g[0].why == blocker.why)
+        {
+            Some(group) => group.push(blocker),
+            None => alike.push(vec![blocker]),
+        }
+    }
+    for group in &alike {
+        if group.len() <= EXAMPLES {
+            for blocker in group {
+                write_prose(out, &item(blocker), "  - ", "    ")?;
+            }
+            continue;
+        }
+        let sockets: Vec<&Socket> = group.iter().map(|b| &b.socket).collect();
+        let text = format!(
+            "{} {} sockets ({}; e.g. {} -> {}): {}",
+            group.len(),
+            group[0].socket.state,
+            spread_text(&sockets),
+            endpoint(&group[0].socket.local),
+            endpoint(&group[0].socket.remote),
+            group[0].why
+        );
+        write_prose(out, &text, "  - ", "    ")?;
+    }
+    writeln!(out, "  (--verbose lists every socket)")
+}
+
 /// The `--port` report: the verdict first (what the on-call engineer came
 /// for), then the sockets on the port, the reasoning, probes and advice.
 pub fn write_report(
@@ -299,15 +468,7 @@ pub fn write_report(
     for paragraph in verdict.explanation.lines() {
         write_prose(out, paragraph, "  ", "  ")?;
     }
-    for blocker in &verdict.blockers {
-        let item = format!(
-            "{} -> {}: {}",
-            endpoint(&blocker.socket.local),
-            endpoint(&blocker.socket.remote),
-            blocker.why
-        );
-        write_prose(out, &item, "  - ", "    ")?;
-    }
+    write_blocker_reasons(out, verdict, style)?;
     if !verdict.probes.is_empty() {
         writeln!(out)?;
         writeln!(

@@ -72,8 +72,17 @@ fn render(f: impl FnOnce(&mut Vec<u8>)) -> String {
 
 #[test]
 fn listing_is_aligned_counted_and_inert() {
-    let text =
-        render(|out| human::write_listing(out, &table(), human::Style { color: false }).unwrap());
+    let text = render(|out| {
+        human::write_listing(
+            out,
+            &table(),
+            human::Style {
+                color: false,
+                verbose: false,
+            },
+        )
+        .unwrap()
+    });
     insta::assert_snapshot!(text);
     assert!(!text.contains('\x1b'));
 }
@@ -81,7 +90,16 @@ fn listing_is_aligned_counted_and_inert() {
 #[test]
 fn report_marks_blockers_without_color() {
     let text = render(|out| {
-        human::write_report(out, &table(), &verdict(), human::Style { color: false }).unwrap()
+        human::write_report(
+            out,
+            &table(),
+            &verdict(),
+            human::Style {
+                color: false,
+                verbose: false,
+            },
+        )
+        .unwrap()
     });
     insta::assert_snapshot!(text);
     let blocker_line = text.lines().find(|l| l.contains("36650")).unwrap();
@@ -91,7 +109,16 @@ fn report_marks_blockers_without_color() {
 #[test]
 fn color_never_lets_process_escapes_through() {
     let text = render(|out| {
-        human::write_report(out, &table(), &verdict(), human::Style { color: true }).unwrap()
+        human::write_report(
+            out,
+            &table(),
+            &verdict(),
+            human::Style {
+                color: true,
+                verbose: false,
+            },
+        )
+        .unwrap()
     });
     assert!(text.contains("\x1b["), "color was asked for");
     assert!(
