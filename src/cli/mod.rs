@@ -107,7 +107,13 @@ impl Face<'_> {
                 self.json_pretty(),
             )?;
         } else {
-            human::write_report(&mut out, &shown, &check.verdict, self.style())?;
+            human::write_report(
+                &mut out,
+                &check.table,
+                &check.verdict,
+                self.style(),
+                self.args.state_filter(),
+            )?;
         }
         out.flush()?;
         Ok(())

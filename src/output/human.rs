@@ -9,7 +9,8 @@ use crossterm::style::Stylize;
 
 use crate::diagnosis::{Conflict, Probe, Verdict};
 use crate::duration::seconds_text;
-use crate::model::{counts_by_state, Socket, SocketTable, TcpState, Timer};
+use crate::errno::Errno;
+use crate::model::{counts_by_state, Socket, SocketTable, StateSet, TcpState, Timer};
 use crate::output::device_name;
 use crate::output::inert::inert;
 
@@ -428,16 +429,26 @@ fn write_blocker_reasons(out: &mut impl Write, verdict: &Verdict, style: Style) 
 
 /// The `--port` report: the verdict first (what the on-call engineer came
 /// for), then the sockets on the port, the reasoning, probes and advice.
+///
+/// `table` holds every socket on the port; only those in `shown` (the
+/// `--state` filter) are listed, and the report says how many it left out:
+/// the verdict is judged on all of them.
 pub fn write_report(
     out: &mut impl Write,
     table: &SocketTable,
     verdict: &Verdict,
     style: Style,
+    shown: StateSet,
 ) -> io::Result<()> {
-    let status = if verdict.blocked {
-        style.alarm("BLOCKED")
-    } else {
-        style.good("FREE")
+    let status = match (verdict.blocked, verdict.refused) {
+        (false, _) => style.good("FREE"),
+        // Not a conflict with a socket: no BLOCKED that sends one looking
+        // for a holder.
+        (true, Some(errno)) => match cannot_bind_text(errno) {
+            Some(text) => style.alarm(&format!("CANNOT BIND: {text}")),
+            None => style.alarm("BLOCKED"),
+        },
+        (true, None) => style.alarm("BLOCKED"),
     };
     writeln!(out, "bind {}: {status}", bind_text(&verdict.bind))?;
     if let Some(errno) = &verdict.refused {
@@ -457,11 +468,38 @@ pub fn write_report(
         writeln!(out, "it will not free by itself: a live process holds it")?;
     }
     writeln!(out)?;
+    let (listed, left_out): (Vec<Socket>, Vec<Socket>) = table
+        .sockets
+        .iter()
+        .cloned()
+        .partition(|s| shown.contains(s.state));
     if table.sockets.is_empty() {
         writeln!(out, "  no TCP socket uses port {}", verdict.bind.port)?;
+    } else if listed.is_empty() {
+        writeln!(
+            out,
+            "  no socket on port {} is in the --state shown",
+            verdict.bind.port
+        )?;
     } else {
         let is_blocker = |s: &Socket| verdict.blockers.iter().any(|b| same_socket(&b.socket, s));
-        write_table(out, &table.sockets, &is_blocker, style)?;
+        write_table(out, &listed, &is_blocker, style)?;
+    }
+    if !left_out.is_empty() {
+        writeln!(
+            out,
+            "  {} on the port not shown (--state filters what is shown, not what is judged): {}",
+            if left_out.len() == 1 {
+                "1 socket".to_string()
+            } else {
+                format!("{} sockets", left_out.len())
+            },
+            counts_by_state(&left_out)
+                .iter()
+                .map(|(state, n)| format!("{state} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
     }
     writeln!(out)?;
     writeln!(out, "{}", style.heading("Why"))?;
@@ -486,6 +524,16 @@ pub fn write_report(
         }
     }
     writeln!(out)?;
-    writeln!(out, "{}", counts_line(&table.sockets))?;
+    writeln!(out, "{}", counts_line(&listed))?;
     write_footnotes(out, table)
+}
+
+/// The headline for a bind refused before any socket is looked at.
+fn cannot_bind_text(errno: Errno) -> Option<&'static str> {
+    match errno {
+        Errno::EADDRNOTAVAIL => Some("no such address"),
+        Errno::ENODEV => Some("no such device"),
+        Errno::EACCES => Some("permission denied"),
+        _ => None,
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, ProbeKind, Reason, Verdict};
 use crate::errno::Errno;
-use crate::model::{Process, Socket, SocketTable, SourceKind};
+use crate::model::{Process, Socket, SocketTable, SourceKind, StateSet, TcpState};
 use crate::output::{human, json};
 use crate::testing;
 
@@ -98,6 +98,7 @@ fn report_marks_blockers_without_color() {
                 color: false,
                 verbose: false,
             },
+            StateSet::all(),
         )
         .unwrap()
     });
@@ -117,6 +118,7 @@ fn color_never_lets_process_escapes_through() {
                 color: true,
                 verbose: false,
             },
+            StateSet::all(),
         )
         .unwrap()
     });
@@ -178,4 +180,59 @@ fn json_without_port_has_no_port_or_verdict() {
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(doc.get("port").is_none());
     assert!(doc.get("verdict").is_none());
+}
+
+fn plain_report(table: &SocketTable, verdict: &Verdict, shown: StateSet) -> String {
+    render(|out| human::write_report(out, table, verdict, human::Style::default(), shown).unwrap())
+}
+
+#[test]
+fn state_filter_shows_less_but_says_what_it_left_out() {
+    let listener = testing::listener("0.0.0.0:9527");
+    let table = SocketTable {
+        sockets: vec![listener.clone()],
+        owners_unseen: 0,
+        ..table()
+    };
+    let verdict = Verdict {
+        free_in_ms: None,
+        blockers: vec![Blocker {
+            socket: listener,
+            reason: Reason::Listen,
+            conflict: Conflict::Yes,
+            why: "a listener".into(),
+        }],
+        ..verdict()
+    };
+    let text = plain_report(&table, &verdict, [TcpState::TimeWait].into_iter().collect());
+    assert!(!text.contains("no TCP socket uses port"), "{text}");
+    assert!(
+        text.contains("1 socket on the port not shown (--state filters what is shown, not what is judged): LISTEN 1"),
+        "{text}"
+    );
+    // Every state shown: nothing to say.
+    let text = plain_report(&table, &verdict, StateSet::all());
+    assert!(!text.contains("not shown"), "{text}");
+    assert!(text.contains("! LISTEN"), "{text}");
+}
+
+#[test]
+fn refusals_are_not_called_blocked() {
+    for (errno, headline) in [
+        (Errno::EADDRNOTAVAIL, "CANNOT BIND: no such address"),
+        (Errno::ENODEV, "CANNOT BIND: no such device"),
+        (Errno::EACCES, "CANNOT BIND: permission denied"),
+        (Errno::EADDRINUSE, "BLOCKED"),
+    ] {
+        let verdict = Verdict {
+            refused: (errno != Errno::EADDRINUSE).then_some(errno),
+            ..verdict()
+        };
+        let text = plain_report(&table(), &verdict, StateSet::all());
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.ends_with(&format!(": {headline}")),
+            "{errno}: {first}"
+        );
+    }
 }

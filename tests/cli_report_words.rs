@@ -1,0 +1,55 @@
+//! The report's words against the kernel: `--state` filters what is shown,
+//! never what is judged; a bind refused before any socket is looked at is
+//! not called BLOCKED; one form for durations; no advice repeated.
+mod common;
+
+use std::net::SocketAddr;
+
+use common::{sockets, Netns};
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn state_filter_does_not_hide_the_listener_that_blocks() {
+    require_netns!();
+    let ns = Netns::new();
+    let _listener = ns.run(|| sockets::listen_with(addr("0.0.0.0:9630"), Default::default()));
+    assert!(!ns.run(|| sockets::kernel_allows(addr("0.0.0.0:9630"), Default::default())));
+    let out = ns.tw_inspect(["--port", "9630", "--state", "time-wait"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = stdout(&out);
+    assert!(
+        !report.contains("no TCP socket uses port"),
+        "contradicts the verdict:\n{report}"
+    );
+    assert!(
+        report.contains("1 socket on the port not shown (--state filters what is shown, not what is judged): LISTEN 1"),
+        "{report}"
+    );
+}
+
+#[test]
+fn refused_binds_say_why_in_the_headline() {
+    require_netns!();
+    let ns = Netns::new();
+    // 192.0.2.1 (TEST-NET-1) is no address of the namespace.
+    assert!(!ns.run(|| sockets::kernel_allows(addr("192.0.2.1:9631"), Default::default())));
+    let out = ns.tw_inspect(["--port", "9631", "--addr", "192.0.2.1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = stdout(&out);
+    let first = report.lines().next().unwrap_or_default();
+    assert!(
+        first.ends_with(": CANNOT BIND: no such address"),
+        "{first}"
+    );
+    let out = ns.tw_inspect(["--port", "9631", "--dev", "twi-nosuch"]);
+    let report = stdout(&out);
+    let first = report.lines().next().unwrap_or_default();
+    assert!(first.ends_with(": CANNOT BIND: no such device"), "{first}");
+}
