@@ -44,12 +44,49 @@ fn refused_binds_say_why_in_the_headline() {
     assert_eq!(out.status.code(), Some(1));
     let report = stdout(&out);
     let first = report.lines().next().unwrap_or_default();
-    assert!(
-        first.ends_with(": CANNOT BIND: no such address"),
-        "{first}"
-    );
+    assert!(first.ends_with(": CANNOT BIND: no such address"), "{first}");
     let out = ns.tw_inspect(["--port", "9631", "--dev", "twi-nosuch"]);
     let report = stdout(&out);
     let first = report.lines().next().unwrap_or_default();
     assert!(first.ends_with(": CANNOT BIND: no such device"), "{first}");
+}
+
+#[test]
+fn one_form_for_the_time_left_and_one_line_per_holder() {
+    require_netns!();
+    let ns = Netns::new();
+    ns.run(|| sockets::server_side_time_wait(addr("127.0.0.1:9632"), Default::default()));
+    let out = ns.tw_inspect(["--port", "9632"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = stdout(&out);
+    let figure = report
+        .split("free in ~")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no estimate:\n{report}"));
+    assert!(figure.ends_with('s') && figure.contains('.'), "{figure}");
+    // The prose wraps: compare with the lines joined.
+    let joined = report.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        joined.contains(&format!("Wait about {figure}:")),
+        "another form than {figure}:\n{report}"
+    );
+    let whole = figure.split('.').next().unwrap();
+    assert!(
+        !joined.contains(&format!("about {whole} s")),
+        "two forms:\n{report}"
+    );
+
+    // Two listeners of one process: one line of advice names both.
+    let _v4 = ns.run(|| sockets::listen_with(addr("127.0.0.1:9633"), Default::default()));
+    let _v6 = ns.run(|| sockets::listen_with(addr("[::1]:9633"), Default::default()));
+    let out = ns.tw_inspect(["--port", "9633", "--addr", "::"]);
+    let report = stdout(&out);
+    assert_eq!(report.matches("Stop pid").count(), 1, "{report}");
+    let joined = report.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        joined.contains("holds LISTEN 127.0.0.1:9633 and LISTEN [::1]:9633")
+            || joined.contains("holds LISTEN [::1]:9633 and LISTEN 127.0.0.1:9633"),
+        "{report}"
+    );
 }

@@ -8,7 +8,7 @@ use super::probe::ProbeKind;
 use super::rules::{self, describe_hidden, Assessment, Hidden};
 use super::rules::{Refusal, RuleContext};
 use super::{Blocker, Conflict, IntendedBind, Probe, Reason};
-use crate::duration::whole_seconds;
+use crate::duration::seconds_text;
 use crate::errno::Errno;
 use crate::model::{KernelContext, Process, Socket, TcpState, TIME_WAIT_LEN_MS};
 
@@ -237,8 +237,8 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
     }
     if let Some(ms) = f.free_in_ms {
         advice.push(format!(
-            "Wait about {} s: `{}` returns when the port frees.",
-            whole_seconds(ms),
+            "Wait about {}: `{}` returns when the port frees.",
+            seconds_text(ms),
             wait_command(f.bind)
         ));
     }
@@ -289,7 +289,7 @@ fn explain_time_waits(
     }
     let remaining = f
         .free_in_ms
-        .map(|ms| format!("for about {} s more", whole_seconds(ms)));
+        .map(|ms| format!("for about {} more", seconds_text(ms)));
     let for_how_long = remaining.as_deref().unwrap_or("until it expires");
     let probed_reuseaddr = f.probes.iter().find(|p| p.kind == ProbeKind::WithReuseaddr);
     let mut for_next_time = None;
@@ -349,9 +349,9 @@ fn explain_time_waits(
     }
     if let Some(ms) = f.free_in_ms {
         text.push(format!(
-            "The port frees in about {} s (an estimate: the kernel's timer fires up to \
+            "The port frees in about {} (an estimate: the kernel's timer fires up to \
              about 2 s late, and a retransmitted FIN restarts the {} s).",
-            whole_seconds(ms),
+            seconds_text(ms),
             TIME_WAIT_LEN_MS / 1000
         ));
     }
@@ -699,7 +699,7 @@ fn count_noun(count: usize, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{listener, owned_by};
+    use crate::testing::{bind, context, listener, owned_by, socket};
 
     fn holder(pid: u32, ppid: u32, unit: Option<&str>) -> Process {
         Process {
@@ -710,6 +710,16 @@ mod tests {
             unit: unit.map(str::to_string),
             ..Process::default()
         }
+    }
+
+    #[test]
+    fn a_fin_wait2_time_wait_is_called_so() {
+        let fin_wait2 = socket(TcpState::FinWait2, "127.0.0.1:9527", "127.0.0.1:40000");
+        let why = rules::assess(&bind("0.0.0.0:9527"), &fin_wait2, &context()).why;
+        assert!(why.starts_with("This FIN_WAIT2 time-wait socket "), "{why}");
+        let time_wait = socket(TcpState::TimeWait, "127.0.0.1:9527", "127.0.0.1:40000");
+        let why = rules::assess(&bind("0.0.0.0:9527"), &time_wait, &context()).why;
+        assert!(why.starts_with("This TIME_WAIT "), "{why}");
     }
 
     #[test]

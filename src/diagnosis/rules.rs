@@ -419,6 +419,9 @@ fn certain_conflict_why(
     macro_rules! subject {
         ($rest:literal) => {
             match reason {
+                Reason::TimeWait if socket.state == TcpState::FinWait2 => {
+                    concat!("This FIN_WAIT2 time-wait socket", $rest)
+                }
                 Reason::TimeWait => concat!("This TIME_WAIT", $rest),
                 Reason::Listen => concat!("This listening socket", $rest),
                 Reason::Bound => concat!("This bound socket", $rest),

@@ -227,7 +227,7 @@ mod tests {
         assert!(verdict
             .advice
             .iter()
-            .any(|a| a.contains("Wait about 44 s: `tw-inspect --port 9527 --wait`")));
+            .any(|a| a.contains("Wait about 44.0s: `tw-inspect --port 9527 --wait`")));
     }
 
     #[test]
@@ -253,7 +253,7 @@ mod tests {
         assert_says(
             &verdict.explanation,
             "the old socket did not set SO_REUSEADDR, so its TIME_WAIT blocks even a bind that \
-             sets it, for about 44 s more",
+             sets it, for about 44.0s more",
         );
         assert!(!verdict.explanation.contains("Not probed"));
         assert!(verdict.advice.iter().any(|a| a.contains("future restarts")));
