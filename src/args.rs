@@ -50,9 +50,9 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub proc_root: Option<PathBuf>,
 
-    /// Address the server intends to bind (default 0.0.0.0; :: for IPv6 or dual-stack)
-    #[arg(long, value_name = "ADDR", requires = "port")]
-    pub addr: Option<IpAddr>,
+    /// Address the server intends to bind (default 0.0.0.0; :: for IPv6 or dual-stack; [::1] and fe80::1%IFACE work, the scope IFACE acting as --dev)
+    #[arg(long, value_name = "ADDR", requires = "port", value_parser = parse_addr)]
+    pub addr: Option<AddrArg>,
 
     /// The server sets SO_REUSEADDR before bind()
     #[arg(long, requires = "port")]
@@ -119,14 +119,46 @@ impl Args {
         Session::new(choice, self.proc_root.clone(), !self.no_probe)
     }
 
-    /// The bind the flags describe, before the kernel's defaults apply.
+    /// The bind the flags describe, before the kernel's defaults apply. An
+    /// address's scope (`fe80::1%eth0`) is the device when --dev is not given.
     pub fn bind_options(&self) -> BindOptions {
+        let scope = self.addr.as_ref().and_then(|a| a.scope.clone());
         BindOptions {
-            addr: self.addr,
+            addr: self.addr.as_ref().map(|a| a.ip),
             reuseaddr: self.reuseaddr,
             reuseport: self.reuseport,
             v6only: self.v6only,
-            device: self.dev.clone(),
+            device: self.dev.clone().or(scope),
+        }
+    }
+
+    /// What clap cannot check across flags: `--v6only` with an IPv4
+    /// address, an address's scope that names another device than --dev.
+    /// The faces call it before anything is read (exit 2, one line).
+    pub fn problem(&self) -> Option<String> {
+        let addr = self.addr.as_ref();
+        if self.v6only {
+            match addr {
+                Some(addr) if addr.ip.is_ipv4() => {
+                    return Some(format!(
+                        "--v6only applies to an IPv6 socket, and --addr {} is IPv4",
+                        addr.ip
+                    ))
+                }
+                None => {
+                    return Some(
+                        "--v6only applies to an IPv6 --addr (without one the bind is 0.0.0.0)"
+                            .to_string(),
+                    )
+                }
+                Some(_) => {}
+            }
+        }
+        match (addr.and_then(|a| a.scope.as_deref()), self.dev.as_deref()) {
+            (Some(scope), Some(dev)) if scope != dev => Some(format!(
+                "the scope of --addr (%{scope}) and --dev {dev} name different devices"
+            )),
+            _ => None,
         }
     }
 
@@ -146,6 +178,39 @@ impl Args {
             self.states.iter().copied().collect()
         }
     }
+}
+
+/// An `--addr`: the IP, and the interface of an IPv6 scope (`%eth0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrArg {
+    pub ip: IpAddr,
+    pub scope: Option<String>,
+}
+
+/// `127.0.0.1`, `::1`, `[::1]` (as URLs write it), `fe80::1%eth0`.
+fn parse_addr(text: &str) -> Result<AddrArg, String> {
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .unwrap_or(text);
+    let (ip, scope) = match bare.split_once('%') {
+        Some((ip, scope)) => (ip, Some(scope)),
+        None => (bare, None),
+    };
+    let ip: IpAddr = ip
+        .parse()
+        .map_err(|_| "not an IP address (e.g. 0.0.0.0, ::, [::1], fe80::1%eth0)".to_string())?;
+    let scope = match scope {
+        None => None,
+        Some(_) if ip.is_ipv4() => return Err("an IPv4 address has no %scope".to_string()),
+        Some(scope) if scope.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(
+                "give the scope as an interface name (fe80::1%eth0), not a number".to_string(),
+            )
+        }
+        Some(scope) => Some(parse_device(scope)?),
+    };
+    Ok(AddrArg { ip, scope })
 }
 
 fn parse_state(text: &str) -> Result<TcpState, String> {
@@ -233,6 +298,35 @@ mod tests {
         assert!(parse(&["--port", "1", "--dev", "lo"]).is_ok());
         assert!(parse(&["--port", "1", "--dev", "a/b"]).is_err());
         assert!(parse(&["--port", "1", "--dev", "waytoolonginterface"]).is_err());
+    }
+
+    #[test]
+    fn addresses_in_brackets_and_with_a_scope() {
+        let options = |args: &[&str]| parse(args).unwrap().bind_options();
+        let v6 = options(&["--port", "1", "--addr", "[::1]"]);
+        assert_eq!(v6.addr, Some("::1".parse().unwrap()));
+        assert_eq!(v6.device, None);
+        let scoped = options(&["--port", "1", "--addr", "fe80::1%lo"]);
+        assert_eq!(scoped.addr, Some("fe80::1".parse().unwrap()));
+        assert_eq!(scoped.device.as_deref(), Some("lo"));
+        let both = parse(&["--port", "1", "--addr", "fe80::1%lo", "--dev", "lo"]).unwrap();
+        assert_eq!(both.problem(), None);
+        let other = parse(&["--port", "1", "--addr", "fe80::1%lo", "--dev", "eth0"]).unwrap();
+        assert!(other.problem().unwrap().contains("different devices"));
+        assert!(parse(&["--port", "1", "--addr", "127.0.0.1%lo"]).is_err());
+        assert!(parse(&["--port", "1", "--addr", "fe80::1%2"]).is_err());
+        assert!(parse(&["--port", "1", "--addr", "[::1"]).is_err());
+    }
+
+    #[test]
+    fn v6only_needs_an_ipv6_address() {
+        let v4 = parse(&["--port", "1", "--addr", "127.0.0.1", "--v6only"]).unwrap();
+        assert!(v4.problem().unwrap().contains("--v6only"));
+        let v6 = parse(&["--port", "1", "--addr", "::", "--v6only"]).unwrap();
+        assert_eq!(v6.problem(), None);
+        // No --addr: the default is IPv4's wildcard.
+        let default = parse(&["--port", "1", "--v6only"]).unwrap();
+        assert!(default.problem().is_some());
     }
 
     #[test]

@@ -90,3 +90,19 @@ fn one_form_for_the_time_left_and_one_line_per_holder() {
         "{report}"
     );
 }
+
+#[test]
+fn bracketed_and_scoped_addresses_are_accepted() {
+    require_netns!();
+    let ns = Netns::new();
+    let out = ns.tw_inspect(["--port", "9634", "--addr", "[::1]", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc = common::json(&out);
+    assert_eq!(doc["verdict"]["bind"]["addr"], "::1");
+    // The scope is the device the bind is made on (SO_BINDTODEVICE).
+    let out = ns.tw_inspect(["--port", "9634", "--addr", "fe80::1%lo", "--json"]);
+    assert_ne!(out.status.code(), Some(2), "{out:?}");
+    let doc = common::json(&out);
+    assert_eq!(doc["verdict"]["bind"]["addr"], "fe80::1");
+    assert_eq!(doc["verdict"]["bind"]["device"], "lo");
+}

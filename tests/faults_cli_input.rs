@@ -64,16 +64,24 @@ fn addresses_are_validated() {
         "1.2.3",
         "256.1.1.1",
         "::g",
-        "fe80::1%lo",
+        "fe80::1%",
+        "fe80::1%2",
+        "127.0.0.1%lo",
         "localhost",
         "127.0.0.1:80",
-        "[::1]",
+        "[::1",
+        "[127.0.0.1]:80",
         "0x7f000001",
         "127.1",
     ] {
         bad(&["--port", "80", "--addr", addr]);
     }
     bad(&["--addr", "127.0.0.1"]); // needs --port
+    // IPV6_V6ONLY means nothing to an IPv4 socket: said, not ignored.
+    bad(&["--port", "80", "--addr", "127.0.0.1", "--v6only"]);
+    bad(&["--port", "80", "--v6only"]);
+    // The scope names the device: another --dev contradicts it.
+    bad(&["--port", "80", "--addr", "fe80::1%lo", "--dev", "eth0"]);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 
 use crate::args::Args;
-use crate::error::{Failure, EXIT_BLOCKED, EXIT_FREE};
+use crate::error::{Error, Failure, EXIT_BLOCKED, EXIT_FREE};
 use crate::model::{Socket, SocketTable};
 use crate::output::{color_wanted, human, json};
 use crate::session::{BindSpec, PortCheck, Session};
@@ -19,6 +19,9 @@ const STDOUT_BUFFER: usize = 1 << 16;
 
 /// Runs the mode the flags ask for and returns its exit code.
 pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
+    if let Some(problem) = args.problem() {
+        return Err(Failure::Input(Error::Invalid(problem)));
+    }
     let Some(spec) = args.bind_spec() else {
         return run_listing(args, session);
     };
