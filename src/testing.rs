@@ -91,6 +91,7 @@ pub fn context() -> RuleContext {
         uid: UID,
         unprivileged_port_start: Some(1024),
         cap_net_bind_service: false,
+        captured: false,
     }
 }
 

@@ -77,7 +77,7 @@ fn addresses_are_validated() {
         bad(&["--port", "80", "--addr", addr]);
     }
     bad(&["--addr", "127.0.0.1"]); // needs --port
-    // IPV6_V6ONLY means nothing to an IPv4 socket: said, not ignored.
+                                   // IPV6_V6ONLY means nothing to an IPv4 socket: said, not ignored.
     bad(&["--port", "80", "--addr", "127.0.0.1", "--v6only"]);
     bad(&["--port", "80", "--v6only"]);
     // The scope names the device: another --dev contradicts it.

@@ -7,10 +7,13 @@ mod wait;
 
 use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::time::SystemTime;
 
 use crate::args::Args;
 use crate::error::{Error, Failure, EXIT_BLOCKED, EXIT_FREE};
 use crate::model::{Socket, SocketTable};
+use crate::output::inert::inert;
 use crate::output::{color_wanted, human, json};
 use crate::session::{BindSpec, PortCheck, Session};
 
@@ -21,6 +24,9 @@ const STDOUT_BUFFER: usize = 1 << 16;
 pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
     if let Some(problem) = args.problem() {
         return Err(Failure::Input(Error::Invalid(problem)));
+    }
+    if let Some(dir) = session.captured() {
+        warn_missing_captures(dir);
     }
     let Some(spec) = args.bind_spec() else {
         return run_listing(args, session);
@@ -110,13 +116,11 @@ impl Face<'_> {
                 self.json_pretty(),
             )?;
         } else {
-            human::write_report(
-                &mut out,
-                &check.table,
-                &check.verdict,
-                self.style(),
-                self.args.state_filter(),
-            )?;
+            let scope = human::ReportScope {
+                shown: self.args.state_filter(),
+                captured_at: self.session.captured().and_then(captured_at),
+            };
+            human::write_report(&mut out, &check.table, &check.verdict, self.style(), scope)?;
         }
         out.flush()?;
         Ok(())
@@ -139,6 +143,23 @@ impl Face<'_> {
             skipped_rows: table.skipped_rows,
             owners_unseen: table.owners_unseen,
         })
+    }
+}
+
+/// When captured files were taken: the modification time of net/tcp.
+fn captured_at(dir: &Path) -> Option<SystemTime> {
+    std::fs::metadata(dir.join("net/tcp")).ok()?.modified().ok()
+}
+
+/// A capture without net/tcp6 reads as a host without IPv6 sockets: say so
+/// (net/tcp itself missing is an error the reader reports).
+fn warn_missing_captures(dir: &Path) {
+    let tcp6 = dir.join("net/tcp6");
+    if dir.join("net/tcp").exists() && !tcp6.exists() {
+        say!(
+            "tw-inspect: warning: {} is missing: IPv6 sockets of the captured host are not shown",
+            inert(&tcp6.display().to_string())
+        );
     }
 }
 

@@ -235,15 +235,22 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
                 .to_string()
         });
     }
-    if let Some(ms) = f.free_in_ms {
-        advice.push(format!(
+    match f.free_in_ms {
+        // Captured files: --wait and --free act on this host, not theirs.
+        Some(ms) if f.ctx.captured => advice.push(format!(
+            "On the host the files came from, the port frees about {} after they were \
+             captured; run tw-inspect there to wait for it or free it.",
+            seconds_text(ms)
+        )),
+        Some(ms) => advice.push(format!(
             "Wait about {}: `{}` returns when the port frees.",
             seconds_text(ms),
             wait_command(f.bind)
-        ));
+        )),
+        None => {}
     }
     advice.extend(for_next_time);
-    if !time_waits.is_empty() {
+    if !time_waits.is_empty() && !f.ctx.captured {
         advice.push(format!(
             "To free it now, if the restart cannot wait: `{}` destroys exactly these TIME_WAITs \
              (SOCK_DESTROY: needs CAP_NET_ADMIN and a kernel built with CONFIG_INET_DIAG_DESTROY).",
@@ -349,8 +356,13 @@ fn explain_time_waits(
     }
     if let Some(ms) = f.free_in_ms {
         text.push(format!(
-            "The port frees in about {} (an estimate: the kernel's timer fires up to \
+            "The port frees {}in about {} (an estimate: the kernel's timer fires up to \
              about 2 s late, and a retransmitted FIN restarts the {} s).",
+            if f.ctx.captured {
+                "(counted from when the files were captured) "
+            } else {
+                ""
+            },
             seconds_text(ms),
             TIME_WAIT_LEN_MS / 1000
         ));
@@ -720,6 +732,42 @@ mod tests {
         let time_wait = socket(TcpState::TimeWait, "127.0.0.1:9527", "127.0.0.1:40000");
         let why = rules::assess(&bind("0.0.0.0:9527"), &time_wait, &context()).why;
         assert!(why.starts_with("This TIME_WAIT "), "{why}");
+    }
+
+    #[test]
+    fn captured_tables_get_no_advice_that_acts_on_this_host() {
+        let blocker = crate::diagnosis::diagnose(
+            &[socket(
+                TcpState::TimeWait,
+                "127.0.0.1:9527",
+                "127.0.0.1:40000",
+            )],
+            &bind("0.0.0.0:9527"),
+            &RuleContext {
+                captured: true,
+                ..context()
+            },
+            &KernelContext::default(),
+            &[],
+        );
+        assert!(blocker.blocked);
+        for advice in &blocker.advice {
+            assert!(
+                !advice.contains("--wait") && !advice.contains("--free"),
+                "{advice}"
+            );
+        }
+        assert!(
+            blocker
+                .advice
+                .iter()
+                .any(|a| a.contains("after they were captured")),
+            "{:?}",
+            blocker.advice
+        );
+        assert!(blocker
+            .explanation
+            .contains("counted from when the files were captured"));
     }
 
     #[test]

@@ -271,6 +271,7 @@ pub fn rule_context(
         uid: unsafe { libc::geteuid() },
         unprivileged_port_start: kernel.ip_unprivileged_port_start,
         cap_net_bind_service: has_effective_capability(CAP_NET_BIND_SERVICE),
+        captured: false,
     }
 }
 
@@ -286,6 +287,7 @@ pub fn captured_rule_context(source: SourceKind) -> RuleContext {
         uid: unsafe { libc::geteuid() },
         unprivileged_port_start: None,
         cap_net_bind_service: false,
+        captured: true,
     }
 }
 

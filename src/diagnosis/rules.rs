@@ -32,6 +32,9 @@ pub struct RuleContext {
     pub unprivileged_port_start: Option<u32>,
     /// Whether the binder has CAP_NET_BIND_SERVICE.
     pub cap_net_bind_service: bool,
+    /// The table was captured elsewhere (`--proc-root`): nothing can be
+    /// waited for or destroyed from here, and timers count from the capture.
+    pub captured: bool,
 }
 
 /// A bind() that fails before (or regardless of) any conflict check.

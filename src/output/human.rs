@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::time::SystemTime;
 
 use crossterm::style::Stylize;
 
@@ -438,8 +439,9 @@ pub fn write_report(
     table: &SocketTable,
     verdict: &Verdict,
     style: Style,
-    shown: StateSet,
+    scope: ReportScope,
 ) -> io::Result<()> {
+    let shown = scope.shown;
     let status = match (verdict.blocked, verdict.refused) {
         (false, _) => style.good("FREE"),
         // Not a conflict with a socket: no BLOCKED that sends one looking
@@ -459,11 +461,14 @@ pub fn write_report(
             "bind() itself is refused with {errno}, before any conflict with a socket is checked"
         )?;
     } else if let Some(ms) = verdict.free_in_ms {
-        writeln!(
-            out,
-            "free in ~{} (an estimate: the kernel's TIME_WAIT timer fires a second or two late)",
-            seconds_text(ms)
-        )?;
+        match scope.captured_at {
+            Some(at) => writeln!(out, "{}", captured_free_text(ms, at, SystemTime::now()))?,
+            None => writeln!(
+                out,
+                "free in ~{} (an estimate: the kernel's TIME_WAIT timer fires a second or two late)",
+                seconds_text(ms)
+            )?,
+        }
     } else if verdict.blocked && verdict.blockers.iter().any(|b| b.conflict == Conflict::Yes) {
         writeln!(out, "it will not free by itself: a live process holds it")?;
     }
@@ -526,6 +531,92 @@ pub fn write_report(
     writeln!(out)?;
     writeln!(out, "{}", counts_line(&listed))?;
     write_footnotes(out, table)
+}
+
+/// What a report shows of the table, and when its files were captured.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportScope {
+    /// The `--state` filter: only these are listed; all are judged.
+    pub shown: StateSet,
+    /// The modification time of `--proc-root`'s net/tcp: timers count from it.
+    pub captured_at: Option<SystemTime>,
+}
+
+impl Default for ReportScope {
+    fn default() -> ReportScope {
+        ReportScope {
+            shown: StateSet::all(),
+            captured_at: None,
+        }
+    }
+}
+
+/// `free ~61.0s after the capture (files modified 2026-11-30 17:12:03 UTC,
+/// 4m12s ago: ...)`: the timers in captured files count from the capture.
+pub fn captured_free_text(ms: u64, captured_at: SystemTime, now: SystemTime) -> String {
+    let when = utc_text(captured_at);
+    let Ok(age) = now.duration_since(captured_at) else {
+        return format!(
+            "free ~{} after the capture (files modified {when}, in this host's future)",
+            seconds_text(ms)
+        );
+    };
+    let age_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+    let ago = age_text(age.as_secs());
+    if age_ms >= ms {
+        format!(
+            "free ~{} after the capture (files modified {when}, {ago} ago): on that host the \
+             port has likely freed since",
+            seconds_text(ms)
+        )
+    } else {
+        format!(
+            "free ~{} after the capture (files modified {when}, {ago} ago): about {} from now",
+            seconds_text(ms),
+            seconds_text(ms - age_ms)
+        )
+    }
+}
+
+/// `4m12s`, `2h03m`, `3d04h`.
+fn age_text(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
+        3600..=86_399 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{:02}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+/// `2026-11-30 17:12:03 UTC` (the civil date from days since the epoch,
+/// after Howard Hinnant's algorithm; no time zone database needed).
+pub fn utc_text(time: SystemTime) -> String {
+    let secs = match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) => since.as_secs(),
+        Err(_) => return "before 1970".to_string(),
+    };
+    let days = secs / 86_400;
+    let rest = secs % 86_400;
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
 /// The headline for a bind refused before any socket is looked at.

@@ -98,7 +98,7 @@ fn report_marks_blockers_without_color() {
                 color: false,
                 verbose: false,
             },
-            StateSet::all(),
+            human::ReportScope::default(),
         )
         .unwrap()
     });
@@ -118,7 +118,7 @@ fn color_never_lets_process_escapes_through() {
                 color: true,
                 verbose: false,
             },
-            StateSet::all(),
+            human::ReportScope::default(),
         )
         .unwrap()
     });
@@ -183,7 +183,32 @@ fn json_without_port_has_no_port_or_verdict() {
 }
 
 fn plain_report(table: &SocketTable, verdict: &Verdict, shown: StateSet) -> String {
-    render(|out| human::write_report(out, table, verdict, human::Style::default(), shown).unwrap())
+    let scope = human::ReportScope {
+        shown,
+        captured_at: None,
+    };
+    render(|out| human::write_report(out, table, verdict, human::Style::default(), scope).unwrap())
+}
+
+#[test]
+fn captured_estimates_count_from_the_capture() {
+    use std::time::{Duration, SystemTime};
+    let captured = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_058_723);
+    assert_eq!(human::utc_text(captured), "2026-11-30 17:12:03 UTC");
+    assert_eq!(
+        human::utc_text(SystemTime::UNIX_EPOCH),
+        "1970-01-01 00:00:00 UTC"
+    );
+    let soon = human::captured_free_text(61_000, captured, captured + Duration::from_secs(20));
+    assert_eq!(
+        soon,
+        "free ~61.0s after the capture (files modified 2026-11-30 17:12:03 UTC, 20s ago): about 41.0s from now"
+    );
+    let later = human::captured_free_text(61_000, captured, captured + Duration::from_secs(300));
+    assert!(
+        later.contains("5m00s ago): on that host the port has likely freed since"),
+        "{later}"
+    );
 }
 
 #[test]
