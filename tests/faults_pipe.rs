@@ -38,6 +38,9 @@ fn big_capture() -> TempDir {
         );
     }
     std::fs::write(dir.path().join("net/tcp"), body).unwrap();
+    // An IPv6 table with no row: a missing one is warned about on stderr.
+    let tcp6_header = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+    std::fs::write(dir.path().join("net/tcp6"), tcp6_header).unwrap();
     dir
 }
 

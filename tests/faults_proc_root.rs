@@ -180,7 +180,7 @@ fn a_truncated_last_row_is_counted_not_guessed() {
     // The capture was cut in the middle of the last row (no newline).
     let last = time_wait_row(5, 9000, 40000, 0x1000);
     body.push_str(&last[..60]);
-    let root = root_with("truncated", body.as_bytes(), None);
+    let root = root_with("truncated", body.as_bytes(), Some(TCP6_HEADER.as_bytes()));
     let doc = json_ok(root.path(), &[]);
     assert_eq!(sockets(&doc).len(), 5, "{doc:#}");
     assert_eq!(doc["skipped_rows"], 1);
@@ -229,13 +229,13 @@ fn every_prefix_and_corruption_of_a_row_is_skipped_or_exact() {
             }
         }
     }
-    let root = root_with("mutations", body.as_bytes(), None);
+    let root = root_with("mutations", body.as_bytes(), Some(TCP6_HEADER.as_bytes()));
     let doc = json_ok(root.path(), &[]);
     let good = json_ok(
         root_with(
             "originals",
             format!("{TCP_HEADER}\n{}\n{}\n", originals[0], originals[1]).as_bytes(),
-            None,
+            Some(TCP6_HEADER.as_bytes()),
         )
         .path(),
         &[],

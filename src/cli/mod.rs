@@ -25,9 +25,6 @@ pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
     if let Some(problem) = args.problem() {
         return Err(Failure::Input(Error::Invalid(problem)));
     }
-    if let Some(dir) = session.captured() {
-        warn_missing_captures(dir);
-    }
     let Some(spec) = args.bind_spec() else {
         return run_listing(args, session);
     };
@@ -73,6 +70,9 @@ impl Face<'_> {
         let check = self.session.check_port(spec)?;
         if let Some(warning) = &check.fallback_warning {
             say!("tw-inspect: {warning}");
+        }
+        if let Some(dir) = self.session.captured() {
+            warn_missing_captures(dir);
         }
         Ok(check)
     }
@@ -151,8 +151,8 @@ fn captured_at(dir: &Path) -> Option<SystemTime> {
     std::fs::metadata(dir.join("net/tcp")).ok()?.modified().ok()
 }
 
-/// A capture without net/tcp6 reads as a host without IPv6 sockets: say so
-/// (net/tcp itself missing is an error the reader reports).
+/// A capture without net/tcp6 reads as a host without IPv6 sockets: say so,
+/// once the reading succeeded (a failure stays one line).
 fn warn_missing_captures(dir: &Path) {
     let tcp6 = dir.join("net/tcp6");
     if dir.join("net/tcp").exists() && !tcp6.exists() {
@@ -167,6 +167,9 @@ fn run_listing(args: &Args, session: &Session) -> Result<i32, Failure> {
     let reading = session.listing(args.state_filter())?;
     if let Some(warning) = &reading.fallback_warning {
         say!("tw-inspect: {warning}");
+    }
+    if let Some(dir) = session.captured() {
+        warn_missing_captures(dir);
     }
     let mut out = io::BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
     if args.json {
