@@ -106,6 +106,20 @@ pub struct Args {
     /// List every socket in the report (a long one summarises alike sockets)
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Write the man page (man) or a shell's completion script (bash, zsh, fish) to stdout
+    #[arg(long, value_enum, value_name = "WHAT", exclusive = true)]
+    pub generate: Option<GenerateFlag>,
+}
+
+/// What `--generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateFlag {
+    /// The man page (roff): `man -l` reads it
+    Man,
+    Bash,
+    Zsh,
+    Fish,
 }
 
 impl Args {

@@ -3,6 +3,7 @@
 //! anything of its own.
 
 mod free;
+mod generate;
 mod wait;
 
 use std::borrow::Cow;
@@ -22,6 +23,9 @@ const STDOUT_BUFFER: usize = 1 << 16;
 
 /// Runs the mode the flags ask for and returns its exit code.
 pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
+    if let Some(what) = args.generate {
+        return generate::write(what);
+    }
     if let Some(problem) = args.problem() {
         return Err(Failure::Input(Error::Invalid(problem)));
     }
