@@ -107,6 +107,10 @@ pub struct Args {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// The uid the server binds as (a number or a user name; default: the caller's): SO_REUSEPORT shares a port only within one uid, and the probes bind as it when allowed
+    #[arg(long, value_name = "UID|USER", requires = "port", value_parser = parse_uid)]
+    pub uid: Option<u32>,
+
     /// Write the man page (man) or a shell's completion script (bash, zsh, fish) to stdout
     #[arg(long, value_enum, value_name = "WHAT", exclusive = true)]
     pub generate: Option<GenerateFlag>,
@@ -143,6 +147,7 @@ impl Args {
             reuseport: self.reuseport,
             v6only: self.v6only,
             device: self.dev.clone().or(scope),
+            uid: self.uid,
         }
     }
 
@@ -192,6 +197,46 @@ impl Args {
             self.states.iter().copied().collect()
         }
     }
+}
+
+/// `--uid`: a number, or a user name looked up in the passwd database.
+fn parse_uid(text: &str) -> Result<u32, String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .map_err(|_| "a uid is at most 4294967294".to_string())
+            .and_then(|uid: u32| {
+                // (uid_t)-1 means "unchanged" to setresuid: never a real uid.
+                if uid == u32::MAX {
+                    Err("a uid is at most 4294967294".to_string())
+                } else {
+                    Ok(uid)
+                }
+            });
+    }
+    user_uid(text)
+        .ok_or_else(|| "no such user (give a name in the passwd database, or a number)".to_string())
+}
+
+/// The uid of user `name` (getpwnam_r), if there is one.
+fn user_uid(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: an all-zero passwd is a valid value to be overwritten.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call, buffer's length is given,
+    // and the result is read only through `found` when it is set.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    (rc == 0 && !found.is_null()).then_some(entry.pw_uid)
 }
 
 /// An `--addr`: the IP, and the interface of an IPv6 scope (`%eth0`).
@@ -330,6 +375,20 @@ mod tests {
         assert!(parse(&["--port", "1", "--addr", "127.0.0.1%lo"]).is_err());
         assert!(parse(&["--port", "1", "--addr", "fe80::1%2"]).is_err());
         assert!(parse(&["--port", "1", "--addr", "[::1"]).is_err());
+    }
+
+    #[test]
+    fn uids_are_numbers_or_user_names() {
+        let uid = |args: &[&str]| parse(args).map(|a| a.bind_options().uid);
+        assert_eq!(
+            uid(&["--port", "1", "--uid", "65534"]).unwrap(),
+            Some(65534)
+        );
+        assert_eq!(uid(&["--port", "1", "--uid", "root"]).unwrap(), Some(0));
+        assert_eq!(uid(&["--port", "1"]).unwrap(), None);
+        assert!(uid(&["--port", "1", "--uid", "4294967295"]).is_err());
+        assert!(uid(&["--port", "1", "--uid", "twi-no-such-user"]).is_err());
+        assert!(uid(&["--uid", "0"]).is_err()); // needs --port
     }
 
     #[test]

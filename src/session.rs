@@ -37,6 +37,8 @@ pub struct BindOptions {
     /// IPV6_V6ONLY set explicitly; when false, net.ipv6.bindv6only decides.
     pub v6only: bool,
     pub device: Option<String>,
+    /// The uid the server binds as (`--uid`); None: this process's.
+    pub uid: Option<u32>,
 }
 
 /// A port and the options of the bind made on it.
@@ -60,6 +62,7 @@ impl BindSpec {
             reuseport: options.reuseport,
             v6only: addr.is_ipv6() && (options.v6only || kernel.default_v6only()),
             device: options.device.clone(),
+            uid: options.uid,
         }
     }
 }

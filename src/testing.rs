@@ -80,6 +80,7 @@ pub fn bind(text: &str) -> IntendedBind {
         reuseport: false,
         v6only: false,
         device: None,
+        uid: None,
     }
 }
 
@@ -92,6 +93,7 @@ pub fn context() -> RuleContext {
         unprivileged_port_start: Some(1024),
         cap_net_bind_service: false,
         captured: false,
+        caller_uid: UID,
     }
 }
 

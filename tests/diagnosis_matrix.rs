@@ -80,6 +80,7 @@ fn judge_with(
         reuseport: opts.reuseport,
         v6only: opts.v6only.unwrap_or(kernel.default_v6only()),
         device: device.map(str::to_string),
+        uid: None,
     };
     // The judge binds first: a successful bind can change how the kernel
     // treats the next one (see run_probes), and the probe repeats this bind.

@@ -49,11 +49,18 @@ pub(crate) fn explain(f: &Findings) -> (String, Vec<String>) {
         (true, Some(errno)) => explain_refused(f, &target, errno, &mut text, &mut advice),
     }
     if f.intended.is_none() {
-        text.push(
+        text.push(if f.ctx.uid != f.ctx.caller_uid && !f.ctx.captured {
+            format!(
+                "Not probed: a probe must bind as uid {} and this process (uid {}) cannot \
+                 switch to it (that needs CAP_SETUID), or --no-probe was given; this verdict \
+                 comes from the rules alone.",
+                f.ctx.uid, f.ctx.caller_uid
+            )
+        } else {
             "Not probed (--no-probe or a captured table): this verdict comes from the rules \
              alone."
-                .to_string(),
-        );
+                .to_string()
+        });
     }
     kernel_notes(f, &mut text);
     (text.join(" "), advice)
@@ -213,11 +220,18 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
     let live_sockets: Vec<&Socket> = live.iter().map(|b| &b.socket).collect();
     advice.extend(stop_advice(&live_sockets));
     if f.intended.is_none() && f.blockers.iter().any(|b| b.conflict == Conflict::Unknown) {
-        advice.push(
+        advice.push(if f.ctx.uid != f.ctx.caller_uid && !f.ctx.captured {
+            format!(
+                "Run tw-inspect as root (or with CAP_SETUID) in the server's network namespace, \
+                 so that it can probe as uid {}: a real bind() decides what the table cannot \
+                 show.",
+                f.ctx.uid
+            )
+        } else {
             "Run tw-inspect with probes (without --no-probe) in the server's network namespace: \
              a real bind() decides what the table cannot show."
-                .to_string(),
-        );
+                .to_string()
+        });
     }
     if let Some(probe) = succeeded(f.probes, ProbeKind::SpecificAddress) {
         advice.push(format!(
@@ -664,6 +678,9 @@ fn bind_command(bind: &IntendedBind, action: &str) -> String {
     }
     if let Some(device) = &bind.device {
         let _ = write!(command, " --dev {}", shell_word(device));
+    }
+    if let Some(uid) = bind.uid {
+        let _ = write!(command, " --uid {uid}");
     }
     command.push(' ');
     command.push_str(action);

@@ -33,6 +33,9 @@ pub struct IntendedBind {
     pub v6only: bool,
     /// SO_BINDTODEVICE interface name.
     pub device: Option<String>,
+    /// The uid the server binds as (`--uid`): SO_REUSEPORT shares a port
+    /// only within one uid. None: the uid tw-inspect runs as.
+    pub uid: Option<u32>,
 }
 
 /// What the rules can say about one existing socket against the intended bind.

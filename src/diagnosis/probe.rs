@@ -54,7 +54,47 @@ const CAP_NET_BIND_SERVICE: u32 = 10;
 /// SO_REUSEADDR alone and so open that path past a socket that never set
 /// SO_REUSEPORT (measured on 6.18). So each flag counterfactual sets one
 /// flag and clears the other; only the user's own intended bind may set both.
+///
+/// With `bind.uid` another uid than this process's, the probes run on a
+/// thread of their own that switches to that uid first (the raw
+/// setresuid(2) changes only the calling thread; glibc's wrapper would
+/// change every thread). When the switch is refused (no CAP_SETUID), no
+/// probe is made: one as the wrong uid would answer another question.
 pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
+    match bind.uid.filter(|uid| *uid != effective_uid()) {
+        None => run_probes_here(bind, sockets),
+        Some(uid) => std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: a raw syscall with integer arguments; it
+                    // changes only this thread's credentials, and the
+                    // thread ends after the probes.
+                    let rc = unsafe {
+                        libc::syscall(
+                            libc::SYS_setresuid,
+                            libc::c_ulong::from(uid),
+                            libc::c_ulong::from(uid),
+                            libc::c_ulong::from(uid),
+                        )
+                    };
+                    if rc == 0 {
+                        run_probes_here(bind, sockets)
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .join()
+                .unwrap_or_default()
+        }),
+    }
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+fn run_probes_here(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
     let intended = probe(bind, ProbeKind::Intended);
     let in_use = intended.errno == Some(Errno::EADDRINUSE);
     let mut probes = vec![intended];
@@ -263,14 +303,22 @@ pub fn rule_context(
     source: SourceKind,
 ) -> RuleContext {
     let bind_ifindex = bind.device.as_deref().and_then(interface_index);
+    let caller_uid = effective_uid();
+    let uid = bind.uid.unwrap_or(caller_uid);
     RuleContext {
         bind_ifindex,
         device_missing: bind.device.is_some() && bind_ifindex.is_none(),
         devices_known: source == SourceKind::Netlink,
-        // SAFETY: geteuid has no preconditions.
-        uid: unsafe { libc::geteuid() },
+        uid,
+        caller_uid,
         unprivileged_port_start: kernel.ip_unprivileged_port_start,
-        cap_net_bind_service: has_effective_capability(CAP_NET_BIND_SERVICE),
+        // Another uid's capabilities are unknown: root's are assumed, and a
+        // probe as a non-root uid runs without any.
+        cap_net_bind_service: if uid == caller_uid {
+            has_effective_capability(CAP_NET_BIND_SERVICE)
+        } else {
+            uid == 0
+        },
         captured: false,
     }
 }
@@ -283,8 +331,8 @@ pub fn captured_rule_context(source: SourceKind) -> RuleContext {
         bind_ifindex: None,
         device_missing: false,
         devices_known: source == SourceKind::Netlink,
-        // SAFETY: geteuid has no preconditions.
-        uid: unsafe { libc::geteuid() },
+        uid: effective_uid(),
+        caller_uid: effective_uid(),
         unprivileged_port_start: None,
         cap_net_bind_service: false,
         captured: true,

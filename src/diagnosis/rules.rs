@@ -25,8 +25,12 @@ pub struct RuleContext {
     /// Whether `Socket::bound_device` can be trusted (sock_diag reports it;
     /// /proc always says 0).
     pub devices_known: bool,
-    /// The uid the new bind runs as (SO_REUSEPORT shares only within a uid).
+    /// The uid the new bind runs as (SO_REUSEPORT shares only within a uid):
+    /// `IntendedBind::uid`, else `caller_uid`.
     pub uid: u32,
+    /// The uid tw-inspect runs as: probes bind as `uid` only when it may
+    /// switch to it.
+    pub caller_uid: u32,
     /// net.ipv4.ip_unprivileged_port_start; None when unknown (a captured
     /// table), and then no EACCES is claimed.
     pub unprivileged_port_start: Option<u32>,

@@ -340,6 +340,9 @@ pub fn bind_text(bind: &crate::diagnosis::IntendedBind) -> String {
     if let Some(device) = &bind.device {
         flags.push(format!("dev {}", inert(device)));
     }
+    if let Some(uid) = bind.uid {
+        flags.push(format!("uid {uid}"));
+    }
     let addr = SocketAddr::new(bind.addr, bind.port);
     if flags.is_empty() {
         format!("{addr} (no SO_REUSEADDR, no SO_REUSEPORT)")
