@@ -214,8 +214,12 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
     } else {
         explain_time_waits(f, &time_waits, only_time_waits, text, advice)
     };
-    for blocker in &live {
-        text.push(live_holder_sentence(blocker));
+    if live.len() <= LIVE_SENTENCES {
+        for blocker in &live {
+            text.push(live_holder_sentence(blocker));
+        }
+    } else {
+        text.push(live_holders_summary(&live, port));
     }
     let live_sockets: Vec<&Socket> = live.iter().map(|b| &b.socket).collect();
     advice.extend(stop_advice(&live_sockets));
@@ -418,6 +422,45 @@ fn live_holder_sentence(blocker: &Blocker) -> String {
 /// Holders named in prose before "and N more": enough to recognise a
 /// pre-fork server's parent and a few workers.
 const OWNERS_NAMED: usize = 4;
+
+/// Live blockers described one sentence each; past this, one sentence for
+/// all (a server with thousands of connections on its port).
+const LIVE_SENTENCES: usize = 3;
+
+/// "5000 live sockets on port 80 block it (LISTEN 1, ESTABLISHED 4999),
+/// held by pid 7 nginx, pid 8 nginx: they will not free by themselves."
+fn live_holders_summary(live: &[&Blocker], port: u16) -> String {
+    let sockets: Vec<Socket> = live.iter().map(|b| b.socket.clone()).collect();
+    let states: Vec<String> = crate::model::counts_by_state(&sockets)
+        .iter()
+        .map(|(state, n)| format!("{state} {n}"))
+        .collect();
+    let mut pids: Vec<&Process> = Vec::new();
+    for process in sockets.iter().flat_map(|s| &s.processes) {
+        if !pids.iter().any(|p| p.pid == process.pid) {
+            pids.push(process);
+        }
+    }
+    let mut named: Vec<String> = pids
+        .iter()
+        .take(OWNERS_NAMED)
+        .map(|p| format!("pid {} {}", p.pid, p.comm))
+        .collect();
+    if pids.len() > OWNERS_NAMED {
+        named.push(format!("{} more", pids.len() - OWNERS_NAMED));
+    }
+    let unseen = sockets.iter().filter(|s| s.processes.is_empty()).count();
+    if unseen > 0 {
+        named.push(format!("{unseen} with no visible owner"));
+    }
+    format!(
+        "{} live sockets on port {port} block it ({}), held by {}: they will not free by \
+         themselves.",
+        live.len(),
+        states.join(", "),
+        named.join(", ")
+    )
+}
 
 /// "pid 1234 nginx, pid 99 worker", or why no owner is shown.
 fn owners(socket: &Socket) -> String {
@@ -785,6 +828,45 @@ mod tests {
         assert!(blocker
             .explanation
             .contains("counted from when the files were captured"));
+    }
+
+    #[test]
+    fn many_live_blockers_make_one_sentence_and_one_advice() {
+        let mut sockets = vec![owned_by(listener("0.0.0.0:8080"), 7, "nginx")];
+        for peer in 0..500 {
+            sockets.push(owned_by(
+                socket(
+                    TcpState::Established,
+                    "10.0.0.1:8080",
+                    &format!("10.0.0.2:{}", 1000 + peer),
+                ),
+                7,
+                "nginx",
+            ));
+        }
+        let verdict = crate::diagnosis::diagnose(
+            &sockets,
+            &bind("0.0.0.0:8080"),
+            &context(),
+            &KernelContext::default(),
+            &[],
+        );
+        assert_eq!(verdict.blockers.len(), 501);
+        assert!(
+            verdict.explanation.contains(
+                "501 live sockets on port 8080 block it (ESTABLISHED 500, LISTEN 1), held by pid 7 nginx"
+            ),
+            "{}",
+            verdict.explanation
+        );
+        assert!(verdict.explanation.len() < 2000, "{}", verdict.explanation);
+        let stops: Vec<&String> = verdict
+            .advice
+            .iter()
+            .filter(|a| a.contains("Stop pid"))
+            .collect();
+        assert_eq!(stops.len(), 1, "{stops:?}");
+        assert!(stops[0].contains("and 497 more sockets"), "{stops:?}");
     }
 
     #[test]
