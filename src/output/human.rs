@@ -321,8 +321,10 @@ pub fn write_listing(out: &mut impl Write, table: &SocketTable, style: Style) ->
     write_footnotes(out, table)
 }
 
-fn same_socket(a: &Socket, b: &Socket) -> bool {
-    a.local == b.local && a.remote == b.remote && a.state == b.state && a.family == b.family
+/// What tells one socket of a table from another, for finding blockers:
+/// hashed, so marking 20k rows is not 20k x 20k comparisons.
+fn socket_key(socket: &Socket) -> (SocketAddr, SocketAddr, TcpState) {
+    (socket.local, socket.remote, socket.state)
 }
 
 /// `0.0.0.0:9527 (SO_REUSEADDR, v6only, dev eth0)`.
@@ -490,7 +492,12 @@ pub fn write_report(
             verdict.bind.port
         )?;
     } else {
-        let is_blocker = |s: &Socket| verdict.blockers.iter().any(|b| same_socket(&b.socket, s));
+        let blockers: std::collections::HashSet<_> = verdict
+            .blockers
+            .iter()
+            .map(|b| socket_key(&b.socket))
+            .collect();
+        let is_blocker = |s: &Socket| blockers.contains(&socket_key(s));
         write_table(out, &listed, &is_blocker, style)?;
     }
     if !left_out.is_empty() {
