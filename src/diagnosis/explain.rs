@@ -536,23 +536,32 @@ fn held_text(held: &[&Socket]) -> String {
 /// leaves the port held, so the advice names what ends them all: their
 /// systemd service, or their common parent and its process group.
 fn stop_holders(processes: &[Process], held: &str) -> String {
+    // user@UID.service is a user's whole session manager, not a server.
+    let unit = processes
+        .first()
+        .and_then(|p| p.unit.clone())
+        .filter(|unit| !unit.starts_with("user@"))
+        .filter(|unit| processes.iter().all(|p| p.unit.as_ref() == Some(unit)));
+    // systemd may start a killed service's process again.
+    let for_good = |unit: &str| {
+        format!(
+            " It runs in the service {unit}: `systemctl stop {unit}` stops it for good (systemd \
+             may restart a killed one)."
+        )
+    };
     let [only] = processes else {
         let count = processes.len();
         let pids = pid_list(processes);
         let shared = format!(
             "{count} processes ({pids}) share {held}, so stopping one of them leaves the port held"
         );
-        let unit = processes
-            .first()
-            .and_then(|p| p.unit.as_deref())
-            // user@UID.service is a user's whole session manager, not a server.
-            .filter(|unit| !unit.starts_with("user@"))
-            .filter(|unit| processes.iter().all(|p| p.unit.as_deref() == Some(*unit)));
-        if let Some(unit) = unit {
-            return format!("Stop the service {unit} (`systemctl stop {unit}`): {shared}.");
-        }
         let Some(parent) = common_parent(processes) else {
-            return format!("Stop all of them: {shared}.");
+            return match unit {
+                Some(unit) => {
+                    format!("Stop the service {unit} (`systemctl stop {unit}`): {shared}.")
+                }
+                None => format!("Stop all of them: {shared}."),
+            };
         };
         let group_leader =
             parent.pgid == Some(parent.pid) && processes.iter().all(|p| p.pgid == parent.pgid);
@@ -565,11 +574,18 @@ fn stop_holders(processes: &[Process], held: &str) -> String {
             "a server's parent usually ends its workers; check that none is left".to_string()
         };
         return format!(
-            "Stop pid {} {}, the parent of the others: {shared}; {how}.",
-            parent.pid, parent.comm
+            "Stop pid {} {}, the parent of the others: {shared}; {how}.{}",
+            parent.pid,
+            parent.comm,
+            unit.as_deref().map(for_good).unwrap_or_default()
         );
     };
-    format!("Stop pid {} {}, which holds {held}.", only.pid, only.comm)
+    format!(
+        "Stop pid {} {}, which holds {held}.{}",
+        only.pid,
+        only.comm,
+        unit.as_deref().map(for_good).unwrap_or_default()
+    )
 }
 
 /// The one holder every other holder descends from directly (the pre-fork
@@ -889,8 +905,28 @@ mod tests {
         ];
         let advice = stop_advice(&[&socket]);
         assert!(
+            advice[0].starts_with("Stop pid 10 web, the parent of the others")
+                && advice[0].contains("`systemctl stop web.service` stops it for good"),
+            "{advice:?}"
+        );
+        // Unrelated processes of one service: the service.
+        socket.processes = vec![
+            holder(10, 1, Some("web.service")),
+            holder(20, 1, Some("web.service")),
+        ];
+        let advice = stop_advice(&[&socket]);
+        assert!(
             advice[0].starts_with("Stop the service web.service (`systemctl stop web.service`)"),
             "{advice:?}"
+        );
+        let single = stop_advice(&[&owned_by(listener("0.0.0.0:81"), 10, "web")]);
+        assert_eq!(single, ["Stop pid 10 web, which holds LISTEN 0.0.0.0:81."]);
+        let mut served = listener("0.0.0.0:82");
+        served.processes = vec![holder(10, 1, Some("web.service"))];
+        assert_eq!(
+            stop_advice(&[&served]),
+            ["Stop pid 10 web, which holds LISTEN 0.0.0.0:82. It runs in the service web.service: \
+              `systemctl stop web.service` stops it for good (systemd may restart a killed one)."]
         );
         // A user's session manager is no server to stop: the parent is named.
         socket.processes = vec![
