@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::model::{StateSet, TcpState};
 use crate::session::{BindOptions, BindSpec, Session};
+use crate::source::netns::{Netns, NetnsError, NetnsSpec};
 use crate::source::SourceChoice;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -101,17 +102,33 @@ pub struct Args {
     /// Dashboard refresh interval in seconds
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
     pub interval: Duration,
+
+    // Where: network namespaces.
+    /// Work inside this network namespace: a name under /run/netns, a pid, or a path to a namespace file (containers: the server's pid)
+    #[arg(long, value_name = "NS", conflicts_with = "proc_root", value_parser = parse_netns)]
+    pub netns: Option<NetnsSpec>,
+
+    /// Look in every network namespace on the host (with --port, or for the listing)
+    #[arg(long, conflicts_with_all = ["netns", "proc_root", "wait", "free", "tui"])]
+    pub all_netns: bool,
 }
 
 impl Args {
     /// The session these flags ask for: where to read, and whether to probe.
-    pub fn session(&self) -> Session {
+    /// The session these flags ask for: where to read, in which network
+    /// namespace, and whether to probe. Fails when `--netns` names no
+    /// network namespace that can be opened.
+    pub fn session(&self) -> Result<Session, NetnsError> {
         let choice = match self.source {
             SourceFlag::Auto => SourceChoice::Auto,
             SourceFlag::Netlink => SourceChoice::Netlink,
             SourceFlag::Proc => SourceChoice::Proc,
         };
-        Session::new(choice, self.proc_root.clone(), !self.no_probe)
+        let session = Session::new(choice, self.proc_root.clone(), !self.no_probe);
+        Ok(match &self.netns {
+            Some(spec) => session.in_namespace(Netns::open(spec)?),
+            None => session,
+        })
     }
 
     /// The bind the flags describe, before the kernel's defaults apply.
@@ -151,6 +168,13 @@ fn parse_state(text: &str) -> Result<TcpState, String> {
             names.join(" ")
         )
     })
+}
+
+fn parse_netns(text: &str) -> Result<NetnsSpec, String> {
+    if text.is_empty() || text.contains('\0') {
+        return Err("not a namespace name, pid or path".to_string());
+    }
+    Ok(NetnsSpec::parse(text))
 }
 
 fn parse_device(text: &str) -> Result<String, String> {

@@ -16,7 +16,13 @@ pub fn main() -> i32 {
         Ok(args) => args,
         Err(error) => return usage_error(&error),
     };
-    let session = args.session();
+    let session = match args.session() {
+        Ok(session) => session,
+        Err(error) => {
+            say!("tw-inspect: {}", inert(&error.to_string()));
+            return EXIT_ERROR;
+        }
+    };
     let result = if wants_dashboard(&args) {
         tui::launch(session, &args).map(|()| EXIT_FREE)
     } else {

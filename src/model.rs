@@ -378,6 +378,72 @@ impl KernelContext {
     }
 }
 
+/// A network namespace as the outputs name it: its inode (N in `net:[N]`,
+/// what `ls -l /proc/PID/ns/net` shows) and its /run/netns name, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceId {
+    pub inode: u64,
+    pub name: Option<String>,
+}
+
+/// The container runtime whose naming a cgroup path follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Runtime {
+    Docker,
+    Containerd,
+    CriO,
+    Podman,
+    Nspawn,
+}
+
+impl Runtime {
+    /// The name JSON uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Docker => "docker",
+            Runtime::Containerd => "containerd",
+            Runtime::CriO => "cri-o",
+            Runtime::Podman => "podman",
+            Runtime::Nspawn => "nspawn",
+        }
+    }
+}
+
+/// A container a process runs in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Container {
+    pub runtime: Runtime,
+    /// 64 hex digits, or the machine name for nspawn.
+    pub id: String,
+    /// The Kubernetes pod's uid (with dashes), when the container is in a pod.
+    pub pod_uid: Option<String>,
+}
+
+impl Container {
+    /// The id as `docker ps` shows it: 12 characters of a hex id; a name whole.
+    pub fn short_id(&self) -> &str {
+        if is_container_id(&self.id) {
+            &self.id[..12]
+        } else {
+            &self.id
+        }
+    }
+}
+
+/// Who a process is, beyond its pid: its container and its systemd unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Workload {
+    /// The last `<name>.service` in its cgroup path.
+    pub unit: Option<String>,
+    pub container: Option<Container>,
+}
+
+/// 64 lowercase hex digits: a container id as docker, containerd, CRI-O and
+/// podman write it.
+pub fn is_container_id(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Counts by state, in the kernel's state order.
 pub fn counts_by_state(sockets: &[Socket]) -> Vec<(TcpState, usize)> {
     let mut counts = [0usize; TcpState::ALL.len()];

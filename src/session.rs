@@ -6,15 +6,18 @@
 //! two faces asked the same question give the same answer.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::diagnosis::probe::{captured_rule_context, rule_context, run_probes};
 use crate::diagnosis::{diagnose, IntendedBind, RuleContext, Verdict};
-use crate::model::{KernelContext, Query, Socket, SocketTable, StateSet};
+use crate::model::{Container, KernelContext, NamespaceId, Query, Socket, SocketTable, StateSet};
+use crate::source::cgroup::read_workload;
 use crate::source::netlink::{destroy, DestroyError};
-use crate::source::{self, sysctl, ReadRequest, SourceChoice};
-use crate::Result;
+use crate::source::netns::{all_namespaces, Netns, NetnsError};
+use crate::source::{self, owners, sysctl, ReadRequest, SourceChoice};
+use crate::{Error, Result};
 
 /// How much of this host a diagnosis may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,12 +68,17 @@ impl BindSpec {
 }
 
 /// Where readings come from and what they may do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Session {
     choice: SourceChoice,
     /// Files captured on another host (`--proc-root`).
     captured: Option<PathBuf>,
     access: HostAccess,
+    /// The network namespace every socket of the session is made in: the
+    /// sock_diag socket, the probe binds, SOCK_DESTROY, and the sysctls read
+    /// (a socket's namespace is fixed when it is created). None: the
+    /// caller's own.
+    netns: Option<Arc<Netns>>,
 }
 
 /// A table read for a question, and the warning to show when the source
@@ -127,6 +135,40 @@ impl Session {
             choice,
             captured,
             access,
+            netns: None,
+        }
+    }
+
+    /// The same session, working inside `netns`.
+    pub fn in_namespace(self, netns: Netns) -> Session {
+        Session {
+            netns: Some(Arc::new(netns)),
+            ..self
+        }
+    }
+
+    /// Which namespace the session reads, for the outputs: None for files
+    /// captured on another host.
+    pub fn namespace(&self) -> Option<NamespaceId> {
+        if self.captured.is_some() {
+            return None;
+        }
+        let id = |netns: &Netns| NamespaceId {
+            inode: netns.inode(),
+            name: netns.name().map(str::to_string),
+        };
+        match &self.netns {
+            Some(netns) => Some(id(netns)),
+            None => Netns::current().ok().map(|netns| id(&netns)),
+        }
+    }
+
+    /// Runs `f` where the session's sockets must be made: on a thread in
+    /// its namespace, or right here.
+    fn inside<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+        match &self.netns {
+            None => f(),
+            Some(netns) => netns.run(f).map_err(namespace_error)?,
         }
     }
 
@@ -151,8 +193,13 @@ impl Session {
         }
     }
 
-    /// The kernel settings that matter: this host's, or none for captured files.
-    pub fn kernel_context(&self) -> KernelContext {
+    /// The kernel settings that matter: the namespace's (read from inside
+    /// it: net.* sysctls differ per namespace), or none for captured files.
+    pub fn kernel_context(&self) -> Result<KernelContext> {
+        self.inside(|| Ok(self.kernel_context_here()))
+    }
+
+    fn kernel_context_here(&self) -> KernelContext {
         match self.access {
             HostAccess::Live { .. } => sysctl::read(),
             HostAccess::Captured => KernelContext::default(),
@@ -167,6 +214,10 @@ impl Session {
     /// Reads what `query` asks for, with owners when wanted and this host's
     /// /proc is the source.
     pub fn read(&self, query: Query, owners: bool) -> Result<Reading> {
+        self.inside(|| self.read_here(query, owners))
+    }
+
+    fn read_here(&self, query: Query, owners: bool) -> Result<Reading> {
         let reading = source::read_table(&ReadRequest {
             choice: self.choice,
             captured: self.captured.as_deref(),
@@ -193,38 +244,147 @@ impl Session {
     /// Reads the port (one filtered walk that also brings the peer-side
     /// TIME_WAITs) and judges the bind on it, probing when allowed.
     pub fn check_port(&self, spec: &BindSpec) -> Result<PortCheck> {
-        let kernel = self.kernel_context();
-        let reading = self.read(Query::port_with_evidence(spec.port), false)?;
-        let read_at = Instant::now();
-        let (on_port, evidence) = split_evidence(reading.table, spec.port);
-        let mut table = on_port;
+        let mut reading = self.read_port(spec)?;
         if self.captured.is_none() {
-            // Owners only for the port's own sockets: the peer-side ones are
-            // time-wait mini-sockets that no process holds.
-            table.owners_unseen = source::owners::attach_owners(
-                &mut table.sockets,
-                std::path::Path::new(source::HOST_PROC),
-            )
-            .unseen;
+            attach_owners(std::slice::from_mut(&mut reading.table));
         }
+        self.judge_port(reading, spec)
+    }
+
+    /// The port's sockets and the peer-side evidence, without owners.
+    fn read_port(&self, spec: &BindSpec) -> Result<PortReading> {
+        self.inside(|| {
+            let kernel = self.kernel_context_here();
+            let reading = self.read_here(Query::port_with_evidence(spec.port), false)?;
+            let read_at = Instant::now();
+            let (table, evidence) = split_evidence(reading.table, spec.port);
+            Ok(PortReading {
+                table,
+                evidence,
+                kernel,
+                fallback_warning: reading.fallback_warning,
+                read_at,
+            })
+        })
+    }
+
+    /// The verdict on a port reading (owners attached), in the namespace.
+    fn judge_port(&self, reading: PortReading, spec: &BindSpec) -> Result<PortCheck> {
+        let PortReading {
+            table,
+            evidence,
+            kernel,
+            fallback_warning,
+            read_at,
+        } = reading;
         let bind = self.intended_bind(spec, &kernel);
-        let (verdict, rule_context) = self.judge(&table, &evidence, &bind, &kernel);
+        let (verdict, rule_context) =
+            self.inside(|| Ok(self.judge(&table, &evidence, &bind, &kernel)))?;
         Ok(PortCheck {
             table,
             kernel,
             verdict,
             rule_context,
-            fallback_warning: reading.fallback_warning,
+            fallback_warning,
             read_at,
         })
+    }
+
+    /// `check_port` in every network namespace of the host that has a
+    /// socket on the port: one filtered walk per namespace, one owner scan
+    /// for all of them, probes in each namespace that needs a verdict.
+    pub fn check_port_everywhere(&self, spec: &BindSpec) -> Result<Survey<PortCheck>> {
+        let (entries, mut warnings) = self.every_namespace()?;
+        let mut found = Vec::new();
+        for (entry, session) in entries {
+            match session.read_port(spec) {
+                Ok(reading) if !reading.table.sockets.is_empty() => {
+                    found.push((entry, session, reading))
+                }
+                Ok(_) => {}
+                Err(error) => warnings.push(format!("net:[{}]: {error}", entry.id.inode)),
+            }
+        }
+        let mut tables: Vec<SocketTable> = found
+            .iter_mut()
+            .map(|(_, _, reading)| take_table(&mut reading.table))
+            .collect();
+        attach_owners(&mut tables);
+        let mut answers = Vec::with_capacity(found.len());
+        for ((entry, session, mut reading), table) in found.into_iter().zip(tables) {
+            reading.table = table;
+            match session.judge_port(reading, spec) {
+                Ok(check) => answers.push((entry, check)),
+                Err(error) => warnings.push(format!("net:[{}]: {error}", entry.id.inode)),
+            }
+        }
+        Ok(Survey { answers, warnings })
+    }
+
+    /// The listing of every network namespace on the host (with owners, one
+    /// scan for all).
+    pub fn listing_everywhere(&self, states: StateSet) -> Result<Survey<Reading>> {
+        let (entries, mut warnings) = self.every_namespace()?;
+        let query = Query {
+            states,
+            ..Query::everything()
+        };
+        let mut answers = Vec::new();
+        for (entry, session) in entries {
+            match session.read(query, false) {
+                Ok(reading) => answers.push((entry, reading)),
+                Err(error) => warnings.push(format!("net:[{}]: {error}", entry.id.inode)),
+            }
+        }
+        let mut tables: Vec<SocketTable> = answers
+            .iter_mut()
+            .map(|(_, reading)| take_table(&mut reading.table))
+            .collect();
+        attach_owners(&mut tables);
+        for ((_, reading), table) in answers.iter_mut().zip(tables) {
+            reading.table = table;
+        }
+        Ok(Survey { answers, warnings })
+    }
+
+    /// Every network namespace on the host, each opened for a session like
+    /// this one; the ones that vanish or cannot be opened are warnings.
+    fn every_namespace(&self) -> Result<(Vec<(NamespaceEntry, Session)>, Vec<String>)> {
+        let scan = all_namespaces().map_err(namespace_error)?;
+        let mut warnings = Vec::new();
+        let mut sessions = Vec::with_capacity(scan.namespaces.len());
+        for info in scan.namespaces {
+            match info.open() {
+                Ok(netns) => {
+                    let entry = NamespaceEntry {
+                        id: NamespaceId {
+                            inode: info.inode,
+                            name: info.name.clone(),
+                        },
+                        container: info
+                            .pids
+                            .iter()
+                            .find_map(|pid| read_workload(*pid).ok()?.container),
+                        pids: info.pids,
+                    };
+                    sessions.push((entry, self.clone().in_namespace(netns)));
+                }
+                Err(error) => warnings.push(error.to_string()),
+            }
+        }
+        Ok((sessions, warnings))
     }
 
     /// Reads the whole table (with owners) and, when a port is chosen, judges
     /// its bind on that same table with the same evidence
     /// [`Session::check_port`] reads from the kernel.
     pub fn check_table(&self, spec: Option<&BindSpec>) -> Result<TableCheck> {
-        let kernel = self.kernel_context();
-        let reading = self.read(Query::everything(), true)?;
+        self.inside(|| self.check_table_here(spec))
+    }
+
+    fn check_table_here(&self, spec: Option<&BindSpec>) -> Result<TableCheck> {
+        let kernel = self.kernel_context_here();
+        let reading = self.read_here(Query::everything(), true)?;
         let read_at = Instant::now();
         let verdict = spec.map(|spec| {
             let query = Query::port_with_evidence(spec.port);
@@ -273,9 +433,15 @@ impl Session {
         (diagnose(&sockets, bind, &ctx, kernel, &probes), ctx)
     }
 
-    /// Destroys one socket (SOCK_DESTROY by its cookie).
+    /// Destroys one socket (SOCK_DESTROY by its cookie), from inside the
+    /// session's namespace.
     pub fn destroy(&self, socket: &Socket) -> Result<(), DestroyError> {
-        destroy(socket)
+        match &self.netns {
+            None => destroy(socket),
+            Some(netns) => netns
+                .run(|| destroy(socket))
+                .unwrap_or_else(|error| Err(DestroyError::Other(error.to_string()))),
+        }
     }
 
     /// Frees a port: destroys `sockets`, where one that expired since the
@@ -297,6 +463,62 @@ impl Session {
     }
 }
 
+/// A network namespace found on the host, as the outputs name it: its
+/// inode and name, the processes in it, and the container they belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceEntry {
+    pub id: NamespaceId,
+    /// Processes whose main thread is in it, ascending.
+    pub pids: Vec<u32>,
+    /// The container of its processes: the lowest pid's that has one (a
+    /// pod's containers share one namespace; its pause container starts
+    /// first). None for the host's own and plain `ip netns` namespaces.
+    pub container: Option<Container>,
+}
+
+/// One question asked in every namespace on the host.
+#[derive(Debug)]
+pub struct Survey<T> {
+    /// The namespaces that answered, ascending by inode, with their answer.
+    pub answers: Vec<(NamespaceEntry, T)>,
+    /// Namespaces that could not be read (gone mid-scan, not enterable):
+    /// one line each, the rest is reported.
+    pub warnings: Vec<String>,
+}
+
+/// A port read but not yet judged.
+struct PortReading {
+    table: SocketTable,
+    evidence: Vec<Socket>,
+    kernel: KernelContext,
+    fallback_warning: Option<String>,
+    read_at: Instant,
+}
+
+/// Owners from one pass over this host's /proc for every table at once
+/// (socket inodes are unique across namespaces; processes are the host's).
+fn attach_owners(tables: &mut [SocketTable]) {
+    let lengths: Vec<usize> = tables.iter().map(|t| t.sockets.len()).collect();
+    let mut sockets: Vec<Socket> = tables
+        .iter_mut()
+        .flat_map(|table| std::mem::take(&mut table.sockets))
+        .collect();
+    owners::attach_owners(&mut sockets, Path::new(source::HOST_PROC));
+    let mut rest = sockets.into_iter();
+    for (table, length) in tables.iter_mut().zip(lengths) {
+        table.sockets = rest.by_ref().take(length).collect();
+        table.owners_unseen = table
+            .sockets
+            .iter()
+            .filter(|s| s.inode != 0 && s.processes.is_empty())
+            .count();
+    }
+}
+
+fn namespace_error(error: NetnsError) -> Error {
+    Error::Namespace(error.to_string())
+}
+
 /// Splits a port reading into the sockets on the port and the peer-side
 /// time-wait evidence (sockets whose peer is the port).
 fn split_evidence(table: SocketTable, port: u16) -> (SocketTable, Vec<Socket>) {
@@ -311,6 +533,12 @@ fn split_evidence(table: SocketTable, port: u16) -> (SocketTable, Vec<Socket>) {
         },
         evidence,
     )
+}
+
+/// Moves a table's sockets out, leaving its facts behind.
+fn take_table(table: &mut SocketTable) -> SocketTable {
+    let empty = empty_like(table);
+    std::mem::replace(table, empty)
 }
 
 fn empty_like(table: &SocketTable) -> SocketTable {
@@ -366,7 +594,7 @@ mod tests {
         let session = Session::new(SourceChoice::Netlink, Some("/x".into()), true);
         assert_eq!(session.choice(), SourceChoice::Proc);
         assert_eq!(session.access(), HostAccess::Captured);
-        assert_eq!(session.kernel_context(), KernelContext::default());
+        assert_eq!(session.kernel_context().unwrap(), KernelContext::default());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! anything of its own.
 
 mod free;
+mod survey;
 mod wait;
 
 use std::borrow::Cow;
@@ -19,6 +20,9 @@ const STDOUT_BUFFER: usize = 1 << 16;
 
 /// Runs the mode the flags ask for and returns its exit code.
 pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
+    if args.all_netns {
+        return survey::run(args, session);
+    }
     let Some(spec) = args.bind_spec() else {
         return run_listing(args, session);
     };
@@ -98,18 +102,36 @@ impl Face<'_> {
         let shown = self.shown(&check.table);
         let mut out = io::BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
         if self.args.json {
+            let netns = self.session.namespace();
             json::write_report(
                 &mut out,
                 &shown,
                 &check.verdict,
                 destroyed,
+                netns.as_ref(),
                 self.json_pretty(),
             )?;
         } else {
             human::write_report(&mut out, &shown, &check.verdict, self.style())?;
+            self.write_namespace_note(&mut out)?;
         }
         out.flush()?;
         Ok(())
+    }
+
+    /// With `--netns`, the report ends by naming the namespace it looked in.
+    fn write_namespace_note(&self, out: &mut impl Write) -> io::Result<()> {
+        if self.args.netns.is_none() {
+            return Ok(());
+        }
+        match self.session.namespace() {
+            Some(id) => writeln!(
+                out,
+                "\nLooked in network namespace {}.",
+                human::namespace_text(&id)
+            ),
+            None => Ok(()),
+        }
     }
 
     /// The table as shown: all of it, or (with --state) a filtered copy.
@@ -139,7 +161,13 @@ fn run_listing(args: &Args, session: &Session) -> Result<i32, Failure> {
     }
     let mut out = io::BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
     if args.json {
-        json::write_listing(&mut out, &reading.table, io::stdout().is_terminal())?;
+        let netns = session.namespace();
+        json::write_listing(
+            &mut out,
+            &reading.table,
+            netns.as_ref(),
+            io::stdout().is_terminal(),
+        )?;
     } else {
         let style = human::Style {
             color: color_wanted(io::stdout().is_terminal()),

@@ -9,9 +9,11 @@ use crossterm::style::Stylize;
 
 use crate::diagnosis::{Conflict, Probe, Verdict};
 use crate::duration::seconds_text;
+use crate::model::NamespaceId;
 use crate::model::{counts_by_state, Socket, SocketTable, TcpState, Timer};
 use crate::output::device_name;
 use crate::output::inert::inert;
+use crate::session::NamespaceEntry;
 
 /// `127.0.0.1:9527`, `[::1]:9527`: the form a person pastes elsewhere.
 pub fn endpoint(addr: &SocketAddr) -> String {
@@ -193,6 +195,43 @@ pub fn write_listing(out: &mut impl Write, table: &SocketTable, style: Style) ->
 
 fn same_socket(a: &Socket, b: &Socket) -> bool {
     a.local == b.local && a.remote == b.remote && a.state == b.state && a.family == b.family
+}
+
+/// "blue (net:[4026532])", or "net:[4026532]" for an unnamed namespace.
+pub fn namespace_text(id: &NamespaceId) -> String {
+    match &id.name {
+        Some(name) => format!("{} (net:[{}])", inert(name), id.inode),
+        None => format!("net:[{}]", id.inode),
+    }
+}
+
+/// The heading of one namespace in an `--all-netns` report: who it is.
+/// "── netns blue (net:[4026532]) · pids 12 34 · docker 3f4e2a1b9c8d".
+pub fn write_namespace_heading(
+    out: &mut impl Write,
+    entry: &NamespaceEntry,
+    style: Style,
+) -> io::Result<()> {
+    let mut heading = format!("── netns {}", namespace_text(&entry.id));
+    if !entry.pids.is_empty() {
+        const SHOWN: usize = 8;
+        let pids: Vec<String> = entry.pids.iter().take(SHOWN).map(u32::to_string).collect();
+        heading.push_str(&format!(" · pids {}", pids.join(" ")));
+        if entry.pids.len() > SHOWN {
+            heading.push_str(&format!(" +{} more", entry.pids.len() - SHOWN));
+        }
+    }
+    if let Some(container) = &entry.container {
+        heading.push_str(&format!(
+            " · {} {}",
+            container.runtime.as_str(),
+            inert(container.short_id())
+        ));
+        if let Some(pod) = &container.pod_uid {
+            heading.push_str(&format!(" (pod {})", inert(pod)));
+        }
+    }
+    writeln!(out, "{}", style.heading(&heading))
 }
 
 /// `0.0.0.0:9527 (SO_REUSEADDR, v6only, dev eth0)`.

@@ -30,6 +30,7 @@ use crate::diagnosis::{RuleContext, Verdict};
 use crate::error::Failure;
 use crate::model::{KernelContext, SocketTable, SourceKind};
 use crate::output::color_wanted;
+use crate::output::human::namespace_text;
 use crate::session::{BindOptions, BindSpec, Session};
 use crate::source::SourceChoice;
 
@@ -138,6 +139,8 @@ pub fn launch(session: Session, args: &Args) -> Result<(), Failure> {
     }
     if let Some(dir) = session.captured() {
         source_name = format!("captured {}", dir.display());
+    } else if let Some(id) = session.namespace() {
+        source_name.push_str(&format!(" netns {}", namespace_text(&id)));
     }
     let session = if first.table.source == SourceKind::Proc {
         session.with_choice(SourceChoice::Proc)
