@@ -349,7 +349,7 @@ impl Session {
 
     /// Every network namespace on the host, each opened for a session like
     /// this one; the ones that vanish or cannot be opened are warnings.
-    fn every_namespace(&self) -> Result<(Vec<(NamespaceEntry, Session)>, Vec<String>)> {
+    fn every_namespace(&self) -> Result<(Vec<NamespaceSession>, Vec<String>)> {
         let scan = all_namespaces().map_err(namespace_error)?;
         let mut warnings = Vec::new();
         let mut sessions = Vec::with_capacity(scan.namespaces.len());
@@ -485,6 +485,9 @@ pub struct Survey<T> {
     /// one line each, the rest is reported.
     pub warnings: Vec<String>,
 }
+
+/// A namespace found on the host and a session working inside it.
+type NamespaceSession = (NamespaceEntry, Session);
 
 /// A port read but not yet judged.
 struct PortReading {

@@ -201,7 +201,6 @@ fn pod_uid_in(component: &str) -> Option<String> {
     valid.then_some(uid)
 }
 
-/// 64 lowercase hex digits: how docker, containerd, CRI-O and podman name containers.
 
 #[cfg(test)]
 mod tests {
