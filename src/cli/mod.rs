@@ -23,7 +23,7 @@ use clap::Parser;
 
 use crate::diagnosis::probe::{captured_rule_context, rule_context, run_probes};
 use crate::diagnosis::{diagnose, IntendedBind, RuleContext, Verdict};
-use crate::model::{Query, Socket, SocketTable, SourceKind, StateSet, TcpState};
+use crate::model::{ProtocolSet, Query, Socket, SocketTable, SourceKind, StateSet, TcpState};
 use crate::output::inert::inert;
 use crate::output::{human, json};
 use crate::source::sysctl::KernelContext;
@@ -134,6 +134,7 @@ impl Plan<'_> {
             choice: self.choice,
             captured: self.args.proc_root.as_deref(),
             query,
+            protocols: ProtocolSet::TCP,
             owners: owners && self.args.proc_root.is_none(),
         })?;
         if let Some(warning) = reading.fallback_warning {
@@ -375,6 +376,7 @@ fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
         choice: plan.choice,
         captured: plan.args.proc_root.as_deref(),
         query: Query::everything(),
+        protocols: ProtocolSet::TCP,
         owners: false,
     })?;
     // What was asked for; the header adds "→ netlink" or "→ proc" for what answered.
@@ -412,6 +414,7 @@ fn run_dashboard(plan: &Plan) -> Result<i32, Failure> {
             choice,
             captured: captured.as_deref(),
             query: Query::everything(),
+            protocols: ProtocolSet::TCP,
             owners: captured.is_none(),
         })?;
         let read_at = std::time::Instant::now();
