@@ -1,6 +1,7 @@
 //! Diagnosis: given the bind a server intends, which sockets block it, why,
-//! what would help, and when the port frees. The rules are pure; probes are
-//! the one place that touches the kernel.
+//! what would help, and when the port frees. The rules are pure ([`rules`]
+//! for a TCP bind, [`udp_rules`] for a UDP one); probes are the one place
+//! that touches the kernel.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -8,6 +9,7 @@ use std::net::IpAddr;
 pub mod explain;
 pub mod probe;
 pub mod rules;
+pub mod udp_rules;
 mod verdict;
 
 pub use explain::wait_command;

@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::rules::RuleContext;
 use super::{IntendedBind, Probe};
-use crate::model::{Socket, SourceKind};
+use crate::model::{Protocol, Socket, SourceKind};
 use crate::source::sysctl::KernelContext;
 
 pub const QUESTION_INTENDED: &str = "the intended bind";
@@ -34,6 +34,14 @@ const CAP_NET_BIND_SERVICE: u32 = 10;
 /// SO_REUSEPORT (measured on 6.18). So each flag counterfactual sets one
 /// flag and clears the other; only the user's own intended bind may set both.
 pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
+    run_probes_as(Protocol::Tcp, bind, sockets)
+}
+
+/// [`run_probes`] for a bind of `protocol`: the probes are sockets of that
+/// protocol (SOCK_STREAM or SOCK_DGRAM), and only its sockets in `sockets`
+/// count as holding an address.
+pub fn run_probes_as(protocol: Protocol, bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
+    let probe = |bind: &IntendedBind, question| probe_as(protocol, bind, question);
     let intended = probe(bind, QUESTION_INTENDED);
     let in_use = intended.errno.as_deref() == Some("EADDRINUSE");
     let mut probes = vec![intended];
@@ -57,7 +65,7 @@ pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
         probes.push(probe(&with, QUESTION_REUSEPORT));
     }
     if bind.addr.is_unspecified() {
-        if let Some(addr) = unheld_local_address(bind, sockets) {
+        if let Some(addr) = unheld_local_address(protocol, bind, sockets) {
             let with = IntendedBind {
                 addr,
                 ..bind.clone()
@@ -68,9 +76,17 @@ pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
     probes
 }
 
-/// One real bind() with the bind's family, address, options and device.
+/// One real TCP bind() with the bind's family, address, options and device.
 pub fn probe(bind: &IntendedBind, question: &str) -> Probe {
-    let errno = try_bind(bind).err().map(|error| errno_name(&error));
+    probe_as(Protocol::Tcp, bind, question)
+}
+
+/// One real bind() of a `protocol` socket with the bind's family, address,
+/// options and device, closed at once (never listen()ed or connected).
+pub fn probe_as(protocol: Protocol, bind: &IntendedBind, question: &str) -> Probe {
+    let errno = try_bind(protocol, bind)
+        .err()
+        .map(|error| errno_name(&error));
     Probe {
         bind: bind.clone(),
         question: question.to_string(),
@@ -79,13 +95,17 @@ pub fn probe(bind: &IntendedBind, question: &str) -> Probe {
     }
 }
 
-fn try_bind(bind: &IntendedBind) -> io::Result<()> {
+fn try_bind(protocol: Protocol, bind: &IntendedBind) -> io::Result<()> {
     let domain = match bind.addr {
         IpAddr::V4(_) => libc::AF_INET,
         IpAddr::V6(_) => libc::AF_INET6,
     };
+    let kind = match protocol {
+        Protocol::Tcp => libc::SOCK_STREAM,
+        Protocol::Udp => libc::SOCK_DGRAM,
+    };
     // SAFETY: plain socket(2); the result is checked and owned at once.
-    let raw = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    let raw = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -198,11 +218,15 @@ pub fn errno_name(error: &io::Error) -> String {
 /// A local address of the bind's family that no socket on the port holds,
 /// preferring one that is not loopback (a server on the wildcard usually
 /// wants outside traffic). IPv6 link-local addresses need a scope: skipped.
-fn unheld_local_address(bind: &IntendedBind, sockets: &[Socket]) -> Option<IpAddr> {
+fn unheld_local_address(
+    protocol: Protocol,
+    bind: &IntendedBind,
+    sockets: &[Socket],
+) -> Option<IpAddr> {
     let held = |addr: &IpAddr| {
         sockets
             .iter()
-            .filter(|socket| socket.local.port() == bind.port)
+            .filter(|socket| socket.protocol == protocol && socket.local.port() == bind.port)
             .any(|socket| same_address(&socket.local.ip(), addr))
     };
     let mut candidates: Vec<IpAddr> = local_addresses()
