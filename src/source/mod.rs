@@ -15,7 +15,7 @@ pub mod sysctl;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Protocol, ProtocolSet, Query, SocketTable, SourceKind};
+use crate::model::{Family, Protocol, ProtocolSet, Query, SocketTable, SourceKind};
 use crate::Result;
 
 /// Which table to read.
@@ -95,7 +95,8 @@ pub fn read_table(request: &ReadRequest) -> Result<Reading> {
             Err(crate::Error::NetlinkUnavailable(why)) => (
                 proc_table(host, request)?,
                 Some(format!(
-                    "warning: sock_diag unavailable ({why}); reading /proc/net instead"
+                    "warning: sock_diag unavailable ({why}); reading {} instead",
+                    proc_files(request.protocols)
                 )),
             ),
             other => ((other?, Vec::new()), None),
@@ -109,6 +110,22 @@ pub fn read_table(request: &ReadRequest) -> Result<Reading> {
         fallback_warning,
         notes,
     })
+}
+
+/// "/proc/net/tcp", "/proc/net/tcp and /proc/net/udp": the tables a /proc
+/// reading of `protocols` opens (their IPv6 twins too, where present).
+fn proc_files(protocols: ProtocolSet) -> String {
+    protocols
+        .iter()
+        .map(|protocol| {
+            Path::new(HOST_PROC)
+                .join("net")
+                .join(procnet::table_name(protocol, Family::Ipv4))
+                .display()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 fn netlink_table(request: &ReadRequest) -> Result<SocketTable> {
@@ -139,4 +156,31 @@ fn proc_table(root: &Path, request: &ReadRequest) -> Result<(SocketTable, Vec<So
         notes.extend(parsed.notes);
     }
     Ok((table, notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_names_the_files_it_reads() {
+        assert_eq!(proc_files(ProtocolSet::TCP), "/proc/net/tcp");
+        assert_eq!(proc_files(ProtocolSet::UDP), "/proc/net/udp");
+        assert_eq!(
+            proc_files(ProtocolSet::ALL),
+            "/proc/net/tcp and /proc/net/udp"
+        );
+    }
+
+    #[test]
+    fn a_missing_ipv6_table_reads_as_one_line() {
+        let note = SourceNote::Ipv6TableMissing {
+            protocol: Protocol::Udp,
+            path: PathBuf::from("/captured/net/udp6"),
+        };
+        assert_eq!(
+            note.to_string(),
+            "/captured/net/udp6 does not exist: no IPv6 UDP sockets were read (IPv6 disabled?)"
+        );
+    }
 }
