@@ -268,6 +268,8 @@ struct Case {
     new_opts: Opts,
     /// The kernel's answer measured on 6.18 (checked again below).
     blocked: bool,
+    /// The uid the second bind runs as (the holders are root's).
+    as_uid: Option<u32>,
 }
 
 fn case(
@@ -282,6 +284,7 @@ fn case(
         new: new.0,
         new_opts: new.1,
         blocked,
+        as_uid: None,
     }
 }
 
@@ -291,6 +294,22 @@ fn v6only(flag: bool) -> Opts {
         ..Opts::default()
     }
 }
+
+/// Twelve loopback addresses on one port: a crowded hash slot.
+const CROWD: [&str; 12] = [
+    "127.0.0.1:5366",
+    "127.0.0.2:5366",
+    "127.0.0.3:5366",
+    "127.0.0.4:5366",
+    "127.0.0.5:5366",
+    "127.0.0.6:5366",
+    "127.0.0.7:5366",
+    "127.0.0.8:5366",
+    "127.0.0.9:5366",
+    "127.0.0.10:5366",
+    "127.0.0.11:5366",
+    "127.0.0.12:5366",
+];
 
 fn cases() -> Vec<Case> {
     let none = Opts::default();
@@ -324,6 +343,7 @@ fn cases() -> Vec<Case> {
             new: "0.0.0.0:5358",
             new_opts: ra,
             blocked: false,
+            as_uid: None,
         },
         Case {
             name: "connected none/none",
@@ -331,6 +351,16 @@ fn cases() -> Vec<Case> {
             new: "127.0.0.1:5365",
             new_opts: none,
             blocked: true,
+            as_uid: None,
+        },
+        // SO_REUSEPORT shares only within one uid.
+        Case {
+            name: "RP/RP another uid",
+            existing: vec![("0.0.0.0:5367", rp, None)],
+            new: "0.0.0.0:5367",
+            new_opts: rp,
+            blocked: true,
+            as_uid: Some(4242),
         },
         case(
             "127.0.0.1/127.0.0.2",
@@ -344,6 +374,16 @@ fn cases() -> Vec<Case> {
             ("0.0.0.0:5360", none),
             true,
         ),
+        // Past ten sockets on the port the kernel looks them up by address
+        // (udp_lib_lport_inuse2): the wildcard is still refused.
+        Case {
+            name: "twelve specific then wildcard",
+            existing: CROWD.iter().map(|addr| (*addr, none, None)).collect(),
+            new: "0.0.0.0:5366",
+            new_opts: none,
+            blocked: true,
+            as_uid: None,
+        },
         case(
             "[::] dual-stack then 0.0.0.0",
             ("[::]:5361", v6only(false)),
@@ -415,8 +455,17 @@ struct Judged {
     ignored_by_tcp_rules: bool,
 }
 
+/// Judges one case on the calling thread, a fresh `Netns::run` thread that
+/// ends afterwards. For `as_uid` the thread first drops to that uid with the
+/// raw syscall, which changes this thread's credentials only (glibc's
+/// setresuid would change every thread of the test process).
 fn judge(case: &Case) -> Judged {
     let _held = hold(case);
+    if let Some(uid) = case.as_uid {
+        // SAFETY: setresuid(2) on this thread only; no memory is involved.
+        let rc = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+        assert_eq!(rc, 0, "setresuid: {}", std::io::Error::last_os_error());
+    }
     let new = at(case.new);
     let query = Query {
         port: Some(new.port()),
@@ -488,8 +537,10 @@ fn rules_and_probes_agree_with_the_kernel_for_every_row() {
         ("RP/RA", None),
         ("connected RA/RA", None),
         ("connected none/none", Some(true)),
+        ("RP/RP another uid", Some(true)),
         ("127.0.0.1/127.0.0.2", Some(false)),
         ("specific then wildcard", Some(true)),
+        ("twelve specific then wildcard", Some(true)),
         ("[::] dual-stack then 0.0.0.0", Some(true)),
         ("[::] v6only then 0.0.0.0", Some(false)),
         ("[::1] then [::]", Some(true)),
