@@ -1,10 +1,13 @@
-//! The /proc/net/udp{,6} parser on a real capture (fixtures/proc/capture,
-//! written by fixtures/proc/capture_udp.py, with `ss -uanH` as witness) and on
-//! rows that must be skipped. The TCP side is tests/proc_parse.rs.
+//! The UDP parsers without a kernel: /proc/net/udp{,6} from a real capture
+//! (fixtures/proc/capture, written by fixtures/proc/capture_udp.py, with
+//! `ss -uanH` as witness) and rows that must be skipped; a real sock_diag
+//! UDP dump (fixtures/netlink/udp-dump.bin). The TCP side is
+//! tests/proc_parse.rs and tests/netlink_parse.rs.
 
 use std::path::{Path, PathBuf};
 
 use tw_inspect::model::{Family, Protocol, Query, StateSet, TcpState};
+use tw_inspect::source::netlink;
 use tw_inspect::source::procnet::{parse_table, read_sockets, ParsedTable};
 use tw_inspect::source::SourceNote;
 use tw_inspect::Error;
@@ -194,4 +197,59 @@ fn reader_filters_by_query_and_notes_a_missing_udp6() {
         Err(Error::Io { path, .. }) => assert!(path.ends_with("net/udp"), "{path}"),
         other => panic!("expected Io, got {other:?}"),
     }
+}
+
+/// Two SOCK_DIAG_BY_FAMILY dumps (AF_INET, then AF_INET6) of the scenario
+/// of tests/udp_source.rs.
+const NETLINK_CAPTURE: &[u8] = include_bytes!("../fixtures/netlink/udp-dump.bin");
+
+#[cfg(target_endian = "little")]
+#[test]
+fn real_sock_diag_capture() {
+    let mut sockets = Vec::new();
+    let status = netlink::parse_dump(NETLINK_CAPTURE, Protocol::Udp, &mut sockets).unwrap();
+    assert!(status.done && !status.interrupted);
+    let seen: Vec<String> = sockets
+        .iter()
+        .map(|s| {
+            assert_eq!(s.protocol, Protocol::Udp);
+            assert_eq!(s.timer, None);
+            assert!(s.cookie.is_some() && s.inode != 0);
+            format!(
+                "{} {} {} dev={} v6only={:?}",
+                s.state, s.local, s.remote, s.bound_device, s.v6only
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "CLOSE 0.0.0.0:5353 0.0.0.0:0 dev=0 v6only=None",
+            "CLOSE 0.0.0.0:5353 0.0.0.0:0 dev=0 v6only=None",
+            "CLOSE 127.0.0.1:9531 0.0.0.0:0 dev=0 v6only=None",
+            "ESTABLISHED 127.0.0.1:9534 127.0.0.1:5353 dev=0 v6only=None",
+            "CLOSE 127.0.0.1:9540 0.0.0.0:0 dev=0 v6only=None",
+            "CLOSE 127.0.0.1:9540 0.0.0.0:0 dev=0 v6only=None",
+            "CLOSE 0.0.0.0:9541 0.0.0.0:0 dev=1 v6only=None",
+            "CLOSE [::1]:9532 [::]:0 dev=0 v6only=Some(true)",
+            "CLOSE [::]:9533 [::]:0 dev=0 v6only=Some(false)",
+            "ESTABLISHED [::1]:9535 [::1]:9532 dev=0 v6only=None",
+            "CLOSE [::]:9536 [::]:0 dev=0 v6only=Some(true)",
+        ]
+    );
+    // Read as TCP, the same bytes would say BOUND for CLOSE: the protocol
+    // must come from the request.
+    let mut as_tcp = Vec::new();
+    netlink::parse_dump(NETLINK_CAPTURE, Protocol::Tcp, &mut as_tcp).unwrap();
+    assert_eq!(as_tcp[0].state, TcpState::Bound);
+}
+
+#[test]
+fn a_udp_message_in_a_tcp_only_state_is_malformed() {
+    // The first message's inet_diag_msg, with its state byte set to LISTEN.
+    let mut payload = NETLINK_CAPTURE[16..124].to_vec();
+    assert!(netlink::parse_inet_diag_msg(&payload, Protocol::Udp).is_ok());
+    payload[1] = 10;
+    assert!(netlink::parse_inet_diag_msg(&payload, Protocol::Udp).is_err());
+    assert!(netlink::parse_inet_diag_msg(&payload, Protocol::Tcp).is_ok());
 }

@@ -199,6 +199,26 @@ fn netlink_and_proc_listings_equal_ss() {
 }
 
 #[test]
+fn raw_capture_parses_back_to_the_same_sockets() {
+    require_netns!();
+    let ns = Netns::new();
+    // This is also the scenario of fixtures/netlink/udp-dump.bin.
+    let _scenario = ns.run(build_scenario);
+    let (sockets, raw) = ns
+        .run(|| netlink::read_raw(Protocol::Udp, &Query::everything()))
+        .unwrap();
+    let mut parsed = Vec::new();
+    let status = netlink::parse_dump(&raw, Protocol::Udp, &mut parsed).unwrap();
+    assert!(status.done && !status.interrupted);
+    assert_eq!(parsed, sockets);
+    assert_eq!(sockets.len(), 11);
+    if let Some(dir) = std::env::var_os("TWI_WRITE_FIXTURES") {
+        // Regenerates fixtures/netlink/udp-dump.bin (see fixtures/netlink/README.md).
+        std::fs::write(Path::new(&dir).join("udp-dump.bin"), &raw).unwrap();
+    }
+}
+
+#[test]
 fn one_reading_holds_both_protocols_with_owners() {
     require_netns!();
     let ns = Netns::new();
