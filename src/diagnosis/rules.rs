@@ -1,7 +1,7 @@
 //! The kernel's TCP bind() conflict rules as pure code (after
 //! net/ipv4/inet_connection_sock.c: `inet_bind_conflict`,
 //! `inet_rcv_saddr_equal`, and the bhash2 lookups of `inet_csk_get_port`),
-//! and the checks every protocol shares ([`assess_as`]: protocol, port,
+//! and the checks every protocol shares (`assess_as`: protocol, port,
 //! device and address overlap), which [`super::udp_rules`] reuses.
 //!
 //! An existing socket's SO_REUSEADDR and SO_REUSEPORT never appear in a socket
