@@ -12,7 +12,10 @@ use std::path::Path;
 
 use common::sockets::{self, Opts};
 use common::Netns;
-use tw_inspect::diagnosis::probe::{probe_as, rule_context, QUESTION_INTENDED};
+use tw_inspect::diagnosis::probe::{
+    probe_as, rule_context, run_probes_as, QUESTION_INTENDED, QUESTION_REUSEADDR,
+    QUESTION_REUSEPORT, QUESTION_SPECIFIC_ADDRESS,
+};
 use tw_inspect::diagnosis::{rules, udp_rules, Conflict, IntendedBind};
 use tw_inspect::model::{Protocol, ProtocolSet, Query, Socket, SourceKind, TcpState};
 use tw_inspect::source::sysctl::KernelContext;
@@ -566,4 +569,60 @@ fn rules_and_probes_agree_with_the_kernel_for_every_row() {
         ("[::1] then [::]", Some(true)),
     ];
     assert_eq!(certainty, expected);
+}
+
+/// The counterfactual probes answer what the rules leave open: which option
+/// the existing socket set, so which one the new bind needs.
+#[test]
+fn counterfactual_udp_probes_name_the_option_that_helps() {
+    require_netns!();
+    let ns = Netns::new();
+    let answers = ns.run(|| {
+        [
+            ("0.0.0.0:5370", opts(true, false)),
+            ("0.0.0.0:5371", opts(false, true)),
+            ("0.0.0.0:5372", Opts::default()),
+        ]
+        .map(|(addr, old)| {
+            let _held = udp(addr, old);
+            let new = at(addr);
+            let bind = IntendedBind {
+                addr: new.ip(),
+                port: new.port(),
+                reuseaddr: false,
+                reuseport: false,
+                v6only: false,
+                device: None,
+            };
+            let on_port = netlink::read_sockets(
+                Protocol::Udp,
+                &Query {
+                    port: Some(new.port()),
+                    ..Query::everything()
+                },
+            )
+            .expect("dump");
+            run_probes_as(Protocol::Udp, &bind, &on_port)
+                .into_iter()
+                .map(|p| (p.question, p.ok))
+                .collect::<Vec<_>>()
+        })
+    });
+    let expect = |reuseaddr, reuseport| {
+        vec![
+            (QUESTION_INTENDED.to_string(), false),
+            (QUESTION_REUSEADDR.to_string(), reuseaddr),
+            (QUESTION_REUSEPORT.to_string(), reuseport),
+            // 127.0.0.1, the namespace's one IPv4 address, is under the wildcard.
+            (QUESTION_SPECIFIC_ADDRESS.to_string(), false),
+        ]
+    };
+    assert_eq!(
+        answers,
+        [
+            expect(true, false),
+            expect(false, true),
+            expect(false, false)
+        ]
+    );
 }
