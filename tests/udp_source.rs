@@ -1,8 +1,10 @@
 //! UDP against the kernel, each test in a fresh network namespace: the
 //! sock_diag and /proc listings equal `ss -uanH`; the in-kernel port filter
 //! returns exactly the port's UDP sockets; owners are found by inode as for
-//! TCP; and for each row of the measured UDP table the rules (and the probe,
-//! where the rules say Unknown) agree with a real second bind().
+//! TCP; a raw dump parses back to the same sockets; for each row of the
+//! measured UDP table the rules (and the probe, where the rules say Unknown)
+//! agree with a real second bind(); and the counterfactual probes name the
+//! option that would help.
 mod common;
 
 use std::collections::BTreeMap;
@@ -198,7 +200,7 @@ fn netlink_and_proc_listings_equal_ss() {
     assert_eq!(by_local["*:9533"].v6only, Some(false));
     assert_eq!(by_local["*:9536"].v6only, Some(true));
     assert_eq!(by_local["127.0.0.1:9531"].v6only, None);
-    assert!(by_local["127.0.0.1:9534"].state == TcpState::Established);
+    assert_eq!(by_local["127.0.0.1:9534"].state, TcpState::Established);
 }
 
 #[test]
