@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::model::{StateSet, TcpState};
+use crate::model::{Protocol, ProtocolSet, StateSet, TcpState};
 use crate::session::{BindOptions, BindSpec, Session};
 use crate::source::netns::{Netns, NetnsError, NetnsSpec};
 use crate::source::SourceChoice;
@@ -20,6 +20,13 @@ pub enum SourceFlag {
     Netlink,
     /// /proc/net/tcp and /proc/net/tcp6 only
     Proc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtoFlag {
+    Tcp,
+    Udp,
+    All,
 }
 
 /// Why does bind() fail with "Address already in use"? Shows which socket
@@ -103,6 +110,15 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
     pub interval: Duration,
 
+    // Which protocol.
+    /// UDP instead of TCP: the same as --proto udp
+    #[arg(long, conflicts_with = "proto")]
+    pub udp: bool,
+
+    /// The protocol to look at: tcp (the default), udp, or all (the listing and dashboard only: a bind is one or the other)
+    #[arg(long, value_enum, value_name = "PROTO")]
+    pub proto: Option<ProtoFlag>,
+
     // Where: network namespaces.
     /// Work inside this network namespace: a name under /run/netns, a pid, or a path to a namespace file (containers: the server's pid)
     #[arg(long, value_name = "NS", conflicts_with = "proc_root", value_parser = parse_netns)]
@@ -131,9 +147,28 @@ impl Args {
         })
     }
 
+    /// The protocols the listing and the dashboard show: TCP unless told.
+    pub fn protocols(&self) -> ProtocolSet {
+        match (self.udp, self.proto) {
+            (true, _) | (_, Some(ProtoFlag::Udp)) => ProtocolSet::UDP,
+            (_, Some(ProtoFlag::All)) => ProtocolSet::ALL,
+            _ => ProtocolSet::TCP,
+        }
+    }
+
+    /// The protocol of the intended bind: UDP with --udp or --proto udp.
+    pub fn bind_protocol(&self) -> Protocol {
+        if self.protocols() == ProtocolSet::UDP {
+            Protocol::Udp
+        } else {
+            Protocol::Tcp
+        }
+    }
+
     /// The bind the flags describe, before the kernel's defaults apply.
     pub fn bind_options(&self) -> BindOptions {
         BindOptions {
+            protocol: self.bind_protocol(),
             addr: self.addr,
             reuseaddr: self.reuseaddr,
             reuseport: self.reuseport,

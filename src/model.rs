@@ -38,9 +38,82 @@ impl Family {
     }
 }
 
+/// The transport protocol of a socket. TCP and UDP ports are separate
+/// spaces: a socket of one never blocks a bind of the other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 2] = [Protocol::Tcp, Protocol::Udp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which protocols a reading covers (`--proto tcp|udp|all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProtocolSet {
+    tcp: bool,
+    udp: bool,
+}
+
+impl ProtocolSet {
+    pub const TCP: ProtocolSet = ProtocolSet {
+        tcp: true,
+        udp: false,
+    };
+    pub const UDP: ProtocolSet = ProtocolSet {
+        tcp: false,
+        udp: true,
+    };
+    pub const ALL: ProtocolSet = ProtocolSet {
+        tcp: true,
+        udp: true,
+    };
+
+    pub fn contains(self, protocol: Protocol) -> bool {
+        match protocol {
+            Protocol::Tcp => self.tcp,
+            Protocol::Udp => self.udp,
+        }
+    }
+
+    /// The protocols in the set, TCP first.
+    pub fn iter(self) -> impl Iterator<Item = Protocol> {
+        Protocol::ALL.into_iter().filter(move |p| self.contains(*p))
+    }
+}
+
+impl From<Protocol> for ProtocolSet {
+    fn from(protocol: Protocol) -> ProtocolSet {
+        match protocol {
+            Protocol::Tcp => ProtocolSet::TCP,
+            Protocol::Udp => ProtocolSet::UDP,
+        }
+    }
+}
+
 /// TCP states with the kernel's numbering (include/net/tcp_states.h), plus
 /// `Bound` for a bound-but-not-listening socket (sock_diag reports those as
 /// CLOSE when asked for TCPF_BOUND_INACTIVE; they hold a port all the same).
+///
+/// UDP sockets use the same numbers and names (the kernel reuses TCP's state
+/// field): `Close` (7) is an unconnected UDP socket (ss says UNCONN),
+/// `Established` (1) a connected one; no other state occurs for UDP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TcpState {
     Established = 1,
@@ -239,15 +312,17 @@ pub struct Process {
     pub cmdline: String,
 }
 
-/// One TCP socket from any source.
+/// One TCP or UDP socket from any source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Socket {
+    pub protocol: Protocol,
     pub family: Family,
     pub state: TcpState,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     /// SO_BINDTODEVICE interface index; 0 when unbound (and always 0 from /proc).
     pub bound_device: u32,
+    /// Always None for UDP, which has no timers.
     pub timer: Option<Timer>,
     pub rx_queue: u32,
     pub tx_queue: u32,
@@ -501,6 +576,16 @@ mod tests {
         assert!(!TcpState::FinWait2.is_time_wait_like(None));
         assert!(TcpState::TimeWait.is_time_wait_like(None));
         assert!(!TcpState::Listen.is_time_wait_like(Some(&tw_timer)));
+    }
+
+    #[test]
+    fn protocol_sets() {
+        assert_eq!(ProtocolSet::ALL.iter().collect::<Vec<_>>(), Protocol::ALL);
+        assert_eq!(ProtocolSet::UDP.iter().collect::<Vec<_>>(), [Protocol::Udp]);
+        assert_eq!(ProtocolSet::from(Protocol::Tcp), ProtocolSet::TCP);
+        assert!(!ProtocolSet::TCP.contains(Protocol::Udp));
+        assert_eq!(Protocol::Udp.to_string(), "udp");
+        assert_eq!(Protocol::Tcp.as_str(), "tcp");
     }
 
     #[test]

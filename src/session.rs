@@ -12,11 +12,14 @@ use std::time::Instant;
 
 use crate::diagnosis::probe::{captured_rule_context, rule_context, run_probes};
 use crate::diagnosis::{diagnose, IntendedBind, RuleContext, Verdict};
-use crate::model::{Container, KernelContext, NamespaceId, Query, Socket, SocketTable, StateSet};
+use crate::model::{
+    Container, KernelContext, NamespaceId, Protocol, ProtocolSet, Query, Socket, SocketTable,
+    StateSet,
+};
 use crate::source::cgroup::read_workload;
 use crate::source::netlink::{destroy, DestroyError};
 use crate::source::netns::{all_namespaces, Netns, NetnsError};
-use crate::source::{self, owners, sysctl, ReadRequest, SourceChoice};
+use crate::source::{self, owners, sysctl, ReadRequest, SourceChoice, SourceNote};
 use crate::{Error, Result};
 
 /// How much of this host a diagnosis may use.
@@ -33,6 +36,8 @@ pub enum HostAccess {
 /// [`Session::intended_bind`] completes it with the kernel's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BindOptions {
+    /// TCP (the default) or UDP.
+    pub protocol: Protocol,
     /// None: the IPv4 wildcard, as a server that binds INADDR_ANY.
     pub addr: Option<IpAddr>,
     pub reuseaddr: bool,
@@ -57,6 +62,7 @@ impl BindSpec {
         let options = &self.options;
         let addr = options.addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         IntendedBind {
+            protocol: options.protocol,
             addr,
             port: self.port,
             reuseaddr: options.reuseaddr,
@@ -81,13 +87,7 @@ pub struct Session {
     netns: Option<Arc<Netns>>,
 }
 
-/// A table read for a question, and the warning to show when the source
-/// fell back from sock_diag to /proc.
-#[derive(Debug)]
-pub struct Reading {
-    pub table: SocketTable,
-    pub fallback_warning: Option<String>,
-}
+pub use crate::source::Reading;
 
 /// The answer to "can this bind be made now", with what it was judged on.
 #[derive(Debug, Clone)]
@@ -101,6 +101,8 @@ pub struct PortCheck {
     /// with it, so it never builds one of its own.
     pub rule_context: RuleContext,
     pub fallback_warning: Option<String>,
+    /// What the source could not see (a missing IPv6 table).
+    pub notes: Vec<SourceNote>,
     /// When the table was read: timers count down from here.
     pub read_at: Instant,
 }
@@ -211,32 +213,30 @@ impl Session {
         spec.resolve(kernel)
     }
 
-    /// Reads what `query` asks for, with owners when wanted and this host's
-    /// /proc is the source.
-    pub fn read(&self, query: Query, owners: bool) -> Result<Reading> {
-        self.inside(|| self.read_here(query, owners))
+    /// Reads what `query` asks for, of `protocols`, with owners when wanted
+    /// and this host's /proc is the source.
+    pub fn read(&self, query: Query, protocols: ProtocolSet, owners: bool) -> Result<Reading> {
+        self.inside(|| self.read_here(query, protocols, owners))
     }
 
-    fn read_here(&self, query: Query, owners: bool) -> Result<Reading> {
-        let reading = source::read_table(&ReadRequest {
+    fn read_here(&self, query: Query, protocols: ProtocolSet, owners: bool) -> Result<Reading> {
+        source::read_table(&ReadRequest {
             choice: self.choice,
             captured: self.captured.as_deref(),
             query,
+            protocols,
             owners: owners && self.captured.is_none(),
-        })?;
-        Ok(Reading {
-            table: reading.table,
-            fallback_warning: reading.fallback_warning,
         })
     }
 
-    /// The listing: sockets in `states` (all ports), with owners.
-    pub fn listing(&self, states: StateSet) -> Result<Reading> {
+    /// The listing: sockets of `protocols` in `states` (all ports), with owners.
+    pub fn listing(&self, states: StateSet, protocols: ProtocolSet) -> Result<Reading> {
         self.read(
             Query {
                 states,
                 ..Query::everything()
             },
+            protocols,
             true,
         )
     }
@@ -255,7 +255,13 @@ impl Session {
     fn read_port(&self, spec: &BindSpec) -> Result<PortReading> {
         self.inside(|| {
             let kernel = self.kernel_context_here();
-            let reading = self.read_here(Query::port_with_evidence(spec.port), false)?;
+            // Both protocols: the report says when the other one uses the
+            // port too (it never blocks, but it is why a user looked).
+            let reading = self.read_here(
+                Query::port_with_evidence(spec.port),
+                ProtocolSet::ALL,
+                false,
+            )?;
             let read_at = Instant::now();
             let (table, evidence) = split_evidence(reading.table, spec.port);
             Ok(PortReading {
@@ -263,6 +269,7 @@ impl Session {
                 evidence,
                 kernel,
                 fallback_warning: reading.fallback_warning,
+                notes: reading.notes,
                 read_at,
             })
         })
@@ -275,6 +282,7 @@ impl Session {
             evidence,
             kernel,
             fallback_warning,
+            notes,
             read_at,
         } = reading;
         let bind = self.intended_bind(spec, &kernel);
@@ -286,6 +294,7 @@ impl Session {
             verdict,
             rule_context,
             fallback_warning,
+            notes,
             read_at,
         })
     }
@@ -323,7 +332,11 @@ impl Session {
 
     /// The listing of every network namespace on the host (with owners, one
     /// scan for all).
-    pub fn listing_everywhere(&self, states: StateSet) -> Result<Survey<Reading>> {
+    pub fn listing_everywhere(
+        &self,
+        states: StateSet,
+        protocols: ProtocolSet,
+    ) -> Result<Survey<Reading>> {
         let (entries, mut warnings) = self.every_namespace()?;
         let query = Query {
             states,
@@ -331,7 +344,7 @@ impl Session {
         };
         let mut answers = Vec::new();
         for (entry, session) in entries {
-            match session.read(query, false) {
+            match session.read(query, protocols, false) {
                 Ok(reading) => answers.push((entry, reading)),
                 Err(error) => warnings.push(format!("net:[{}]: {error}", entry.id.inode)),
             }
@@ -378,13 +391,21 @@ impl Session {
     /// Reads the whole table (with owners) and, when a port is chosen, judges
     /// its bind on that same table with the same evidence
     /// [`Session::check_port`] reads from the kernel.
-    pub fn check_table(&self, spec: Option<&BindSpec>) -> Result<TableCheck> {
-        self.inside(|| self.check_table_here(spec))
+    pub fn check_table(
+        &self,
+        spec: Option<&BindSpec>,
+        protocols: ProtocolSet,
+    ) -> Result<TableCheck> {
+        self.inside(|| self.check_table_here(spec, protocols))
     }
 
-    fn check_table_here(&self, spec: Option<&BindSpec>) -> Result<TableCheck> {
+    fn check_table_here(
+        &self,
+        spec: Option<&BindSpec>,
+        protocols: ProtocolSet,
+    ) -> Result<TableCheck> {
         let kernel = self.kernel_context_here();
-        let reading = self.read_here(Query::everything(), true)?;
+        let reading = self.read_here(Query::everything(), protocols, true)?;
         let read_at = Instant::now();
         let verdict = spec.map(|spec| {
             let query = Query::port_with_evidence(spec.port);
@@ -495,6 +516,7 @@ struct PortReading {
     evidence: Vec<Socket>,
     kernel: KernelContext,
     fallback_warning: Option<String>,
+    notes: Vec<SourceNote>,
     read_at: Instant,
 }
 

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use common::{json, sockets, Netns};
 use tw_inspect::diagnosis::Verdict;
+use tw_inspect::model::ProtocolSet;
 use tw_inspect::session::{BindOptions, BindSpec, Session};
 use tw_inspect::source::SourceChoice;
 use tw_inspect::tui::{self, CollectRequest};
@@ -49,6 +50,7 @@ fn dashboard_verdict(ns: &Netns, spec: &BindSpec) -> Verdict {
     let session = Session::new(SourceChoice::Auto, None, true);
     let request = CollectRequest {
         bind: Some(spec.clone()),
+        protocols: ProtocolSet::TCP,
     };
     ns.run(|| tui::snapshot(&session, &request))
         .expect("dashboard reading")

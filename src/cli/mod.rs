@@ -11,7 +11,7 @@ use std::io::{self, IsTerminal, Write};
 
 use crate::args::Args;
 use crate::error::{Failure, EXIT_BLOCKED, EXIT_FREE};
-use crate::model::{Socket, SocketTable};
+use crate::model::{ProtocolSet, Socket, SocketTable};
 use crate::output::{color_wanted, human, json};
 use crate::session::{BindSpec, PortCheck, Session};
 
@@ -20,6 +20,12 @@ const STDOUT_BUFFER: usize = 1 << 16;
 
 /// Runs the mode the flags ask for and returns its exit code.
 pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
+    if args.port.is_some() && args.protocols() == ProtocolSet::ALL {
+        return Err(Failure::Refused(
+            "--proto all works for the listing; a bind is TCP or UDP: give --proto tcp or --udp with --port"
+                .into(),
+        ));
+    }
     if args.all_netns {
         return survey::run(args, session);
     }
@@ -155,7 +161,7 @@ impl Face<'_> {
 }
 
 fn run_listing(args: &Args, session: &Session) -> Result<i32, Failure> {
-    let reading = session.listing(args.state_filter())?;
+    let reading = session.listing(args.state_filter(), args.protocols())?;
     if let Some(warning) = &reading.fallback_warning {
         say!("tw-inspect: {warning}");
     }

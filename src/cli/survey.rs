@@ -80,7 +80,7 @@ pub(super) fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
             }
         }
         None => {
-            let survey = session.listing_everywhere(args.state_filter())?;
+            let survey = session.listing_everywhere(args.state_filter(), args.protocols())?;
             for warning in &survey.warnings {
                 say!("tw-inspect: warning: {warning}");
             }

@@ -11,8 +11,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use super::rules::RuleContext;
 use super::{IntendedBind, Probe};
 use crate::errno::Errno;
-use crate::model::KernelContext;
-use crate::model::{Socket, SourceKind};
+use crate::model::{KernelContext, Protocol, Socket, SourceKind};
 
 /// Which question a probe answers. What code compares is this; the
 /// question's words are output only.
@@ -89,7 +88,9 @@ pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
     probes
 }
 
-/// One real bind() with the bind's family, address, options and device.
+/// One real bind() of a socket of the bind's protocol (SOCK_STREAM or
+/// SOCK_DGRAM), family, address, options and device, closed at once (never
+/// listen()ed or connected).
 pub fn probe(bind: &IntendedBind, kind: ProbeKind) -> Probe {
     let errno = try_bind(bind).err().map(|error| Errno::of(&error));
     Probe {
@@ -105,8 +106,12 @@ fn try_bind(bind: &IntendedBind) -> io::Result<()> {
         IpAddr::V4(_) => libc::AF_INET,
         IpAddr::V6(_) => libc::AF_INET6,
     };
+    let kind = match bind.protocol {
+        Protocol::Tcp => libc::SOCK_STREAM,
+        Protocol::Udp => libc::SOCK_DGRAM,
+    };
     // SAFETY: plain socket(2); the result is checked and owned at once.
-    let raw = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    let raw = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -202,7 +207,7 @@ fn unheld_local_address(bind: &IntendedBind, sockets: &[Socket]) -> Option<IpAdd
     let held = |addr: &IpAddr| {
         sockets
             .iter()
-            .filter(|socket| socket.local.port() == bind.port)
+            .filter(|socket| socket.protocol == bind.protocol && socket.local.port() == bind.port)
             .any(|socket| same_address(&socket.local.ip(), addr))
     };
     let mut candidates: Vec<IpAddr> = local_addresses()

@@ -201,7 +201,6 @@ fn pod_uid_in(component: &str) -> Option<String> {
     valid.then_some(uid)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,9 @@ use crate::diagnosis::{
 };
 use crate::errno::Errno;
 use crate::model::KernelContext;
-use crate::model::{Process, Socket, SocketTable, SourceKind, TcpState, Timer, TimerKind};
+use crate::model::{
+    Process, ProtocolSet, Socket, SocketTable, SourceKind, TcpState, Timer, TimerKind,
+};
 use crate::session::{BindOptions, BindSpec};
 use crate::testing;
 use crate::tui::{CollectRequest, HeaderInfo, Snapshot};
@@ -91,6 +93,7 @@ pub(crate) fn spec_8080() -> BindSpec {
 pub(crate) fn request_8080() -> CollectRequest {
     CollectRequest {
         bind: Some(spec_8080()),
+        protocols: ProtocolSet::TCP,
     }
 }
 
