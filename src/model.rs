@@ -50,6 +50,14 @@ pub enum Protocol {
 impl Protocol {
     pub const ALL: [Protocol; 2] = [Protocol::Tcp, Protocol::Udp];
 
+    /// UDP for TCP, TCP for UDP.
+    pub fn other(self) -> Protocol {
+        match self {
+            Protocol::Tcp => Protocol::Udp,
+            Protocol::Udp => Protocol::Tcp,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",

@@ -255,13 +255,17 @@ impl Session {
     fn read_port(&self, spec: &BindSpec) -> Result<PortReading> {
         self.inside(|| {
             let kernel = self.kernel_context_here();
-            // Both protocols: the report says when the other one uses the
-            // port too (it never blocks, but it is why a user looked).
-            let reading = self.read_here(
-                Query::port_with_evidence(spec.port),
-                ProtocolSet::ALL,
-                false,
-            )?;
+            let query = Query::port_with_evidence(spec.port);
+            let protocol = spec.options.protocol;
+            let mut reading = self.read_here(query, protocol.into(), false)?;
+            // The other protocol too, where it can be read from the same
+            // source: the report says when it uses the port (it never
+            // blocks, but it may be why the user looked).
+            if let Ok(other) = self.read_here(query, protocol.other().into(), false) {
+                if other.table.source == reading.table.source {
+                    reading.table.sockets.extend(other.table.sockets);
+                }
+            }
             let read_at = Instant::now();
             let (table, evidence) = split_evidence(reading.table, spec.port);
             Ok(PortReading {

@@ -9,8 +9,8 @@ use crossterm::style::Stylize;
 
 use crate::diagnosis::{Conflict, Probe, Verdict};
 use crate::duration::seconds_text;
-use crate::model::NamespaceId;
 use crate::model::{counts_by_state, Socket, SocketTable, TcpState, Timer};
+use crate::model::{NamespaceId, Protocol};
 use crate::output::device_name;
 use crate::output::inert::inert;
 use crate::session::NamespaceEntry;
@@ -102,12 +102,22 @@ fn row_cells(socket: &Socket) -> [String; 5] {
         local.push_str(&inert(&device));
     }
     [
-        socket.state.name().to_string(),
+        state_text(socket),
         local,
         endpoint(&socket.remote),
         timer_text(socket.timer.as_ref()),
         processes_text(socket),
     ]
+}
+
+/// A TCP socket's state as Linux names it; a UDP socket's as ss does
+/// (UNCONN, ESTAB), marked UDP so that a mixed table reads unambiguously.
+fn state_text(socket: &Socket) -> String {
+    match socket.protocol {
+        Protocol::Tcp => socket.state.name().to_string(),
+        Protocol::Udp if socket.state == TcpState::Established => "UDP ESTAB".to_string(),
+        Protocol::Udp => "UDP UNCONN".to_string(),
+    }
 }
 
 /// Writes the aligned table; rows for which `is_blocker` holds get a `!`
@@ -194,7 +204,33 @@ pub fn write_listing(out: &mut impl Write, table: &SocketTable, style: Style) ->
 }
 
 fn same_socket(a: &Socket, b: &Socket) -> bool {
-    a.local == b.local && a.remote == b.remote && a.state == b.state && a.family == b.family
+    a.local == b.local
+        && a.remote == b.remote
+        && a.state == b.state
+        && a.family == b.family
+        && a.protocol == b.protocol
+}
+
+/// "a UDP socket (12048/python3) also uses port 5353; it does not block a
+/// TCP bind": the other protocol's sockets on the port, in one line.
+fn other_protocol_note(table: &SocketTable, verdict: &Verdict) -> Option<String> {
+    let bind = verdict.bind.protocol;
+    let others: Vec<&Socket> = table
+        .sockets
+        .iter()
+        .filter(|s| s.protocol != bind)
+        .collect();
+    let first = others.first()?;
+    let other = first.protocol.as_str().to_uppercase();
+    let subject = match others.len() {
+        1 => format!("a {other} socket ({})", processes_text(first)),
+        n => format!("{n} {other} sockets"),
+    };
+    Some(format!(
+        "note: {subject} also uses port {}; it does not block a {} bind (their ports are separate)",
+        verdict.bind.port,
+        bind.as_str().to_uppercase()
+    ))
 }
 
 /// "blue (net:[4026532])", or "net:[4026532]" for an unnamed namespace.
@@ -249,11 +285,16 @@ pub fn bind_text(bind: &crate::diagnosis::IntendedBind) -> String {
     if let Some(device) = &bind.device {
         flags.push(format!("dev {}", inert(device)));
     }
+    // TCP is what a server binds unless it says otherwise.
+    let protocol = match bind.protocol {
+        Protocol::Tcp => "",
+        Protocol::Udp => "udp ",
+    };
     let addr = SocketAddr::new(bind.addr, bind.port);
     if flags.is_empty() {
-        format!("{addr} (no SO_REUSEADDR, no SO_REUSEPORT)")
+        format!("{protocol}{addr} (no SO_REUSEADDR, no SO_REUSEPORT)")
     } else {
-        format!("{addr} ({})", flags.join(", "))
+        format!("{protocol}{addr} ({})", flags.join(", "))
     }
 }
 
@@ -320,7 +361,12 @@ pub fn write_report(
     }
     writeln!(out)?;
     if table.sockets.is_empty() {
-        writeln!(out, "  no TCP socket uses port {}", verdict.bind.port)?;
+        writeln!(
+            out,
+            "  no {} socket uses port {}",
+            verdict.bind.protocol.as_str().to_uppercase(),
+            verdict.bind.port
+        )?;
     } else {
         let is_blocker = |s: &Socket| verdict.blockers.iter().any(|b| same_socket(&b.socket, s));
         write_table(out, &table.sockets, &is_blocker, style)?;
@@ -357,5 +403,8 @@ pub fn write_report(
     }
     writeln!(out)?;
     writeln!(out, "{}", counts_line(&table.sockets))?;
+    if let Some(note) = other_protocol_note(table, verdict) {
+        writeln!(out, "{note}")?;
+    }
     write_footnotes(out, table)
 }

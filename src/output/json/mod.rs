@@ -227,7 +227,9 @@ impl<W: Write> Json<W> {
 
     /// A socket object without its closing brace (a blocker adds fields).
     fn socket_fields(&mut self, socket: &Socket) -> io::Result<()> {
-        self.raw("{\"family\":")?;
+        self.raw("{\"protocol\":")?;
+        self.name(socket.protocol.as_str())?;
+        self.raw(",\"family\":")?;
         self.name(socket.family.as_str())?;
         self.raw(",\"state\":")?;
         self.name(socket.state.name())?;
@@ -308,7 +310,9 @@ impl<W: Write> Json<W> {
 
     /// The bind's keys without braces: the bind object, and a probe's first keys.
     fn bind_fields(&mut self, bind: &IntendedBind) -> io::Result<()> {
-        self.raw("\"addr\":")?;
+        self.raw("\"protocol\":")?;
+        self.name(bind.protocol.as_str())?;
+        self.raw(",\"addr\":")?;
         self.address(bind.addr)?;
         self.raw(",\"port\":")?;
         self.number(bind.port)?;
@@ -559,6 +563,7 @@ mod tests {
             value.as_object().unwrap().keys().cloned().collect()
         };
         let socket_keys = [
+            "protocol",
             "family",
             "state",
             "local_addr",
@@ -611,7 +616,15 @@ mod tests {
             keys(&value["sockets"][1]["processes"][0]),
             ["pid", "comm", "cmdline"]
         );
-        let bind_keys = ["addr", "port", "reuseaddr", "reuseport", "v6only", "device"];
+        let bind_keys = [
+            "protocol",
+            "addr",
+            "port",
+            "reuseaddr",
+            "reuseport",
+            "v6only",
+            "device",
+        ];
         assert_eq!(keys(&value["verdict"]["bind"]), bind_keys);
         let probe_keys: Vec<&str> = bind_keys
             .into_iter()
