@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+pub mod connect;
 pub mod explain;
 pub mod probe;
 pub mod rules;
