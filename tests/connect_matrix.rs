@@ -394,3 +394,86 @@ fn bound_and_listening_ports_are_never_taken() {
         assert_eq!(scene.row(1), [None, None, IN_USE, None]);
     });
 }
+
+/// In a range of odd size each connect() scan covers an even number of
+/// ports and skips one end port, chosen by where the scan starts (per
+/// destination). With only `lo` left, some destinations get it and others
+/// fail: the rules call that uncertain, with failure as the worst case.
+#[test]
+fn an_odd_sized_range_skips_an_end_port_for_some_destinations() {
+    require_netns!();
+    let ns = Netns::new();
+    ns.run(|| {
+        set_sysctl("ip_local_port_range", "40000 40010");
+        // Hold every port but 40000 by bind(): connect() never takes those.
+        let _held: Vec<OwnedFd> = (40001..=40010)
+            .map(|port| {
+                sockets::bind_with(
+                    SocketAddr::new(Family::V4.loopback(), port),
+                    Opts::default(),
+                )
+                .expect("bind a range port")
+            })
+            .collect();
+        let listeners: Vec<TcpListener> = (2000..2064)
+            .map(|port| {
+                sockets::listen_with(
+                    SocketAddr::new(Family::V4.loopback(), port),
+                    Opts::default(),
+                )
+            })
+            .collect();
+        let (mut got_it, mut failed) = (0, 0);
+        for listener in &listeners {
+            let remote = listener.local_addr().unwrap();
+            let connect = IntendedConnect {
+                remote,
+                local: Some(Family::V4.loopback()),
+                bind_zero: false,
+                no_port: false,
+                reuseaddr: false,
+            };
+            let table = netlink::read_sockets(&Query::everything()).expect("sock_diag");
+            let verdict = connect_verdict(&connect, &ConnectSysctls::read(), &table);
+            assert_eq!(
+                verdict.skippable_last_port,
+                Some(40000),
+                "{}",
+                verdict.explanation
+            );
+            assert!(verdict.blocked && !verdict.certain);
+            match real_call(&connect) {
+                Ok(fd) => {
+                    let stream = TcpStream::from(fd);
+                    assert_eq!(stream.local_addr().unwrap().port(), 40000);
+                    // Close with RST: no TIME_WAIT, 40000 is free again.
+                    let linger = libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
+                    // SAFETY: a linger struct on a live socket.
+                    let rc = unsafe {
+                        libc::setsockopt(
+                            stream.as_raw_fd(),
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            (&raw const linger).cast(),
+                            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                        )
+                    };
+                    assert_eq!(rc, 0);
+                    drop(stream);
+                    got_it += 1;
+                }
+                Err(errno) => {
+                    assert_eq!(errno, libc::EADDRNOTAVAIL);
+                    failed += 1;
+                }
+            }
+        }
+        assert!(
+            got_it > 0 && failed > 0,
+            "{got_it} destinations got port 40000, {failed} failed"
+        );
+    });
+}

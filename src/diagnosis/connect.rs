@@ -291,6 +291,10 @@ pub struct ConnectVerdict {
     pub certain: bool,
     /// The errno the failing call returns; None when not blocked.
     pub errno: Option<ConnectErrno>,
+    /// The one port left, when it is an end port of a range of odd size: a
+    /// given call's scan skips it or not at random (see the module docs), so
+    /// the call may fail (`blocked` true, `certain` false).
+    pub skippable_last_port: Option<u16>,
     /// ip_local_port_range (inclusive).
     pub range: (u16, u16),
     /// ip_local_reserved_ports inside the range: skipped.
@@ -415,6 +419,7 @@ pub fn connect_verdict(
         blocked: false,
         certain: true,
         errno: None,
+        skippable_last_port: None,
         explanation: String::new(),
         advice: Vec::new(),
         settings,
@@ -423,14 +428,16 @@ pub fn connect_verdict(
     if connect.port_from_bind() {
         let (use_of_bind_zero, ports) = bind_zero_use(connect, &by_port, &verdict.settings);
         let skippable = scan_may_skip(&verdict.settings, connect.reuseaddr);
-        verdict.blocked = ports.is_empty();
-        verdict.certain = use_of_bind_zero.unsure == 0 && !only_a_skippable_port(&ports, skippable);
+        verdict.skippable_last_port = only_a_skippable_port(&ports, skippable);
+        verdict.blocked = ports.is_empty() || verdict.skippable_last_port.is_some();
+        verdict.certain = use_of_bind_zero.unsure == 0 && verdict.skippable_last_port.is_none();
         verdict.errno = verdict.blocked.then_some(ConnectErrno::AddrInUse);
         verdict.bind_zero = Some(use_of_bind_zero);
     } else {
         let skippable = scan_may_skip_connect(&verdict.settings);
-        verdict.blocked = connect_ports.is_empty();
-        verdict.certain = !only_a_skippable_port(&connect_ports, skippable);
+        verdict.skippable_last_port = only_a_skippable_port(&connect_ports, skippable);
+        verdict.blocked = connect_ports.is_empty() || verdict.skippable_last_port.is_some();
+        verdict.certain = verdict.skippable_last_port.is_none();
         verdict.errno = verdict.blocked.then_some(ConnectErrno::AddrNotAvail);
     }
     verdict.explanation = explain(&verdict);
@@ -630,12 +637,20 @@ fn odd_span(lo: u16, hi: u16) -> Option<(u16, u16)> {
     (size > 1 && size % 2 == 1).then_some((lo, hi))
 }
 
-/// True when the only takeable port is one a scan may skip.
-fn only_a_skippable_port(ports: &[u16], skippable: Option<(u16, u16)>) -> bool {
+/// The only takeable port, when a scan may skip it.
+fn only_a_skippable_port(ports: &[u16], skippable: Option<(u16, u16)>) -> Option<u16> {
     match (ports, skippable) {
-        ([port], Some((a, b))) => *port == a || *port == b,
-        _ => false,
+        ([port], Some((a, b))) if *port == a || *port == b => Some(*port),
+        _ => None,
     }
+}
+
+/// The sentence for a last port a scan may skip.
+fn skip_words(port: u16, range: (u16, u16)) -> String {
+    format!(
+        "The one port left, {port}, is an end port of a range of odd size ({}-{}): each          scan covers an even number of ports and skips one end port, chosen by where the          scan starts (for connect(), fixed per destination until a connect() succeeds), so          the call may fail.",
+        range.0, range.1
+    )
 }
 
 /// The destination's four-tuple in words.
@@ -659,7 +674,15 @@ fn explain(v: &ConnectVerdict) -> String {
     } else {
         format!("{} ports of ip_local_port_range {lo}-{hi}", v.usable)
     };
-    if let Some(b) = &v.bind_zero {
+    if let Some(port) = v.skippable_last_port {
+        text.push(format!(
+            "{} {} may fail with {}.",
+            v.errno.map_or("The call", ConnectErrno::call),
+            tuple_words(c),
+            v.errno.map_or("an error", ConnectErrno::name)
+        ));
+        text.push(skip_words(port, v.range));
+    } else if let Some(b) = &v.bind_zero {
         let target = c.bind_address();
         if v.blocked {
             text.push(format!(
@@ -754,8 +777,8 @@ fn explain(v: &ConnectVerdict) -> String {
     }
     if !v.certain {
         text.push(
-            "Not certain: the answer rests on a port the kernel's scan may skip (a range of \
-             odd size) or on what the table does not show; `blocked` is the worst case."
+            "Not certain: the answer rests on a port the kernel's scan may skip or on what the \
+             table does not show; `blocked` is the worst case."
                 .to_string(),
         );
     }
@@ -1150,8 +1173,33 @@ mod tests {
         };
         for (free, certain) in [(40000, false), (40010, false), (40005, true), (40004, true)] {
             let v = connect_verdict(&to("127.0.0.1:80"), &settings, &all_but(free));
-            assert!(!v.blocked, "free port {free}");
             assert_eq!(v.certain, certain, "free port {free}");
+            assert_eq!(v.blocked, !certain, "free port {free}: the worst case");
+            assert_eq!(v.skippable_last_port, (!certain).then_some(free));
+            if !certain {
+                assert!(
+                    v.explanation.contains("may fail with EADDRNOTAVAIL"),
+                    "{}",
+                    v.explanation
+                );
+            }
+        }
+        // Two end ports left: one of them is always scanned.
+        let sockets = time_waits("127.0.0.1", "127.0.0.1:80", 40001..=40009);
+        let v = connect_verdict(&to("127.0.0.1:80"), &settings, &sockets);
+        assert!(!v.blocked && v.certain);
+        // bind(0) with SO_REUSEADDR scans the halves [40000, 40004) and
+        // [40004, 40010]: the upper half's ends may be skipped.
+        let mut bind_zero = to("127.0.0.1:81");
+        bind_zero.bind_zero = true;
+        bind_zero.reuseaddr = true;
+        for (free, skippable) in [(40004, true), (40010, true), (40000, false), (40003, false)] {
+            let v = connect_verdict(&bind_zero, &settings, &all_but(free));
+            assert_eq!(
+                v.skippable_last_port.is_some(),
+                skippable,
+                "bind(0), free port {free}"
+            );
         }
     }
 
