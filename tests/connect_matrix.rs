@@ -17,7 +17,7 @@ use std::time::Duration;
 use common::sockets::{self, Opts};
 use common::Netns;
 use tw_inspect::diagnosis::connect::{
-    connect_verdict, ConnectErrno, ConnectVerdict, IntendedConnect,
+    connect_verdict, pressure, ConnectErrno, ConnectVerdict, IntendedConnect,
 };
 use tw_inspect::diagnosis::probe::{probe_bind_zero, source_address_for};
 use tw_inspect::model::Query;
@@ -324,6 +324,15 @@ fn the_issue_table_in_both_families() {
                 "{family:?}: {}",
                 verdict.explanation
             );
+            // Which destination eats the ports: all of them, :80.
+            let table = netlink::read_sockets(&Query::everything()).expect("sock_diag");
+            let pressure = pressure(&table, &verdict.settings);
+            let top = &pressure.destinations[0];
+            assert_eq!(
+                (top.remote, top.ports, top.time_wait, top.share),
+                (SocketAddr::new(family.loopback(), 80), 10, 10, 1.0)
+            );
+            assert_eq!((pressure.used, pressure.free), (10, 0));
             assert_eq!(scene.row(0), [NOT_AVAIL, None, IN_USE, None], "{family:?}");
             assert_eq!(scene.row(1), [None, None, IN_USE, None], "{family:?}");
             assert_eq!(scene.row(2), [None, None, IN_USE, None], "{family:?}");

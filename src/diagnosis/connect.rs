@@ -42,7 +42,9 @@
 //! * Which call made a port's bind bucket: ports of a LISTEN or bound socket
 //!   count as held; other ports as made by connect(). A client that called
 //!   bind(0) before connect(), or a server whose listener is gone, holds its
-//!   ports for real and makes `shared` and `reusable_now` too high.
+//!   ports for real and makes `shared` and `reusable_now` too high. /proc
+//!   does not list bound-only sockets at all: from /proc their ports count
+//!   as free (sock_diag lists them).
 //! * A TIME_WAIT's age: its remaining time subtracted from the 60 s it
 //!   started with (its FIN_WAIT2 time before, if any, is not counted, so the
 //!   age is a lower bound and "reusable" is claimed late, never early).
@@ -653,6 +655,11 @@ fn skip_words(port: u16, range: (u16, u16)) -> String {
     )
 }
 
+/// "1 port", "2 ports" (or "1 is", "2 are").
+fn count_noun(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// The destination's four-tuple in words.
 fn tuple_words(connect: &IntendedConnect) -> String {
     match connect.known_local() {
@@ -667,12 +674,16 @@ fn explain(v: &ConnectVerdict) -> String {
     let mut text = Vec::new();
     let range_words = if v.reserved > 0 {
         format!(
-            "{} usable ports of ip_local_port_range {lo}-{hi} ({} reserved by \
+            "the {} of ip_local_port_range {lo}-{hi} ({} reserved by \
              ip_local_reserved_ports are skipped)",
-            v.usable, v.reserved
+            count_noun(v.usable, "usable port", "usable ports"),
+            v.reserved
         )
     } else {
-        format!("{} ports of ip_local_port_range {lo}-{hi}", v.usable)
+        format!(
+            "the {} of ip_local_port_range {lo}-{hi}",
+            count_noun(v.usable, "port", "ports")
+        )
     };
     if let Some(port) = v.skippable_last_port {
         text.push(format!(
@@ -687,14 +698,14 @@ fn explain(v: &ConnectVerdict) -> String {
         if v.blocked {
             text.push(format!(
                 "bind() to {target} port 0 fails with EADDRINUSE: bind(0) takes only a port \
-                 no socket uses on an overlapping address, TIME_WAIT included, and all {range_words} \
+                 no socket uses on an overlapping address, TIME_WAIT included, and all of {range_words} \
                  are in use ({} of them only by TIME_WAITs). tcp_tw_reuse never helps bind().",
                 b.in_use_time_wait_only
             ));
         } else {
             text.push(format!(
-                "bind() to {target} port 0 gets a port: {} of the {range_words} are unused.",
-                b.available + b.shared_by_autobind_reuse
+                "bind() to {target} port 0 gets a port: {} of {range_words} unused.",
+                count_noun(b.available + b.shared_by_autobind_reuse, "is", "are")
             ));
         }
         if b.unsure > 0 {
@@ -716,8 +727,8 @@ fn explain(v: &ConnectVerdict) -> String {
         ));
     } else if v.blocked {
         text.push(format!(
-            "connect() {} fails with EADDRNOTAVAIL (Cannot assign requested address): none of \
-             the {range_words} is left for this four-tuple.",
+            "connect() {} fails with EADDRNOTAVAIL (Cannot assign requested address): no port \
+             among {range_words} is left for this four-tuple.",
             tuple_words(c)
         ));
         let mut parts = Vec::new();
@@ -740,13 +751,16 @@ fn explain(v: &ConnectVerdict) -> String {
             ));
         }
         if !parts.is_empty() {
-            text.push(format!("Of them, {}.", parts.join("; ")));
+            text.push(format!("Of them: {}.", parts.join("; ")));
         }
         if v.time_wait_same_tuple > 0 {
             text.push(why_not_reused(v));
         }
     } else {
-        let mut parts = vec![format!("{} free", v.free)];
+        let mut parts = Vec::new();
+        if v.free > 0 {
+            parts.push(format!("{} free", v.free));
+        }
         if v.shared > 0 {
             parts.push(format!(
                 "{} used only towards other destinations (connect() shares a local port \
@@ -763,7 +777,7 @@ fn explain(v: &ConnectVerdict) -> String {
             ));
         }
         text.push(format!(
-            "connect() {} gets a local port: of the {range_words}, {}.",
+            "connect() {} gets a local port: of {range_words}, {}.",
             tuple_words(c),
             parts.join(", ")
         ));
