@@ -50,7 +50,8 @@ fn set_sysctl(name: &str, value: &str) {
 
 /// The namespace set up for one group of checks; call inside `Netns::run`.
 struct Scene {
-    family: Family,
+    /// The address of the listeners and of the clients.
+    host: IpAddr,
     /// Loopback listeners on :80 and :81, kept open.
     _listeners: Vec<TcpListener>,
     /// Sockets that hold range ports by bind() (kept open).
@@ -66,7 +67,7 @@ impl Scene {
     /// `holders` take range ports by bind(), then fills every port connect()
     /// can take with a TIME_WAIT towards :80, and waits out
     /// tcp_tw_reuse_delay (1000 ms by default).
-    fn build(family: Family, timestamps: bool, reserved: &str, holders: Vec<OwnedFd>) -> Scene {
+    fn build(host: IpAddr, timestamps: bool, reserved: &str, holders: Vec<OwnedFd>) -> Scene {
         set_sysctl("ip_local_port_range", &format!("{LOW} {HIGH}"));
         if !reserved.is_empty() {
             set_sysctl("ip_local_reserved_ports", reserved);
@@ -76,11 +77,9 @@ impl Scene {
         set_sysctl("tcp_tw_reuse", "0");
         let listeners: Vec<TcpListener> = [80, 81]
             .into_iter()
-            .map(|port| {
-                sockets::listen_with(SocketAddr::new(family.loopback(), port), Opts::default())
-            })
+            .map(|port| sockets::listen_with(SocketAddr::new(host, port), Opts::default()))
             .collect();
-        let target = SocketAddr::new(family.loopback(), 80);
+        let target = SocketAddr::new(host, 80);
         let mut filled = 0;
         loop {
             let client = match TcpStream::connect(target) {
@@ -104,7 +103,7 @@ impl Scene {
         // Past tcp_tw_reuse_delay, with margin (a precondition, not an assertion).
         std::thread::sleep(Duration::from_millis(1500));
         Scene {
-            family,
+            host,
             _listeners: listeners,
             _holders: holders,
             opened: Vec::new(),
@@ -113,13 +112,13 @@ impl Scene {
     }
 
     fn intended(&self, port: u16, bind_zero: bool, no_port: bool) -> IntendedConnect {
-        let remote = SocketAddr::new(self.family.loopback(), port);
+        let remote = SocketAddr::new(self.host, port);
         let local = if bind_zero && !no_port {
             // A bare bind(0) on the wildcard, the usual client code.
             None
         } else {
             let source = source_address_for(remote).expect("route to loopback");
-            assert_eq!(source, self.family.loopback());
+            assert_eq!(source, self.host);
             Some(source)
         };
         IntendedConnect {
@@ -188,8 +187,8 @@ impl Scene {
     /// order.
     fn row(&mut self, reuse: u8) -> [Option<i32>; 4] {
         set_sysctl("tcp_tw_reuse", &reuse.to_string());
-        let family = self.family;
-        let label = |call: &str| format!("{family:?} tcp_tw_reuse={reuse} {call}");
+        let host = self.host;
+        let label = |call: &str| format!("{host} tcp_tw_reuse={reuse} {call}");
         let bind_zero_probe = self.judge_probe(&label("bind(0) probe"));
         // bind(0) first: when it fails it changes nothing; each success below
         // takes a port the next verdict reads back from the table.
@@ -307,7 +306,7 @@ fn the_issue_table_in_both_families() {
             // Before the fill, bind(0) gets a port of the narrowed range.
             set_sysctl("ip_local_port_range", &format!("{LOW} {HIGH}"));
             let fresh = Scene {
-                family,
+                host: family.loopback(),
                 _listeners: Vec::new(),
                 _holders: Vec::new(),
                 opened: Vec::new(),
@@ -315,7 +314,7 @@ fn the_issue_table_in_both_families() {
             };
             assert_eq!(fresh.judge_probe("empty namespace"), None);
 
-            let mut scene = Scene::build(family, true, "", Vec::new());
+            let mut scene = Scene::build(family.loopback(), true, "", Vec::new());
             assert_eq!(scene.filled, 10, "{family:?}");
             let verdict = scene.verdict(&scene.intended(80, false, false));
             assert_eq!(
@@ -346,7 +345,7 @@ fn without_timestamps_no_time_wait_is_taken_over() {
     require_netns!();
     let ns = Netns::new();
     ns.run(|| {
-        let mut scene = Scene::build(Family::V4, false, "", Vec::new());
+        let mut scene = Scene::build(Family::V4.loopback(), false, "", Vec::new());
         assert_eq!(scene.filled, 10);
         assert_eq!(scene.row(1), [NOT_AVAIL, None, IN_USE, None]);
         assert_eq!(scene.row(2), [NOT_AVAIL, None, IN_USE, None]);
@@ -359,7 +358,7 @@ fn reserved_ports_shrink_the_range() {
     require_netns!();
     let ns = Netns::new();
     ns.run(|| {
-        let mut scene = Scene::build(Family::V4, true, "40000-40001,40007", Vec::new());
+        let mut scene = Scene::build(Family::V4.loopback(), true, "40000-40001,40007", Vec::new());
         assert_eq!(scene.filled, 7);
         let verdict = scene.verdict(&scene.intended(80, false, false));
         assert_eq!((verdict.reserved, verdict.usable), (3, 7));
@@ -379,7 +378,7 @@ fn bound_and_listening_ports_are_never_taken() {
             .expect("bind a range port");
         let listening: OwnedFd =
             sockets::listen_with("[::1]:40006".parse().unwrap(), Opts::default()).into();
-        let mut scene = Scene::build(Family::V4, true, "", vec![bound, listening]);
+        let mut scene = Scene::build(Family::V4.loopback(), true, "", vec![bound, listening]);
         assert_eq!(scene.filled, 8);
         let verdict = scene.verdict(&scene.intended(80, false, false));
         assert_eq!(
@@ -484,5 +483,30 @@ fn an_odd_sized_range_skips_an_end_port_for_some_destinations() {
             got_it > 0 && failed > 0,
             "{got_it} destinations got port 40000, {failed} failed"
         );
+    });
+}
+
+/// tcp_tw_reuse = 2 takes over loopback TIME_WAITs only: between two
+/// non-loopback addresses it takes none, and 1 does.
+#[test]
+fn tw_reuse_two_leaves_non_loopback_time_waits_alone() {
+    require_netns!();
+    let ns = Netns::new();
+    // A non-loopback address on lo: its traffic goes through lo, but the
+    // kernel's test looks at the addresses (and at a device binding, which
+    // these sockets do not have).
+    let out = ns
+        .exec("ip")
+        .args(["addr", "add", "10.1.0.1/32", "dev", "lo"])
+        .output()
+        .expect("run ip");
+    assert!(out.status.success(), "ip addr add: {out:?}");
+    ns.run(|| {
+        let host: IpAddr = "10.1.0.1".parse().unwrap();
+        let mut scene = Scene::build(host, true, "", Vec::new());
+        assert_eq!(scene.filled, 10);
+        assert_eq!(scene.row(0), [NOT_AVAIL, None, IN_USE, None]);
+        assert_eq!(scene.row(2), [NOT_AVAIL, None, IN_USE, None]);
+        assert_eq!(scene.row(1), [None, None, IN_USE, None]);
     });
 }
