@@ -67,7 +67,15 @@ impl Scene {
     /// `holders` take range ports by bind(), then fills every port connect()
     /// can take with a TIME_WAIT towards :80, and waits out
     /// tcp_tw_reuse_delay (1000 ms by default).
-    fn build(host: IpAddr, timestamps: bool, reserved: &str, holders: Vec<OwnedFd>) -> Scene {
+    /// Clients connect from `client_source` when given (bind with
+    /// IP_BIND_ADDRESS_NO_PORT first), else from the address routing picks.
+    fn build(
+        host: IpAddr,
+        client_source: Option<IpAddr>,
+        timestamps: bool,
+        reserved: &str,
+        holders: Vec<OwnedFd>,
+    ) -> Scene {
         set_sysctl("ip_local_port_range", &format!("{LOW} {HIGH}"));
         if !reserved.is_empty() {
             set_sysctl("ip_local_reserved_ports", reserved);
@@ -82,10 +90,17 @@ impl Scene {
         let target = SocketAddr::new(host, 80);
         let mut filled = 0;
         loop {
-            let client = match TcpStream::connect(target) {
-                Ok(client) => client,
-                Err(e) => {
-                    assert_eq!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL), "fill: {e}");
+            let client = IntendedConnect {
+                remote: target,
+                local: client_source,
+                bind_zero: client_source.is_some(),
+                no_port: true,
+                reuseaddr: false,
+            };
+            let client = match real_call(&client) {
+                Ok(fd) => TcpStream::from(fd),
+                Err(errno) => {
+                    assert_eq!(errno, libc::EADDRNOTAVAIL, "fill");
                     break;
                 }
             };
@@ -314,7 +329,7 @@ fn the_issue_table_in_both_families() {
             };
             assert_eq!(fresh.judge_probe("empty namespace"), None);
 
-            let mut scene = Scene::build(family.loopback(), true, "", Vec::new());
+            let mut scene = Scene::build(family.loopback(), None, true, "", Vec::new());
             assert_eq!(scene.filled, 10, "{family:?}");
             let verdict = scene.verdict(&scene.intended(80, false, false));
             assert_eq!(
@@ -345,7 +360,7 @@ fn without_timestamps_no_time_wait_is_taken_over() {
     require_netns!();
     let ns = Netns::new();
     ns.run(|| {
-        let mut scene = Scene::build(Family::V4.loopback(), false, "", Vec::new());
+        let mut scene = Scene::build(Family::V4.loopback(), None, false, "", Vec::new());
         assert_eq!(scene.filled, 10);
         assert_eq!(scene.row(1), [NOT_AVAIL, None, IN_USE, None]);
         assert_eq!(scene.row(2), [NOT_AVAIL, None, IN_USE, None]);
@@ -358,7 +373,13 @@ fn reserved_ports_shrink_the_range() {
     require_netns!();
     let ns = Netns::new();
     ns.run(|| {
-        let mut scene = Scene::build(Family::V4.loopback(), true, "40000-40001,40007", Vec::new());
+        let mut scene = Scene::build(
+            Family::V4.loopback(),
+            None,
+            true,
+            "40000-40001,40007",
+            Vec::new(),
+        );
         assert_eq!(scene.filled, 7);
         let verdict = scene.verdict(&scene.intended(80, false, false));
         assert_eq!((verdict.reserved, verdict.usable), (3, 7));
@@ -378,7 +399,13 @@ fn bound_and_listening_ports_are_never_taken() {
             .expect("bind a range port");
         let listening: OwnedFd =
             sockets::listen_with("[::1]:40006".parse().unwrap(), Opts::default()).into();
-        let mut scene = Scene::build(Family::V4.loopback(), true, "", vec![bound, listening]);
+        let mut scene = Scene::build(
+            Family::V4.loopback(),
+            None,
+            true,
+            "",
+            vec![bound, listening],
+        );
         assert_eq!(scene.filled, 8);
         let verdict = scene.verdict(&scene.intended(80, false, false));
         assert_eq!(
@@ -503,10 +530,40 @@ fn tw_reuse_two_leaves_non_loopback_time_waits_alone() {
     assert!(out.status.success(), "ip addr add: {out:?}");
     ns.run(|| {
         let host: IpAddr = "10.1.0.1".parse().unwrap();
-        let mut scene = Scene::build(host, true, "", Vec::new());
+        let mut scene = Scene::build(host, None, true, "", Vec::new());
         assert_eq!(scene.filled, 10);
         assert_eq!(scene.row(0), [NOT_AVAIL, None, IN_USE, None]);
         assert_eq!(scene.row(2), [NOT_AVAIL, None, IN_USE, None]);
         assert_eq!(scene.row(1), [None, None, IN_USE, None]);
+    });
+}
+
+/// tcp_tw_reuse = 2 asks for *an* end of the TIME_WAIT to be loopback
+/// (tcp_twsk_unique): from 10.1.0.1 to 127.0.0.1 qualifies.
+#[test]
+fn tw_reuse_two_needs_only_one_loopback_end() {
+    require_netns!();
+    let ns = Netns::new();
+    let out = ns
+        .exec("ip")
+        .args(["addr", "add", "10.1.0.1/32", "dev", "lo"])
+        .output()
+        .expect("run ip");
+    assert!(out.status.success(), "ip addr add: {out:?}");
+    ns.run(|| {
+        let source: IpAddr = "10.1.0.1".parse().unwrap();
+        let mut scene = Scene::build(Family::V4.loopback(), Some(source), true, "", Vec::new());
+        assert_eq!(scene.filled, 10);
+        let connect = IntendedConnect {
+            remote: SocketAddr::new(Family::V4.loopback(), 80),
+            local: Some(source),
+            bind_zero: true,
+            no_port: true,
+            reuseaddr: false,
+        };
+        set_sysctl("tcp_tw_reuse", "0");
+        assert_eq!(scene.judge("10.1.0.1 -> :80, reuse 0", &connect), NOT_AVAIL);
+        set_sysctl("tcp_tw_reuse", "2");
+        assert_eq!(scene.judge("10.1.0.1 -> :80, reuse 2", &connect), None);
     });
 }
