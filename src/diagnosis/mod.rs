@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+pub mod connect;
 pub mod explain;
 pub mod free;
 pub mod probe;

@@ -8,6 +8,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use super::connect::IntendedConnect;
 use super::rules::RuleContext;
 use super::{IntendedBind, Probe};
 use crate::errno::Errno;
@@ -102,21 +103,18 @@ pub fn probe(bind: &IntendedBind, kind: ProbeKind) -> Probe {
 }
 
 fn try_bind(bind: &IntendedBind) -> io::Result<()> {
-    let domain = match bind.addr {
-        IpAddr::V4(_) => libc::AF_INET,
-        IpAddr::V6(_) => libc::AF_INET6,
-    };
+    bound_socket(bind, false).map(drop)
+}
+
+/// A socket of the bind's protocol with its options, bound to its address
+/// and port (with IP_BIND_ADDRESS_NO_PORT first when `no_port`); closed
+/// when dropped.
+fn bound_socket(bind: &IntendedBind, no_port: bool) -> io::Result<OwnedFd> {
     let kind = match bind.protocol {
         Protocol::Tcp => libc::SOCK_STREAM,
         Protocol::Udp => libc::SOCK_DGRAM,
     };
-    // SAFETY: plain socket(2); the result is checked and owned at once.
-    let raw = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: raw is a fresh descriptor nobody else owns; dropping closes it.
-    let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+    let socket = new_socket(bind.addr, kind)?;
     let fd = socket.as_raw_fd();
     if let Some(device) = &bind.device {
         set_option(
@@ -140,13 +138,103 @@ fn try_bind(bind: &IntendedBind) -> io::Result<()> {
             i32::from(bind.v6only),
         )?;
     }
+    if no_port {
+        set_int_option(fd, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1)?;
+    }
     let (storage, length) = sockaddr(SocketAddr::new(bind.addr, bind.port));
     // SAFETY: storage holds a sockaddr of `length` bytes for this family.
     let rc = unsafe { libc::bind(fd, (&raw const storage).cast(), length) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    Ok(socket)
+}
+
+/// A fresh socket of the address's family, owned (closed on drop).
+fn new_socket(addr: IpAddr, kind: i32) -> io::Result<OwnedFd> {
+    let domain = match addr {
+        IpAddr::V4(_) => libc::AF_INET,
+        IpAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: plain socket(2); the result is checked and owned at once.
+    let raw = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh descriptor nobody else owns; dropping closes it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The harmless half of a client's bind(0) + connect(): a real TCP bind() to
+/// port 0 on the client's local address (the family's wildcard when it
+/// names none), with its SO_REUSEADDR and IP_BIND_ADDRESS_NO_PORT, closed at
+/// once; never connect() (that would send a SYN to someone's host), never
+/// listen(). Ok holds the port the kernel chose (0 with
+/// IP_BIND_ADDRESS_NO_PORT, which leaves the choice to connect()).
+/// The chosen port is taken for the instant the probe holds it.
+pub fn probe_bind_zero(connect: &IntendedConnect) -> Result<u16, Errno> {
+    let bind = IntendedBind {
+        protocol: Protocol::Tcp,
+        addr: connect.bind_address(),
+        port: 0,
+        reuseaddr: connect.reuseaddr,
+        reuseport: false,
+        v6only: false,
+        device: None,
+    };
+    let socket = bound_socket(&bind, connect.no_port).map_err(|e| Errno::of(&e))?;
+    local_address(&socket)
+        .map(|addr| addr.port())
+        .map_err(|e| Errno::of(&e))
+}
+
+/// The source address the kernel's routing picks for a connection to
+/// `remote` from this thread's namespace: what connect() puts in the
+/// four-tuple when the client binds no address. Asked with a UDP socket's
+/// connect(), which sends nothing.
+pub fn source_address_for(remote: SocketAddr) -> Result<IpAddr, Errno> {
+    let socket = new_socket(remote.ip(), libc::SOCK_DGRAM).map_err(|e| Errno::of(&e))?;
+    let (storage, length) = sockaddr(remote);
+    // SAFETY: storage holds a sockaddr of `length` bytes for this family.
+    let rc = unsafe { libc::connect(socket.as_raw_fd(), (&raw const storage).cast(), length) };
+    if rc != 0 {
+        return Err(Errno::of(&io::Error::last_os_error()));
+    }
+    local_address(&socket)
+        .map(|addr| addr.ip())
+        .map_err(|e| Errno::of(&e))
+}
+
+/// getsockname(2) as a SocketAddr.
+fn local_address(socket: &OwnedFd) -> io::Result<SocketAddr> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut length = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage has room for `length` bytes; the kernel writes at most that.
+    let rc =
+        unsafe { libc::getsockname(socket.as_raw_fd(), (&raw mut storage).cast(), &mut length) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let sin = unsafe { &*(&raw const storage).cast::<libc::sockaddr_in>() };
+            Ok(SocketAddr::new(
+                IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()),
+                u16::from_be(sin.sin_port),
+            ))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: an AF_INET6 address is a sockaddr_in6.
+            let sin6 = unsafe { &*(&raw const storage).cast::<libc::sockaddr_in6>() };
+            Ok(SocketAddr::new(
+                IpAddr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+            ))
+        }
+        _ => Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT)),
+    }
 }
 
 fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {

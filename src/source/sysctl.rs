@@ -5,6 +5,8 @@
 use std::fs;
 use std::path::Path;
 
+use serde::Serialize;
+
 use crate::model::KernelContext;
 
 /// Reads the calling thread's namespace (/proc/sys/net, /proc/thread-self/net).
@@ -28,6 +30,123 @@ pub fn read_from(sys_net: &Path, proc_net: &Path) -> KernelContext {
         ip_local_port_range: value("ipv4/ip_local_port_range").and_then(|text| port_range(&text)),
         bindv6only: number::<u8>(&value, "ipv6/bindv6only").map(|flag| flag != 0),
         ip_unprivileged_port_start: number(&value, "ipv4/ip_unprivileged_port_start"),
+    }
+}
+
+/// net.ipv4.tcp_tw_reuse: when connect() may take over a TIME_WAIT with its
+/// own four-tuple. It never affects bind().
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TwReuse {
+    /// 0: never.
+    Off,
+    /// 1: for any connection.
+    On,
+    /// 2 (the default since 4.x): only when an end of the TIME_WAIT is a
+    /// loopback address or it is bound to `lo`.
+    LoopbackOnly,
+}
+
+impl TwReuse {
+    /// The sysctl's value (0, 1, 2); None for anything else.
+    pub fn from_sysctl(value: u8) -> Option<TwReuse> {
+        match value {
+            0 => Some(TwReuse::Off),
+            1 => Some(TwReuse::On),
+            2 => Some(TwReuse::LoopbackOnly),
+            _ => None,
+        }
+    }
+
+    pub fn sysctl_value(self) -> u8 {
+        match self {
+            TwReuse::Off => 0,
+            TwReuse::On => 1,
+            TwReuse::LoopbackOnly => 2,
+        }
+    }
+}
+
+/// net.ipv4.ip_local_reserved_ports: ports that automatic port choice
+/// (connect(), bind() to port 0) skips; an explicit bind() may still use them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReservedPorts {
+    /// Inclusive (first, last) runs, as the file lists them.
+    pub runs: Vec<(u16, u16)>,
+}
+
+impl ReservedPorts {
+    /// Parses the file's "a-b,c" list (empty: none reserved); None when garbled.
+    pub fn parse(text: &str) -> Option<ReservedPorts> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Some(ReservedPorts::default());
+        }
+        let runs = text
+            .split(',')
+            .map(|item| {
+                let item = item.trim();
+                match item.split_once('-') {
+                    Some((first, last)) => {
+                        let first: u16 = first.trim().parse().ok()?;
+                        let last: u16 = last.trim().parse().ok()?;
+                        (first <= last).then_some((first, last))
+                    }
+                    None => item.parse().ok().map(|port| (port, port)),
+                }
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(ReservedPorts { runs })
+    }
+
+    pub fn contains(&self, port: u16) -> bool {
+        self.runs
+            .iter()
+            .any(|&(first, last)| (first..=last).contains(&port))
+    }
+}
+
+/// What decides whether a connect() (or a bind() to port 0) gets a local
+/// port, read in the connecting socket's network namespace. Each value is
+/// optional: a missing or garbled file gives None (the rules then assume the
+/// kernel's default and say so).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectSysctls {
+    /// net.ipv4.ip_local_port_range (also used by IPv6).
+    pub ip_local_port_range: Option<(u16, u16)>,
+    /// net.ipv4.ip_local_reserved_ports.
+    pub ip_local_reserved_ports: Option<ReservedPorts>,
+    /// net.ipv4.tcp_tw_reuse (also used by IPv6).
+    pub tcp_tw_reuse: Option<TwReuse>,
+    /// net.ipv4.tcp_tw_reuse_delay in ms; None on kernels before 6.14, which
+    /// have a fixed delay of one second.
+    pub tcp_tw_reuse_delay_ms: Option<u32>,
+    /// net.ipv4.ip_autobind_reuse: bind() to port 0 may, once no port is
+    /// free, share one with SO_REUSEADDR sockets when the binder set it too.
+    pub ip_autobind_reuse: Option<bool>,
+    /// net.ipv4.tcp_timestamps: 0 off; 1 and 2 offer timestamps.
+    pub tcp_timestamps: Option<u8>,
+}
+
+impl ConnectSysctls {
+    /// Reads the calling thread's namespace.
+    pub fn read() -> ConnectSysctls {
+        ConnectSysctls::read_from(Path::new("/proc/sys/net"))
+    }
+
+    /// Reads from a /proc/sys/net directory (or a copy of it).
+    pub fn read_from(sys_net: &Path) -> ConnectSysctls {
+        let value = |name: &str| fs::read_to_string(sys_net.join(name)).ok();
+        ConnectSysctls {
+            ip_local_port_range: value("ipv4/ip_local_port_range")
+                .and_then(|text| port_range(&text)),
+            ip_local_reserved_ports: value("ipv4/ip_local_reserved_ports")
+                .and_then(|text| ReservedPorts::parse(&text)),
+            tcp_tw_reuse: number(&value, "ipv4/tcp_tw_reuse").and_then(TwReuse::from_sysctl),
+            tcp_tw_reuse_delay_ms: number(&value, "ipv4/tcp_tw_reuse_delay"),
+            ip_autobind_reuse: number::<u8>(&value, "ipv4/ip_autobind_reuse").map(|v| v != 0),
+            tcp_timestamps: number(&value, "ipv4/tcp_timestamps"),
+        }
     }
 }
 
@@ -65,6 +184,57 @@ mod tests {
         assert_eq!(port_range("32768"), None);
         assert_eq!(port_range("1 2 3"), None);
         assert_eq!(port_range("a b"), None);
+    }
+
+    #[test]
+    fn parses_reserved_ports_lists() {
+        assert_eq!(ReservedPorts::parse("\n"), Some(ReservedPorts::default()));
+        let reserved = ReservedPorts::parse("40003,40005-40006\n").unwrap();
+        assert_eq!(reserved.runs, vec![(40003, 40003), (40005, 40006)]);
+        assert!(reserved.contains(40003));
+        assert!(reserved.contains(40006));
+        assert!(!reserved.contains(40004));
+        assert!(!reserved.contains(40007));
+        assert_eq!(ReservedPorts::parse("1-a"), None);
+        assert_eq!(ReservedPorts::parse("9-3"), None);
+        assert_eq!(ReservedPorts::parse("70000"), None);
+    }
+
+    #[test]
+    fn tw_reuse_values() {
+        assert_eq!(TwReuse::from_sysctl(0), Some(TwReuse::Off));
+        assert_eq!(TwReuse::from_sysctl(1), Some(TwReuse::On));
+        assert_eq!(TwReuse::from_sysctl(2), Some(TwReuse::LoopbackOnly));
+        assert_eq!(TwReuse::from_sysctl(3), None);
+        assert_eq!(TwReuse::LoopbackOnly.sysctl_value(), 2);
+    }
+
+    #[test]
+    fn reads_connect_sysctls_and_tolerates_an_older_kernel() {
+        let root = std::env::temp_dir().join(format!("twi-connect-sysctl-{}", std::process::id()));
+        let ipv4 = root.join("ipv4");
+        fs::create_dir_all(&ipv4).unwrap();
+        fs::write(ipv4.join("ip_local_port_range"), "40000\t40009\n").unwrap();
+        fs::write(ipv4.join("ip_local_reserved_ports"), "40001-40002\n").unwrap();
+        fs::write(ipv4.join("tcp_tw_reuse"), "1\n").unwrap();
+        fs::write(ipv4.join("ip_autobind_reuse"), "0\n").unwrap();
+        fs::write(ipv4.join("tcp_timestamps"), "1\n").unwrap();
+        // No tcp_tw_reuse_delay: a kernel before 6.14.
+        let sysctls = ConnectSysctls::read_from(&root);
+        fs::remove_dir_all(&root).unwrap();
+        assert_eq!(
+            sysctls,
+            ConnectSysctls {
+                ip_local_port_range: Some((40000, 40009)),
+                ip_local_reserved_ports: Some(ReservedPorts {
+                    runs: vec![(40001, 40002)]
+                }),
+                tcp_tw_reuse: Some(TwReuse::On),
+                tcp_tw_reuse_delay_ms: None,
+                ip_autobind_reuse: Some(false),
+                tcp_timestamps: Some(1),
+            }
+        );
     }
 
     #[test]
