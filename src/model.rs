@@ -461,6 +461,100 @@ impl KernelContext {
     }
 }
 
+/// net.ipv4.tcp_tw_reuse: when connect() may take over a TIME_WAIT with its
+/// own four-tuple. It never affects bind().
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwReuse {
+    /// 0: never.
+    Off,
+    /// 1: for any connection.
+    On,
+    /// 2 (the default since 4.x): only when an end of the TIME_WAIT is a
+    /// loopback address or it is bound to `lo`.
+    LoopbackOnly,
+}
+
+impl TwReuse {
+    /// The sysctl's value (0, 1, 2); None for anything else.
+    pub fn from_sysctl(value: u8) -> Option<TwReuse> {
+        match value {
+            0 => Some(TwReuse::Off),
+            1 => Some(TwReuse::On),
+            2 => Some(TwReuse::LoopbackOnly),
+            _ => None,
+        }
+    }
+
+    pub fn sysctl_value(self) -> u8 {
+        match self {
+            TwReuse::Off => 0,
+            TwReuse::On => 1,
+            TwReuse::LoopbackOnly => 2,
+        }
+    }
+}
+
+/// net.ipv4.ip_local_reserved_ports: ports that automatic port choice
+/// (connect(), bind() to port 0) skips; an explicit bind() may still use them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReservedPorts {
+    /// Inclusive (first, last) runs, as the file lists them.
+    pub runs: Vec<(u16, u16)>,
+}
+
+impl ReservedPorts {
+    /// Parses the file's "a-b,c" list (empty: none reserved); None when garbled.
+    pub fn parse(text: &str) -> Option<ReservedPorts> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Some(ReservedPorts::default());
+        }
+        let runs = text
+            .split(',')
+            .map(|item| {
+                let item = item.trim();
+                match item.split_once('-') {
+                    Some((first, last)) => {
+                        let first: u16 = first.trim().parse().ok()?;
+                        let last: u16 = last.trim().parse().ok()?;
+                        (first <= last).then_some((first, last))
+                    }
+                    None => item.parse().ok().map(|port| (port, port)),
+                }
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(ReservedPorts { runs })
+    }
+
+    pub fn contains(&self, port: u16) -> bool {
+        self.runs
+            .iter()
+            .any(|&(first, last)| (first..=last).contains(&port))
+    }
+}
+
+/// What decides whether a connect() (or a bind() to port 0) gets a local
+/// port, read in the connecting socket's network namespace. Each value is
+/// optional: a missing or garbled file gives None (the rules then assume the
+/// kernel's default and say so).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectSysctls {
+    /// net.ipv4.ip_local_port_range (also used by IPv6).
+    pub ip_local_port_range: Option<(u16, u16)>,
+    /// net.ipv4.ip_local_reserved_ports.
+    pub ip_local_reserved_ports: Option<ReservedPorts>,
+    /// net.ipv4.tcp_tw_reuse (also used by IPv6).
+    pub tcp_tw_reuse: Option<TwReuse>,
+    /// net.ipv4.tcp_tw_reuse_delay in ms; None on kernels before 6.14, which
+    /// have a fixed delay of one second.
+    pub tcp_tw_reuse_delay_ms: Option<u32>,
+    /// net.ipv4.ip_autobind_reuse: bind() to port 0 may, once no port is
+    /// free, share one with SO_REUSEADDR sockets when the binder set it too.
+    pub ip_autobind_reuse: Option<bool>,
+    /// net.ipv4.tcp_timestamps: 0 off; 1 and 2 offer timestamps.
+    pub tcp_timestamps: Option<u8>,
+}
+
 /// A network namespace as the outputs name it: its inode (N in `net:[N]`,
 /// what `ls -l /proc/PID/ns/net` shows) and its /run/netns name, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,13 +16,11 @@ use std::time::Duration;
 
 use common::sockets::{self, Opts};
 use common::Netns;
-use tw_inspect::diagnosis::connect::{
-    connect_verdict, pressure, ConnectErrno, ConnectVerdict, IntendedConnect,
-};
+use tw_inspect::diagnosis::connect::{connect_verdict, pressure, ConnectVerdict, IntendedConnect};
 use tw_inspect::diagnosis::probe::{probe_bind_zero, source_address_for};
 use tw_inspect::model::{Protocol, Query};
 use tw_inspect::source::netlink;
-use tw_inspect::source::sysctl::ConnectSysctls;
+use tw_inspect::source::sysctl;
 
 const LOW: u16 = 40000;
 const HIGH: u16 = 40009;
@@ -148,7 +146,7 @@ impl Scene {
     /// The verdict from the table and sysctls as they are now.
     fn verdict(&self, connect: &IntendedConnect) -> ConnectVerdict {
         let table = netlink::read_sockets(Protocol::Tcp, &Query::everything()).expect("sock_diag");
-        connect_verdict(connect, &ConnectSysctls::read(), &table)
+        connect_verdict(connect, &sysctl::read_connect(), &table)
     }
 
     /// The verdict, then the kernel's real call; they must agree. Returns
@@ -169,7 +167,7 @@ impl Scene {
             verdict.explanation
         );
         assert_eq!(
-            verdict.errno.map(ConnectErrno::raw),
+            verdict.errno.map(|errno| errno.0),
             errno,
             "{label}: the rules say {:?} ({}), the kernel {errno:?}",
             verdict.errno,
@@ -189,7 +187,7 @@ impl Scene {
         }
         let errno = probed.err().map(|e| e.0);
         assert_eq!(
-            verdict.errno.map(ConnectErrno::raw),
+            verdict.errno.map(|errno| errno.0),
             errno,
             "{label}: {}",
             verdict.explanation
@@ -471,7 +469,7 @@ fn an_odd_sized_range_skips_an_end_port_for_some_destinations() {
             };
             let table =
                 netlink::read_sockets(Protocol::Tcp, &Query::everything()).expect("sock_diag");
-            let verdict = connect_verdict(&connect, &ConnectSysctls::read(), &table);
+            let verdict = connect_verdict(&connect, &sysctl::read_connect(), &table);
             assert_eq!(
                 verdict.skippable_last_port,
                 Some(40000),

@@ -56,12 +56,11 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use serde::Serialize;
-
 use super::rules::{self, RuleContext};
 use super::{Conflict, IntendedBind, Reason};
+use crate::errno::Errno;
+use crate::model::{ConnectSysctls, ReservedPorts, TwReuse};
 use crate::model::{Protocol, Socket, TcpState, TIME_WAIT_LEN_MS};
-use crate::source::sysctl::{ConnectSysctls, ReservedPorts, TwReuse};
 
 /// The kernel's defaults, assumed for a sysctl that could not be read.
 pub const DEFAULT_PORT_RANGE: (u16, u16) = (32768, 60999);
@@ -70,7 +69,7 @@ pub const DEFAULT_TW_REUSE: TwReuse = TwReuse::LoopbackOnly;
 pub const DEFAULT_TW_REUSE_DELAY_MS: u32 = 1000;
 
 /// The connection a client intends to open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntendedConnect {
     pub remote: SocketAddr,
     /// The four-tuple's local address: the address the client binds, or the
@@ -104,39 +103,13 @@ impl IntendedConnect {
     }
 }
 
-/// The errno the client's call fails with when no port is left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ConnectErrno {
-    /// connect(): "Cannot assign requested address".
-    #[serde(rename = "EADDRNOTAVAIL")]
-    AddrNotAvail,
-    /// bind() to port 0: "Address already in use".
-    #[serde(rename = "EADDRINUSE")]
-    AddrInUse,
-}
-
-impl ConnectErrno {
-    pub fn name(self) -> &'static str {
-        match self {
-            ConnectErrno::AddrNotAvail => "EADDRNOTAVAIL",
-            ConnectErrno::AddrInUse => "EADDRINUSE",
-        }
-    }
-
-    /// The errno number, to compare with a real call's error.
-    pub fn raw(self) -> i32 {
-        match self {
-            ConnectErrno::AddrNotAvail => libc::EADDRNOTAVAIL,
-            ConnectErrno::AddrInUse => libc::EADDRINUSE,
-        }
-    }
-
-    /// The call that fails.
-    pub fn call(self) -> &'static str {
-        match self {
-            ConnectErrno::AddrNotAvail => "connect()",
-            ConnectErrno::AddrInUse => "bind() to port 0",
-        }
+/// The call that fails when no port is left: bind() to port 0 with
+/// EADDRINUSE, connect() with EADDRNOTAVAIL.
+pub fn failing_call(errno: Errno) -> &'static str {
+    if errno == Errno::EADDRINUSE {
+        "bind() to port 0"
+    } else {
+        "connect()"
     }
 }
 
@@ -251,8 +224,7 @@ pub struct BindZeroUse {
 }
 
 /// What to do, typed so that faces and tests can tell the kinds apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdviceKind {
     /// Retry once a TIME_WAIT passes tcp_tw_reuse_delay.
     RetrySoon,
@@ -270,6 +242,22 @@ pub enum AdviceKind {
     ReservedPorts,
     /// SO_LINGER {1, 0}: RST instead of TIME_WAIT, the last resort.
     LingerZero,
+}
+
+impl AdviceKind {
+    /// The name JSON uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdviceKind::RetrySoon => "retry_soon",
+            AdviceKind::TwReuse => "tw_reuse",
+            AdviceKind::Timestamps => "timestamps",
+            AdviceKind::NoPort => "no_port",
+            AdviceKind::Pooling => "pooling",
+            AdviceKind::WidenRange => "widen_range",
+            AdviceKind::ReservedPorts => "reserved_ports",
+            AdviceKind::LingerZero => "linger_zero",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,7 +279,7 @@ pub struct ConnectVerdict {
     /// is then the worst case.
     pub certain: bool,
     /// The errno the failing call returns; None when not blocked.
-    pub errno: Option<ConnectErrno>,
+    pub errno: Option<Errno>,
     /// The one port left, when it is an end port of a range of odd size: a
     /// given call's scan skips it or not at random (see the module docs), so
     /// the call may fail (`blocked` true, `certain` false).
@@ -432,14 +420,14 @@ pub fn connect_verdict(
         verdict.skippable_last_port = only_a_skippable_port(&ports, skippable);
         verdict.blocked = ports.is_empty() || verdict.skippable_last_port.is_some();
         verdict.certain = use_of_bind_zero.unsure == 0 && verdict.skippable_last_port.is_none();
-        verdict.errno = verdict.blocked.then_some(ConnectErrno::AddrInUse);
+        verdict.errno = verdict.blocked.then_some(Errno::EADDRINUSE);
         verdict.bind_zero = Some(use_of_bind_zero);
     } else {
         let skippable = scan_may_skip_connect(&verdict.settings);
         verdict.skippable_last_port = only_a_skippable_port(&connect_ports, skippable);
         verdict.blocked = connect_ports.is_empty() || verdict.skippable_last_port.is_some();
         verdict.certain = verdict.skippable_last_port.is_none();
-        verdict.errno = verdict.blocked.then_some(ConnectErrno::AddrNotAvail);
+        verdict.errno = verdict.blocked.then_some(Errno::EADDRNOTAVAIL);
     }
     verdict.explanation = explain(&verdict);
     verdict.advice = advise(&verdict);
@@ -688,9 +676,9 @@ fn explain(v: &ConnectVerdict) -> String {
     if let Some(port) = v.skippable_last_port {
         text.push(format!(
             "{} {} may fail with {}.",
-            v.errno.map_or("The call", ConnectErrno::call),
+            v.errno.map_or("The call", failing_call),
             tuple_words(c),
-            v.errno.map_or("an error", ConnectErrno::name)
+            v.errno.map_or("an error", Errno::name)
         ));
         text.push(skip_words(port, v.range));
     } else if let Some(b) = &v.bind_zero {
@@ -945,7 +933,7 @@ fn advise(v: &ConnectVerdict) -> Vec<Advice> {
 }
 
 /// One destination's use of the local port range.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DestinationPressure {
     /// The remote address and port (v4-mapped addresses shown as IPv4).
     pub remote: SocketAddr,
@@ -961,7 +949,7 @@ pub struct DestinationPressure {
 }
 
 /// The local port range's use, by destination.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PortPressure {
     pub range: (u16, u16),
     pub reserved: usize,
@@ -1104,7 +1092,7 @@ mod tests {
         let sockets = time_waits("127.0.0.1", "127.0.0.1:80", 40000..=40009);
         let off = connect_verdict(&to("127.0.0.1:80"), &sysctls(0), &sockets);
         assert!(off.blocked && off.certain);
-        assert_eq!(off.errno, Some(ConnectErrno::AddrNotAvail));
+        assert_eq!(off.errno, Some(Errno::EADDRNOTAVAIL));
         assert_eq!((off.usable, off.free, off.shared, off.held), (10, 0, 0, 0));
         assert_eq!((off.time_wait_same_tuple, off.reusable_now), (10, 0));
         assert!(
@@ -1378,7 +1366,7 @@ mod tests {
         for reuse in [0, 1, 2] {
             let v = connect_verdict(&bind_zero, &sysctls(reuse), &sockets);
             assert!(v.blocked && v.certain, "tcp_tw_reuse={reuse}");
-            assert_eq!(v.errno, Some(ConnectErrno::AddrInUse));
+            assert_eq!(v.errno, Some(Errno::EADDRINUSE));
             let b = v.bind_zero.as_ref().unwrap();
             assert_eq!(
                 (b.available, b.in_use, b.in_use_time_wait_only),

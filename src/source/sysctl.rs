@@ -5,9 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use serde::Serialize;
-
-use crate::model::KernelContext;
+use crate::model::{ConnectSysctls, KernelContext, ReservedPorts, TwReuse};
 
 /// Reads the calling thread's namespace (/proc/sys/net, /proc/thread-self/net).
 pub fn read() -> KernelContext {
@@ -33,110 +31,16 @@ pub fn read_from(sys_net: &Path, proc_net: &Path) -> KernelContext {
     }
 }
 
-/// net.ipv4.tcp_tw_reuse: when connect() may take over a TIME_WAIT with its
-/// own four-tuple. It never affects bind().
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TwReuse {
-    /// 0: never.
-    Off,
-    /// 1: for any connection.
-    On,
-    /// 2 (the default since 4.x): only when an end of the TIME_WAIT is a
-    /// loopback address or it is bound to `lo`.
-    LoopbackOnly,
+/// Reads what connect() depends on in the calling thread's namespace.
+pub fn read_connect() -> ConnectSysctls {
+    read_connect_from(Path::new("/proc/sys/net"))
 }
 
-impl TwReuse {
-    /// The sysctl's value (0, 1, 2); None for anything else.
-    pub fn from_sysctl(value: u8) -> Option<TwReuse> {
-        match value {
-            0 => Some(TwReuse::Off),
-            1 => Some(TwReuse::On),
-            2 => Some(TwReuse::LoopbackOnly),
-            _ => None,
-        }
-    }
-
-    pub fn sysctl_value(self) -> u8 {
-        match self {
-            TwReuse::Off => 0,
-            TwReuse::On => 1,
-            TwReuse::LoopbackOnly => 2,
-        }
-    }
-}
-
-/// net.ipv4.ip_local_reserved_ports: ports that automatic port choice
-/// (connect(), bind() to port 0) skips; an explicit bind() may still use them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ReservedPorts {
-    /// Inclusive (first, last) runs, as the file lists them.
-    pub runs: Vec<(u16, u16)>,
-}
-
-impl ReservedPorts {
-    /// Parses the file's "a-b,c" list (empty: none reserved); None when garbled.
-    pub fn parse(text: &str) -> Option<ReservedPorts> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Some(ReservedPorts::default());
-        }
-        let runs = text
-            .split(',')
-            .map(|item| {
-                let item = item.trim();
-                match item.split_once('-') {
-                    Some((first, last)) => {
-                        let first: u16 = first.trim().parse().ok()?;
-                        let last: u16 = last.trim().parse().ok()?;
-                        (first <= last).then_some((first, last))
-                    }
-                    None => item.parse().ok().map(|port| (port, port)),
-                }
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(ReservedPorts { runs })
-    }
-
-    pub fn contains(&self, port: u16) -> bool {
-        self.runs
-            .iter()
-            .any(|&(first, last)| (first..=last).contains(&port))
-    }
-}
-
-/// What decides whether a connect() (or a bind() to port 0) gets a local
-/// port, read in the connecting socket's network namespace. Each value is
-/// optional: a missing or garbled file gives None (the rules then assume the
-/// kernel's default and say so).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConnectSysctls {
-    /// net.ipv4.ip_local_port_range (also used by IPv6).
-    pub ip_local_port_range: Option<(u16, u16)>,
-    /// net.ipv4.ip_local_reserved_ports.
-    pub ip_local_reserved_ports: Option<ReservedPorts>,
-    /// net.ipv4.tcp_tw_reuse (also used by IPv6).
-    pub tcp_tw_reuse: Option<TwReuse>,
-    /// net.ipv4.tcp_tw_reuse_delay in ms; None on kernels before 6.14, which
-    /// have a fixed delay of one second.
-    pub tcp_tw_reuse_delay_ms: Option<u32>,
-    /// net.ipv4.ip_autobind_reuse: bind() to port 0 may, once no port is
-    /// free, share one with SO_REUSEADDR sockets when the binder set it too.
-    pub ip_autobind_reuse: Option<bool>,
-    /// net.ipv4.tcp_timestamps: 0 off; 1 and 2 offer timestamps.
-    pub tcp_timestamps: Option<u8>,
-}
-
-impl ConnectSysctls {
-    /// Reads the calling thread's namespace.
-    pub fn read() -> ConnectSysctls {
-        ConnectSysctls::read_from(Path::new("/proc/sys/net"))
-    }
-
-    /// Reads from a /proc/sys/net directory (or a copy of it).
-    pub fn read_from(sys_net: &Path) -> ConnectSysctls {
-        let value = |name: &str| fs::read_to_string(sys_net.join(name)).ok();
+/// Reads what connect() depends on from a /proc/sys/net directory (or a
+/// copy of it).
+pub fn read_connect_from(sys_net: &Path) -> ConnectSysctls {
+    let value = |name: &str| fs::read_to_string(sys_net.join(name)).ok();
+    {
         ConnectSysctls {
             ip_local_port_range: value("ipv4/ip_local_port_range")
                 .and_then(|text| port_range(&text)),
@@ -220,7 +124,7 @@ mod tests {
         fs::write(ipv4.join("ip_autobind_reuse"), "0\n").unwrap();
         fs::write(ipv4.join("tcp_timestamps"), "1\n").unwrap();
         // No tcp_tw_reuse_delay: a kernel before 6.14.
-        let sysctls = ConnectSysctls::read_from(&root);
+        let sysctls = read_connect_from(&root);
         fs::remove_dir_all(&root).unwrap();
         assert_eq!(
             sysctls,
