@@ -1,12 +1,13 @@
 //! Command-line flags. Every value is validated here, so a bad flag ends the
 //! program with one clear line and exit 2 before anything is read.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::diagnosis::connect::IntendedConnect;
 use crate::model::{Protocol, ProtocolSet, StateSet, TcpState};
 use crate::session::{BindOptions, BindSpec, Session};
 use crate::source::netns::{Netns, NetnsError, NetnsSpec};
@@ -34,6 +35,7 @@ pub enum ProtoFlag {
 /// and when the port frees.
 #[derive(Debug, Parser)]
 #[command(name = "tw-inspect", version, about, long_about = None)]
+#[command(group(clap::ArgGroup::new("target").args(["port", "connect"])))]
 #[command(
     after_help = "Exit codes with --port: 0 the bind would succeed, 1 it is blocked, 2 error."
 )]
@@ -58,12 +60,12 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub proc_root: Option<PathBuf>,
 
-    /// Address the server intends to bind (default 0.0.0.0; :: for IPv6 or dual-stack)
-    #[arg(long, value_name = "ADDR", requires = "port")]
+    /// Address the server intends to bind (default 0.0.0.0; :: for IPv6 or dual-stack); with --connect, the client's local address
+    #[arg(long, value_name = "ADDR", requires = "target")]
     pub addr: Option<IpAddr>,
 
-    /// The server sets SO_REUSEADDR before bind()
-    #[arg(long, requires = "port")]
+    /// The server (or with --connect, the client) sets SO_REUSEADDR before bind()
+    #[arg(long, requires = "target")]
     pub reuseaddr: bool,
 
     /// The server sets SO_REUSEPORT before bind()
@@ -109,6 +111,19 @@ pub struct Args {
     /// Dashboard refresh interval in seconds
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
     pub interval: Duration,
+
+    // The client side.
+    /// Will the next connect() to HOST:PORT (an IP address) get a local port? Without HOST:PORT: which destinations use up the local port range
+    #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, conflicts_with_all = ["port", "udp", "proto", "all_netns", "tui"], value_parser = parse_destination)]
+    pub connect: Option<Option<SocketAddr>>,
+
+    /// With --connect: the client calls bind(addr, 0) before connect()
+    #[arg(long, requires = "connect")]
+    pub bind_zero: bool,
+
+    /// With --connect --bind-zero: the client sets IP_BIND_ADDRESS_NO_PORT (connect() picks the port)
+    #[arg(long, requires = "bind_zero")]
+    pub no_port: bool,
 
     // Which protocol.
     /// UDP instead of TCP: the same as --proto udp
@@ -177,6 +192,19 @@ impl Args {
         }
     }
 
+    /// `--connect HOST:PORT` with the client's flags; None for the bare
+    /// `--connect` (the pressure view) or without it.
+    pub fn intended_connect(&self) -> Option<IntendedConnect> {
+        let remote = self.connect.flatten()?;
+        Some(IntendedConnect {
+            remote,
+            local: self.addr,
+            bind_zero: self.bind_zero,
+            no_port: self.no_port,
+            reuseaddr: self.reuseaddr,
+        })
+    }
+
     /// `--port` with the bind flags.
     pub fn bind_spec(&self) -> Option<BindSpec> {
         Some(BindSpec {
@@ -210,6 +238,18 @@ fn parse_netns(text: &str) -> Result<NetnsSpec, String> {
         return Err("not a namespace name, pid or path".to_string());
     }
     Ok(NetnsSpec::parse(text))
+}
+
+/// "127.0.0.1:80" or "[::1]:80": an IP address and a port (no names: a
+/// lookup would ask a resolver, and the answer may differ from the client's).
+fn parse_destination(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|_| "not an IP address and port (127.0.0.1:80, [::1]:80)".to_string())?;
+    if addr.port() == 0 || addr.ip().is_unspecified() {
+        return Err("needs a real destination: an address and a port other than 0".to_string());
+    }
+    Ok(addr)
 }
 
 fn parse_device(text: &str) -> Result<String, String> {

@@ -43,7 +43,11 @@ pub fn main() -> i32 {
 
 /// `--tui`, or a bare `tw-inspect` on a terminal.
 fn wants_dashboard(args: &Args) -> bool {
-    let bare = args.port.is_none() && args.states.is_empty() && !args.json;
+    let bare = args.port.is_none()
+        && args.connect.is_none()
+        && !args.all_netns
+        && args.states.is_empty()
+        && !args.json;
     args.tui || (bare && io::stdout().is_terminal())
 }
 

@@ -10,11 +10,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::diagnosis::probe::{captured_rule_context, rule_context, run_probes};
+use crate::diagnosis::connect::{
+    connect_verdict, pressure, ConnectSettings, ConnectVerdict, IntendedConnect, PortPressure,
+};
+use crate::diagnosis::probe::{
+    captured_rule_context, probe_bind_zero, rule_context, run_probes, source_address_for,
+};
 use crate::diagnosis::{diagnose, IntendedBind, RuleContext, Verdict};
+use crate::errno::Errno;
 use crate::model::{
-    Container, KernelContext, NamespaceId, Protocol, ProtocolSet, Query, Socket, SocketTable,
-    StateSet,
+    ConnectSysctls, Container, KernelContext, NamespaceId, Protocol, ProtocolSet, Query, Socket,
+    SocketTable, SourceKind, StateSet,
 };
 use crate::source::cgroup::read_workload;
 use crate::source::netlink::{destroy, DestroyError};
@@ -105,6 +111,19 @@ pub struct PortCheck {
     pub notes: Vec<SourceNote>,
     /// When the table was read: timers count down from here.
     pub read_at: Instant,
+}
+
+/// The answer to "will the next connect() to this destination get a local
+/// port", with the local port range's use by destination.
+#[derive(Debug)]
+pub struct ConnectCheck {
+    pub verdict: ConnectVerdict,
+    pub pressure: PortPressure,
+    /// The harmless half of a bind(0) client, when it is one and probing is
+    /// allowed: the port the kernel picked, or why it refused.
+    pub bind_zero_probe: Option<Result<u16, Errno>>,
+    pub source: SourceKind,
+    pub fallback_warning: Option<String>,
 }
 
 /// One reading of the whole table for the dashboard, and the check of the
@@ -301,6 +320,59 @@ impl Session {
             notes,
             read_at,
         })
+    }
+
+    /// Will the next connect() to `connect.remote` get a local port: the
+    /// rules on the namespace's TCP table and its sysctls, read inside it.
+    /// The local address is the client's (`connect.local`) or the one
+    /// routing picks. Never a probe connect(): that would send a SYN to
+    /// someone's host; a bind(0) client's bind is probed (harmless).
+    pub fn check_connect(&self, connect: &IntendedConnect) -> Result<ConnectCheck> {
+        self.inside(|| {
+            let mut connect = connect.clone();
+            if connect.local.is_none() && self.captured.is_none() {
+                connect.local = source_address_for(connect.remote).ok();
+            }
+            let (reading, sysctls) = self.read_ephemeral_here()?;
+            let verdict = connect_verdict(&connect, &sysctls, &reading.table.sockets);
+            let pressure = pressure(
+                &reading.table.sockets,
+                &ConnectSettings::from_sysctls(&sysctls),
+            );
+            let probing = self.access == HostAccess::Live { probing: true };
+            let bind_zero_probe = (probing && connect.bind_zero && !connect.no_port)
+                .then(|| probe_bind_zero(&connect));
+            Ok(ConnectCheck {
+                verdict,
+                pressure,
+                bind_zero_probe,
+                source: reading.table.source,
+                fallback_warning: reading.fallback_warning,
+            })
+        })
+    }
+
+    /// The local port range's use by destination ("which backend is eating
+    /// my ports"), with the sysctls read in the namespace.
+    pub fn port_pressure(&self) -> Result<(PortPressure, Reading)> {
+        self.inside(|| {
+            let (reading, sysctls) = self.read_ephemeral_here()?;
+            let pressure = pressure(
+                &reading.table.sockets,
+                &ConnectSettings::from_sysctls(&sysctls),
+            );
+            Ok((pressure, reading))
+        })
+    }
+
+    /// The TCP table and what connect() depends on, read here.
+    fn read_ephemeral_here(&self) -> Result<(Reading, ConnectSysctls)> {
+        let sysctls = match self.access {
+            HostAccess::Live { .. } => sysctl::read_connect(),
+            HostAccess::Captured => ConnectSysctls::default(),
+        };
+        let reading = self.read_here(Query::everything(), ProtocolSet::TCP, false)?;
+        Ok((reading, sysctls))
     }
 
     /// `check_port` in every network namespace of the host that has a

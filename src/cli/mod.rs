@@ -2,6 +2,7 @@
 //! listing. Each asks the session and prints what it answers; none decides
 //! anything of its own.
 
+mod connect;
 mod free;
 mod survey;
 mod wait;
@@ -16,7 +17,7 @@ use crate::output::{color_wanted, human, json};
 use crate::session::{BindSpec, PortCheck, Session};
 
 /// Reports of 100k sockets run to megabytes: write them in big pieces.
-const STDOUT_BUFFER: usize = 1 << 16;
+pub(crate) const STDOUT_BUFFER: usize = 1 << 16;
 
 /// Runs the mode the flags ask for and returns its exit code.
 pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
@@ -25,6 +26,9 @@ pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
             "--proto all works for the listing; a bind is TCP or UDP: give --proto tcp or --udp with --port"
                 .into(),
         ));
+    }
+    if args.connect.is_some() {
+        return connect::run(args, session);
     }
     if args.all_netns {
         return survey::run(args, session);

@@ -68,7 +68,7 @@ impl Style {
         }
     }
 
-    fn alarm(self, text: &str) -> String {
+    pub(super) fn alarm(self, text: &str) -> String {
         if self.color {
             text.red().bold().to_string()
         } else {
@@ -76,7 +76,7 @@ impl Style {
         }
     }
 
-    fn good(self, text: &str) -> String {
+    pub(super) fn good(self, text: &str) -> String {
         if self.color {
             text.green().bold().to_string()
         } else {
@@ -84,7 +84,7 @@ impl Style {
         }
     }
 
-    fn heading(self, text: &str) -> String {
+    pub(super) fn heading(self, text: &str) -> String {
         if self.color {
             text.bold().to_string()
         } else {
@@ -302,7 +302,12 @@ pub fn bind_text(bind: &crate::diagnosis::IntendedBind) -> String {
 /// tickets, where one 600-character line helps nobody.
 const PROSE_WIDTH: usize = 100;
 
-fn write_prose(out: &mut impl Write, text: &str, first: &str, rest: &str) -> io::Result<()> {
+pub(super) fn write_prose(
+    out: &mut impl Write,
+    text: &str,
+    first: &str,
+    rest: &str,
+) -> io::Result<()> {
     let options = textwrap::Options::new(PROSE_WIDTH)
         .initial_indent(first)
         .subsequent_indent(rest);

@@ -10,8 +10,11 @@
 //! The indented form for a terminal is the compact one passed through
 //! [`Indented`], so there is one writer for both.
 
+mod connect;
 mod indent;
 mod writer;
+
+pub use connect::{write_connect, ConnectDocument};
 
 use std::io::{self, Write};
 
@@ -141,14 +144,7 @@ impl Document<'_> {
         json.name(self.table.source.as_str())?;
         // The namespace read: null for files captured on another host.
         json.raw(",\"netns\":")?;
-        match self.netns {
-            Some(id) => {
-                json.raw("{")?;
-                json.namespace_id_fields(id)?;
-                json.raw("}")?;
-            }
-            None => json.raw("null")?,
-        }
+        json.optional_namespace_id(self.netns)?;
         if let Some(port) = self.port {
             json.raw(",\"port\":")?;
             json.number(port)?;
@@ -193,6 +189,15 @@ impl<W: Write> Json<W> {
         self.number(id.inode)?;
         self.raw(",\"name\":")?;
         self.optional_string(id.name.as_deref())
+    }
+
+    fn optional_namespace_id(&mut self, id: Option<&NamespaceId>) -> io::Result<()> {
+        let Some(id) = id else {
+            return self.raw("null");
+        };
+        self.raw("{")?;
+        self.namespace_id_fields(id)?;
+        self.raw("}")
     }
 
     fn namespace_entry(&mut self, entry: &NamespaceEntry) -> io::Result<()> {
