@@ -275,8 +275,7 @@ def check_agreement(tw_cmd, ss_cmd, owners, port=None):
         n = len(sockets)
         n_owned = sum(1 for s in sockets if s.get("processes"))
         verdict = doc.get("verdict", {})
-        tw_peer = peer_side_count(verdict.get("explanation", ""))
-        blocked = verdict.get("blocked", False)
+        tw_peer = verdict.get("client_time_waits")
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         return False, f"tw-inspect output not understood ({type(e).__name__}: {str(e)[:60]})"
     ss_owned = sum(1 for l in ss_lines if "users:(" in l)
@@ -285,16 +284,9 @@ def check_agreement(tw_cmd, ss_cmd, owners, port=None):
         text = f"tw-inspect {n} sockets, ss {len(ss_lines)}"
     else:
         on_port, peer, rest, ss_owned = split_ss_lines(ss_lines, port)
-        # The explanation names the peer-side TIME_WAITs when the port is free
-        # (they tell who closed first); a blocked port's explanation is about
-        # its blockers, so there they cannot be counted.
-        peer_ok = (tw_peer or 0) == peer if not blocked else tw_peer in (None, peer)
-        agree = n == on_port and peer_ok and (not owners or n_owned == ss_owned)
-        text = f"tw-inspect {n} sockets, ss {on_port}"
-        if tw_peer is not None:
-            text += f"; peer-side TIME_WAITs: {tw_peer} vs {peer}"
-        elif peer:
-            text += f"; peer-side TIME_WAITs: not named (port blocked) vs {peer}"
+        # The verdict counts the peer-side TIME_WAITs it read (client_time_waits).
+        agree = n == on_port and tw_peer == peer and (not owners or n_owned == ss_owned)
+        text = f"tw-inspect {n} sockets, ss {on_port}; peer-side TIME_WAITs: {tw_peer} vs {peer}"
         if rest:
             text += f"; ss also shows {rest} other sockets with peer port {port}"
     if owners:
@@ -317,19 +309,6 @@ def split_ss_lines(lines, port):
         else:
             rest += 1
     return on_port, peer, rest, owned
-
-
-PEER_SENTENCE = "The client closed first: its TIME_WAIT sits on the client's own port ("
-
-
-def peer_side_count(explanation):
-    """How many peer-side TIME_WAITs tw-inspect's explanation names (it lists
-    their local ports); None if it names none. The JSON has no list of them."""
-    start = explanation.find(PEER_SENTENCE)
-    if start < 0:
-        return None
-    start += len(PEER_SENTENCE)
-    return len(explanation[start:explanation.index(")", start)].split(","))
 
 
 def main():
@@ -371,8 +350,10 @@ def main():
         here = os.path.dirname(os.path.abspath(__file__))
         subprocess.run(["gcc", "-O2", "-Wall", "-o", twgen, os.path.join(here, "twgen.c")], check=True)
 
-        def port_query(port):
-            return [tw, "--port", str(port), "--json", "--no-probe"]
+        def port_query(port, probes=True):
+            # As users run it: with probes (a probe bind that succeeds also
+            # spares the kernel's bind-hash walk, see src/session.rs).
+            return [tw, "--port", str(port), "--json"] + ([] if probes else ["--no-probe"])
 
         def ss_port(port, opts="-tanoH"):
             return [ss, opts, f"sport = :{port}"]
@@ -386,6 +367,8 @@ def main():
         cases_tw = [
             ("port query", port_query(PORT), ss_port(PORT), PORT),
             ("free port query", port_query(FREE_PORT), ss_port(FREE_PORT), FREE_PORT),
+            ("free port, rules only", port_query(FREE_PORT, probes=False), ss_port(FREE_PORT),
+             FREE_PORT),
             ("full listing", [tw, "--json"], [ss, "-tanoH"], None),
         ]
         cases_peer = [("peer-side port query", port_query(PORT), ss_port_or_peer(PORT), PORT)]

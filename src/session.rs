@@ -14,13 +14,14 @@ use crate::diagnosis::connect::{
     connect_verdict, pressure, ConnectSettings, ConnectVerdict, IntendedConnect, PortPressure,
 };
 use crate::diagnosis::probe::{
-    captured_rule_context, probe_bind_zero, rule_context, run_probes, source_address_for,
+    captured_rule_context, probe, probe_bind_zero, rule_context, run_probes, source_address_for,
+    ProbeKind,
 };
 use crate::diagnosis::{diagnose, IntendedBind, RuleContext, Verdict};
 use crate::errno::Errno;
 use crate::model::{
     ConnectSysctls, Container, KernelContext, NamespaceId, Protocol, ProtocolSet, Query, Socket,
-    SocketTable, SourceKind, StateSet,
+    SocketTable, SourceKind, StateSet, TcpState,
 };
 use crate::source::cgroup::read_workload;
 use crate::source::netlink::{destroy, DestroyError};
@@ -274,7 +275,16 @@ impl Session {
     fn read_port(&self, spec: &BindSpec) -> Result<PortReading> {
         self.inside(|| {
             let kernel = self.kernel_context_here();
-            let query = Query::port_with_evidence(spec.port);
+            let mut query = Query::port_with_evidence(spec.port);
+            if self.bound_only_sockets_cannot_matter(&spec.resolve(&kernel)) {
+                // Bound-only sockets cost the kernel a walk of its whole bind
+                // hash (every TIME_WAIT of the host), whatever the port filter.
+                query.states = query
+                    .states
+                    .iter()
+                    .filter(|state| *state != TcpState::Bound)
+                    .collect();
+            }
             let protocol = spec.options.protocol;
             let mut reading = self.read_here(query, protocol.into(), false)?;
             // The other protocol too, where it can be read from the same
@@ -296,6 +306,18 @@ impl Session {
                 read_at,
             })
         })
+    }
+
+    /// True when the kernel has just accepted the intended bind made without
+    /// SO_REUSEADDR and SO_REUSEPORT: then no bound-only socket overlaps it
+    /// (one would have conflicted), and none can make its listen() fail
+    /// (that takes SO_REUSEADDR), so reading them would change no verdict.
+    /// Without probes (rules alone, captured files) they are always read.
+    fn bound_only_sockets_cannot_matter(&self, bind: &IntendedBind) -> bool {
+        self.access == (HostAccess::Live { probing: true })
+            && !bind.reuseaddr
+            && !bind.reuseport
+            && probe(bind, ProbeKind::Intended).ok
     }
 
     /// The verdict on a port reading (owners attached), in the namespace.
@@ -520,14 +542,20 @@ impl Session {
             HostAccess::Live { .. } => rule_context(bind, kernel, table.source),
             HostAccess::Captured => captured_rule_context(table.source),
         };
-        let mut sockets = Vec::with_capacity(table.sockets.len() + evidence.len());
-        sockets.extend_from_slice(&table.sockets);
-        sockets.extend_from_slice(evidence);
+        // The port's sockets and the peer-side evidence in one slice; copied
+        // only when there is evidence (a port held by 100k sockets has none).
+        let combined;
+        let sockets: &[Socket] = if evidence.is_empty() {
+            &table.sockets
+        } else {
+            combined = [table.sockets.as_slice(), evidence].concat();
+            &combined
+        };
         let probes = match self.access {
-            HostAccess::Live { probing: true } => run_probes(bind, &sockets),
+            HostAccess::Live { probing: true } => run_probes(bind, sockets),
             _ => Vec::new(),
         };
-        (diagnose(&sockets, bind, &ctx, kernel, &probes), ctx)
+        (diagnose(sockets, bind, &ctx, kernel, &probes), ctx)
     }
 
     /// Destroys one socket (SOCK_DESTROY by its cookie), from inside the

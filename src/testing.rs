@@ -105,6 +105,7 @@ pub fn verdict_blaming(blockers: Vec<crate::diagnosis::Blocker>) -> crate::diagn
         blockers,
         probes: Vec::new(),
         explanation: String::new(),
+        client_time_waits: 0,
         advice: Vec::new(),
     }
 }

@@ -83,14 +83,26 @@ fn explain_free(f: &Findings, target: &str, text: &mut Vec<String>, advice: &mut
         text.push(passed);
     }
     if !f.client_side_time_waits.is_empty() {
-        let local_ports: Vec<String> = f
+        // A few ports say it; 100k of them would bury the sentence.
+        const NAMED: usize = 5;
+        let count = f.client_side_time_waits.len();
+        let mut local_ports: Vec<String> = f
             .client_side_time_waits
             .iter()
+            .take(NAMED)
             .map(|s| s.local.port().to_string())
             .collect();
+        if count > NAMED {
+            local_ports.push(format!("and {} more", count - NAMED));
+        }
+        let whose = if count == 1 {
+            "its TIME_WAIT sits on the client's own port"
+        } else {
+            "their TIME_WAITs sit on the clients' own ports"
+        };
         text.push(format!(
-            "The client closed first: its TIME_WAIT sits on the client's own port ({}), not \
-             on {port}, so nothing holds the server's port.",
+            "The client closed first: {whose} ({}), not on {port}, so nothing holds the \
+             server's port.",
             local_ports.join(", ")
         ));
     }

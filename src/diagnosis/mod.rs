@@ -105,6 +105,9 @@ pub struct Verdict {
     pub blockers: Vec<Blocker>,
     /// Empty when nothing was probed (`--no-probe`, captured files).
     pub probes: Vec<Probe>,
+    /// TIME_WAITs whose peer is this port, left on their own ports by
+    /// clients that closed first: they hold nothing, but tell which side did.
+    pub client_time_waits: usize,
     /// Plain words, specific to the case.
     pub explanation: String,
     /// What to do now, most useful first.

@@ -59,6 +59,7 @@ fn verdict() -> Verdict {
             errno: Some(Errno::EADDRINUSE),
         }],
         explanation: "The old server closed first.".to_string(),
+        client_time_waits: 0,
         advice: vec!["tw-inspect --port 9527 --wait".to_string()],
     }
 }

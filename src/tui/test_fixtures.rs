@@ -166,6 +166,7 @@ pub(crate) fn scenario_verdict(sockets: &[Socket]) -> Verdict {
              leaves it in place. SO_REUSEADDR passes the TIME_WAITs only if the old sockets \
              set it too, and never passes a listener."
             .to_string(),
+        client_time_waits: 0,
         advice: vec![
             "Stop pid 4321 or bind another port.".to_string(),
             "Set SO_REUSEADDR so the TIME_WAITs stop mattering.".to_string(),

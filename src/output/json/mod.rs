@@ -306,6 +306,8 @@ impl<W: Write> Json<W> {
         self.array(&verdict.blockers, Self::blocker)?;
         self.raw(",\"probes\":")?;
         self.array(&verdict.probes, Self::probe)?;
+        self.raw(",\"client_time_waits\":")?;
+        self.number(verdict.client_time_waits)?;
         self.raw(",\"explanation\":")?;
         self.string(&verdict.explanation)?;
         self.raw(",\"advice\":")?;
@@ -442,6 +444,7 @@ mod tests {
             refused: Some(Errno::EACCES),
             free_in_ms: None,
             explanation: "line\nbreak\u{0}".to_string(),
+            client_time_waits: 0,
             advice: vec!["a".to_string(), "b\\".to_string()],
         }
     }
@@ -649,6 +652,7 @@ mod tests {
                 "free_in_ms",
                 "blockers",
                 "probes",
+                "client_time_waits",
                 "explanation",
                 "advice"
             ]
