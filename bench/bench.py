@@ -38,7 +38,9 @@ TW_OK = (0, 1)         # tw-inspect --port exits 1 when the bind would be blocke
 
 TARGETS = {            # case -> max ratio tw-inspect / ss
     "port query": 1.0,
+    "port, rules only": 1.0,
     "free port query": 0.8,
+    "free port, rules only": 1.0,
     "peer-side port query": 1.0,
     "mixed port query": 1.0,
     "mixed query + owners": 1.0,
@@ -366,6 +368,7 @@ def main():
         # (case, tw-inspect, ss, port whose sockets the agreement check splits)
         cases_tw = [
             ("port query", port_query(PORT), ss_port(PORT), PORT),
+            ("port, rules only", port_query(PORT, probes=False), ss_port(PORT), PORT),
             ("free port query", port_query(FREE_PORT), ss_port(FREE_PORT), FREE_PORT),
             ("free port, rules only", port_query(FREE_PORT, probes=False), ss_port(FREE_PORT),
              FREE_PORT),

@@ -14,10 +14,10 @@ use crate::diagnosis::connect::{
     connect_verdict, pressure, ConnectSettings, ConnectVerdict, IntendedConnect, PortPressure,
 };
 use crate::diagnosis::probe::{
-    captured_rule_context, probe, probe_bind_zero, rule_context, run_probes, source_address_for,
-    ProbeKind,
+    captured_rule_context, probe, probe_bind_zero, probes_after, rule_context, run_probes,
+    source_address_for, ProbeKind,
 };
-use crate::diagnosis::{diagnose, IntendedBind, RuleContext, Verdict};
+use crate::diagnosis::{diagnose, IntendedBind, Probe, RuleContext, Verdict};
 use crate::errno::Errno;
 use crate::model::{
     ConnectSysctls, Container, KernelContext, NamespaceId, Protocol, ProtocolSet, Query, Socket,
@@ -276,7 +276,11 @@ impl Session {
         self.inside(|| {
             let kernel = self.kernel_context_here();
             let mut query = Query::port_with_evidence(spec.port);
-            if self.bound_only_sockets_cannot_matter(&spec.resolve(&kernel)) {
+            let intended = self.probe_intended(&spec.resolve(&kernel));
+            if intended
+                .as_ref()
+                .is_some_and(bound_only_sockets_cannot_matter)
+            {
                 // Bound-only sockets cost the kernel a walk of its whole bind
                 // hash (every TIME_WAIT of the host), whatever the port filter.
                 query.states = query
@@ -300,6 +304,7 @@ impl Session {
             Ok(PortReading {
                 table,
                 evidence,
+                intended,
                 kernel,
                 fallback_warning: reading.fallback_warning,
                 notes: reading.notes,
@@ -308,16 +313,11 @@ impl Session {
         })
     }
 
-    /// True when the kernel has just accepted the intended bind made without
-    /// SO_REUSEADDR and SO_REUSEPORT: then no bound-only socket overlaps it
-    /// (one would have conflicted), and none can make its listen() fail
-    /// (that takes SO_REUSEADDR), so reading them would change no verdict.
-    /// Without probes (rules alone, captured files) they are always read.
-    fn bound_only_sockets_cannot_matter(&self, bind: &IntendedBind) -> bool {
-        self.access == (HostAccess::Live { probing: true })
-            && !bind.reuseaddr
-            && !bind.reuseport
-            && probe(bind, ProbeKind::Intended).ok
+    /// The probe of the intended bind, made first (before the table is
+    /// read) when probing is allowed: its answer decides what to read.
+    fn probe_intended(&self, bind: &IntendedBind) -> Option<Probe> {
+        (self.access == HostAccess::Live { probing: true })
+            .then(|| probe(bind, ProbeKind::Intended))
     }
 
     /// The verdict on a port reading (owners attached), in the namespace.
@@ -325,6 +325,7 @@ impl Session {
         let PortReading {
             table,
             evidence,
+            intended,
             kernel,
             fallback_warning,
             notes,
@@ -332,7 +333,7 @@ impl Session {
         } = reading;
         let bind = self.intended_bind(spec, &kernel);
         let (verdict, rule_context) =
-            self.inside(|| Ok(self.judge(&table, &evidence, &bind, &kernel)))?;
+            self.inside(|| Ok(self.judge(&table, &evidence, &bind, &kernel, intended)))?;
         Ok(PortCheck {
             table,
             kernel,
@@ -519,7 +520,7 @@ impl Session {
                 ..empty_like(&reading.table)
             };
             let bind = self.intended_bind(spec, &kernel);
-            self.judge(&table, &evidence, &bind, &kernel)
+            self.judge(&table, &evidence, &bind, &kernel, None)
         });
         Ok(TableCheck {
             table: reading.table,
@@ -537,6 +538,7 @@ impl Session {
         evidence: &[Socket],
         bind: &IntendedBind,
         kernel: &KernelContext,
+        intended: Option<Probe>,
     ) -> (Verdict, RuleContext) {
         let ctx = match self.access {
             HostAccess::Live { .. } => rule_context(bind, kernel, table.source),
@@ -551,8 +553,13 @@ impl Session {
             combined = [table.sockets.as_slice(), evidence].concat();
             &combined
         };
-        let probes = match self.access {
-            HostAccess::Live { probing: true } => run_probes(bind, sockets),
+        // The intended bind's probe from before the reading, when one was
+        // made for this very bind; the counterfactuals its answer calls for.
+        let probes = match (self.access, intended) {
+            (HostAccess::Live { probing: true }, Some(intended)) if intended.bind == *bind => {
+                probes_after(intended, sockets)
+            }
+            (HostAccess::Live { probing: true }, _) => run_probes(bind, sockets),
             _ => Vec::new(),
         };
         (diagnose(sockets, bind, &ctx, kernel, &probes), ctx)
@@ -614,10 +621,21 @@ pub struct Survey<T> {
 /// A namespace found on the host and a session working inside it.
 type NamespaceSession = (NamespaceEntry, Session);
 
+/// True when the kernel has just accepted the intended bind made without
+/// SO_REUSEADDR and SO_REUSEPORT: then no bound-only socket overlaps it (one
+/// would have conflicted), and none can make its listen() fail (that takes
+/// SO_REUSEADDR), so reading them would change no verdict. Without a probe
+/// (rules alone, captured files) they are always read.
+fn bound_only_sockets_cannot_matter(intended: &Probe) -> bool {
+    intended.ok && !intended.bind.reuseaddr && !intended.bind.reuseport
+}
+
 /// A port read but not yet judged.
 struct PortReading {
     table: SocketTable,
     evidence: Vec<Socket>,
+    /// The intended bind's probe, made before the reading.
+    intended: Option<Probe>,
     kernel: KernelContext,
     fallback_warning: Option<String>,
     notes: Vec<SourceNote>,

@@ -55,7 +55,14 @@ const CAP_NET_BIND_SERVICE: u32 = 10;
 /// SO_REUSEPORT (measured on 6.18). So each flag counterfactual sets one
 /// flag and clears the other; only the user's own intended bind may set both.
 pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
-    let intended = probe(bind, ProbeKind::Intended);
+    probes_after(probe(bind, ProbeKind::Intended), sockets)
+}
+
+/// [`run_probes`] for an intended bind already probed: the counterfactuals
+/// that `intended`'s answer calls for. (A bind costs the kernel a walk of the
+/// port's bucket: with 25k TIME_WAITs on a port, a millisecond.)
+pub fn probes_after(intended: Probe, sockets: &[Socket]) -> Vec<Probe> {
+    let bind = &intended.bind.clone();
     let in_use = intended.errno == Some(Errno::EADDRINUSE);
     let mut probes = vec![intended];
     if !in_use {
