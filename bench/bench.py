@@ -27,7 +27,8 @@ import time
 
 CLONE_NEWNET = 0x40000000
 PORT = 8080            # the port P of the port queries
-NPORTS = 4             # server ports P..P+3: a quarter of every table sits on P
+NPORTS = 4             # server ports P..P+3: a quarter of the tw/est tables sits on P
+FREE_PORT = 8090       # a port nothing uses, in a table full of TIME_WAITs on P..P+3
 EST_WORKERS = 4        # processes holding the ESTABLISHED table
 BUILD_LIMIT_S = 60     # a table build that takes longer is an error
 RUN_LIMIT_S = 120      # one run of a tool that takes longer is an error
@@ -37,6 +38,12 @@ TW_OK = (0, 1)         # tw-inspect --port exits 1 when the bind would be blocke
 
 TARGETS = {            # case -> max ratio tw-inspect / ss
     "port query": 1.0,
+    "port, rules only": 1.0,
+    "free port query": 0.8,
+    "free port, rules only": 1.0,
+    "peer-side port query": 1.0,
+    "mixed port query": 1.0,
+    "mixed query + owners": 1.0,
     "full listing": 1.0,
     "listing + owners": 0.3,
     "port query + owners": 0.5,
@@ -101,12 +108,12 @@ def sockstat():
 class Table:
     """Builds a table with twgen inside the current namespace; kills holders on exit."""
 
-    def __init__(self, twgen, kind, size):
-        self.twgen, self.kind, self.size = twgen, kind, size
+    def __init__(self, twgen, kind, size, nports=NPORTS):
+        self.twgen, self.kind, self.size, self.nports = twgen, kind, size, nports
         self.proc = None
 
     def __enter__(self):
-        args = [self.twgen, self.kind, str(self.size), str(PORT), str(NPORTS)]
+        args = [self.twgen, self.kind, str(self.size), str(PORT), str(self.nports)]
         if self.kind == "est":
             args.append(str(EST_WORKERS))
         start = time.perf_counter()
@@ -120,7 +127,7 @@ class Table:
                     break
             else:
                 raise RuntimeError(f"twgen {self.kind} {self.size} failed (exit {self.proc.wait(5)})")
-            if self.kind == "tw":
+            if self.kind in ("tw", "peer"):       # built and gone: only TIME_WAITs stay
                 self.proc.wait(10)
                 self.proc = None
         except BaseException:
@@ -134,7 +141,11 @@ class Table:
 
     def count(self):
         inuse, tw = sockstat()
-        return tw if self.kind == "tw" else inuse
+        return {"tw": tw, "peer": tw, "est": inuse}.get(self.kind, inuse + tw)
+
+    def expires(self):
+        """True if the table holds TIME_WAITs, which last TW_LIFETIME_S."""
+        return self.kind != "est"
 
     def __exit__(self, *exc):
         if self.proc is not None and self.proc.poll() is None:
@@ -203,11 +214,11 @@ def profile(wrapper, cmd):
     subprocess.run(argv, stdout=subprocess.DEVNULL, timeout=RUN_LIMIT_S * 5, check=False)
 
 
-def measure(case, tw_cmd, ss_cmd, runs, table):
+def measure(case, tw_cmd, ss_cmd, runs, table, port):
     before = table.count()
     ok = {"tw": TW_OK, "ss": (0,)}
     rss = {"tw": max_rss_kib(tw_cmd, TW_OK), "ss": max_rss_kib(ss_cmd)}  # also the warm-up
-    agree, seen = check_agreement(tw_cmd, ss_cmd, owners="owners" in case)
+    agree, seen = check_agreement(tw_cmd, ss_cmd, owners="owners" in case, port=port)
     times, cpu = {"tw": [], "ss": []}, {"tw": [], "ss": []}
     for i in range(runs):
         order = [("tw", tw_cmd), ("ss", ss_cmd)]
@@ -220,7 +231,7 @@ def measure(case, tw_cmd, ss_cmd, runs, table):
     note = ""
     if after < before:
         note = f"count dropped {before} -> {after} during the runs"
-    elif table.kind == "tw" and age > TW_LIFETIME_S:
+    elif table.expires() and age > TW_LIFETIME_S:
         note = f"table is {age:.0f} s old: TIME_WAIT entries may have expired"
     row = {
         "case": case, "table": table.label, "sockets": before,
@@ -229,36 +240,77 @@ def measure(case, tw_cmd, ss_cmd, runs, table):
         "tw_rss": rss["tw"] / 1024, "ss_rss": rss["ss"] / 1024,
         "tw_all": [round(t * 1e3, 1) for t in times["tw"]],
         "ss_all": [round(t * 1e3, 1) for t in times["ss"]],
-        "note": note, "agree": agree, "seen": seen,
+        "note": note, "agree": agree, "seen": seen, "load": loadavg(),
     }
     row["ratio"] = row["tw_ms"] / row["ss_ms"]
     row["cpu_ratio"] = row["tw_cpu_ms"] / max(row["ss_cpu_ms"], 1e-3)
     log(f"{case:20} {table.label:16} {seen}")
     log(f"{case:20} {table.label:16} tw-inspect {row['tw_ms']:8.1f} ms {row['tw_all']}  "
         f"ss {row['ss_ms']:8.1f} ms {row['ss_all']}  CPU {row['tw_cpu_ms']:.1f} vs {row['ss_cpu_ms']:.1f} ms  "
-        f"count {before} -> {after}, table {age:.0f} s old  {note}")
+        f"count {before} -> {after}, table {age:.0f} s old, load {row['load']}  {note}")
     return row
 
 
-def check_agreement(tw_cmd, ss_cmd, owners):
+def loadavg():
+    """The 1-minute load average now: the machine is shared, so each row says how busy it was."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def check_agreement(tw_cmd, ss_cmd, owners, port=None):
     """One unmeasured run of each, output kept: do both see the same sockets
-    (and owners)? Returns (agree, text). A fast tool that misses sockets is no win."""
+    (and owners)? Returns (agree, text). A fast tool that misses sockets is no win.
+
+    With a port, ss's filter may be `sport = :P or dport = :P`, the walk
+    tw-inspect asks the kernel for: its lines are split into the port's own
+    sockets (local port P: tw-inspect's "sockets"), the peer-side TIME_WAITs
+    (peer port P, TIME-WAIT or FIN-WAIT-2: the clients that closed first, which
+    tw-inspect counts in its explanation) and the rest (e.g. ESTABLISHED clients
+    of P, which tw-inspect reads and leaves out)."""
     _, _, out = run_once(tw_cmd, TW_OK, capture=True)
     _, _, ss_out = run_once(ss_cmd, capture=True)
     ss_lines = [l for l in ss_out.decode(errors="replace").splitlines()
                 if l.strip() and not l.startswith("State")]
     try:
-        sockets = json.loads(out)["sockets"]
+        doc = json.loads(out)
+        sockets = doc["sockets"]
         n = len(sockets)
         n_owned = sum(1 for s in sockets if s.get("processes"))
+        verdict = doc.get("verdict", {})
+        tw_peer = verdict.get("client_time_waits")
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         return False, f"tw-inspect output not understood ({type(e).__name__}: {str(e)[:60]})"
     ss_owned = sum(1 for l in ss_lines if "users:(" in l)
-    agree = n == len(ss_lines) and (not owners or n_owned == ss_owned)
-    text = f"tw-inspect {n} sockets, ss {len(ss_lines)}"
+    if port is None:
+        agree = n == len(ss_lines) and (not owners or n_owned == ss_owned)
+        text = f"tw-inspect {n} sockets, ss {len(ss_lines)}"
+    else:
+        on_port, peer, rest, ss_owned = split_ss_lines(ss_lines, port)
+        # The verdict counts the peer-side TIME_WAITs it read (client_time_waits).
+        agree = n == on_port and tw_peer == peer and (not owners or n_owned == ss_owned)
+        text = f"tw-inspect {n} sockets, ss {on_port}; peer-side TIME_WAITs: {tw_peer} vs {peer}"
+        if rest:
+            text += f"; ss also shows {rest} other sockets with peer port {port}"
     if owners:
         text += f"; with owners: {n_owned} vs {ss_owned}"
     return agree, text
+
+
+def split_ss_lines(lines, port):
+    """ss -tanoH lines -> (local port is `port`, peer-side TIME_WAITs of `port`,
+    others, lines on `port` with owners (-p))."""
+    on_port = peer = rest = owned = 0
+    for line in lines:
+        words = line.split()
+        state, local, remote = words[0], words[3], words[4]
+        if int(local.rsplit(":", 1)[1]) == port:
+            on_port += 1
+            owned += "users:(" in line
+        elif int(remote.rsplit(":", 1)[1]) == port and state in ("TIME-WAIT", "FIN-WAIT-2"):
+            peer += 1
+        else:
+            rest += 1
+    return on_port, peer, rest, owned
 
 
 def main():
@@ -300,23 +352,45 @@ def main():
         here = os.path.dirname(os.path.abspath(__file__))
         subprocess.run(["gcc", "-O2", "-Wall", "-o", twgen, os.path.join(here, "twgen.c")], check=True)
 
+        def port_query(port, probes=True):
+            # As users run it: with probes (a probe bind that succeeds also
+            # spares the kernel's bind-hash walk, see src/session.rs).
+            return [tw, "--port", str(port), "--json"] + ([] if probes else ["--no-probe"])
+
+        def ss_port(port, opts="-tanoH"):
+            return [ss, opts, f"sport = :{port}"]
+
+        def ss_port_or_peer(port, opts="-tanoH"):
+            # What tw-inspect asks the kernel for: the port's own sockets and
+            # those whose peer is the port, in one walk.
+            return [ss, opts, f"sport = :{port} or dport = :{port}"]
+
+        # (case, tw-inspect, ss, port whose sockets the agreement check splits)
         cases_tw = [
-            ("port query", [tw, "--port", str(PORT), "--json", "--no-probe"], [ss, "-tanoH", f"sport = :{PORT}"]),
-            ("full listing", [tw, "--json"], [ss, "-tanoH"]),
+            ("port query", port_query(PORT), ss_port(PORT), PORT),
+            ("port, rules only", port_query(PORT, probes=False), ss_port(PORT), PORT),
+            ("free port query", port_query(FREE_PORT), ss_port(FREE_PORT), FREE_PORT),
+            ("free port, rules only", port_query(FREE_PORT, probes=False), ss_port(FREE_PORT),
+             FREE_PORT),
+            ("full listing", [tw, "--json"], [ss, "-tanoH"], None),
         ]
+        cases_peer = [("peer-side port query", port_query(PORT), ss_port_or_peer(PORT), PORT)]
+        # tw-inspect looks up the owners of the port's sockets (here the LISTEN
+        # and ESTABLISHED ones); ss -o does not, ss -p does.
+        cases_mix = [("mixed port query", port_query(PORT), ss_port_or_peer(PORT), PORT),
+                     ("mixed query + owners", port_query(PORT), ss_port_or_peer(PORT, "-tanopH"), PORT)]
         # On (c), tw-inspect --json and --port already look owners up, so the
         # plain cases would time the same commands against a cheaper ss.
         cases_est = [
-            ("listing + owners", [tw, "--json"], [ss, "-tanop"]),
-            ("port query + owners", [tw, "--port", str(PORT), "--json", "--no-probe"],
-             [ss, "-tanop", f"sport = :{PORT}"]),
+            ("listing + owners", [tw, "--json"], [ss, "-tanop"], None),
+            ("port query + owners", port_query(PORT), ss_port(PORT, "-tanop"), PORT),
         ]
         def wanted(case, label):
             return not a.only or a.only in f"{case} {label}"
 
-        def one(case, tw_cmd, ss_cmd, table):
+        def one(case, tw_cmd, ss_cmd, table, port):
             try:
-                rows.append(measure(case, tw_cmd, ss_cmd, runs, table))
+                rows.append(measure(case, tw_cmd, ss_cmd, runs, table, port))
             except RuntimeError as e:        # a failing command: report it, go on
                 log(f"{case} {table.label}: {e}")
                 rows.append({"case": case, "table": table.label, "error": str(e)})
@@ -325,22 +399,37 @@ def main():
 
         for tag, size in tw_sizes:
             label = f"({tag}) {size // 1000}k TIME_WAIT"
-            for case, tw_cmd, ss_cmd in cases_tw:   # a fresh table per case: TIME_WAIT lasts 60 s
+            for case, tw_cmd, ss_cmd, port in cases_tw:   # a fresh table per case: TIME_WAIT lasts 60 s
                 if not wanted(case, label):
                     continue
                 with Namespace(f"tw{tag}", 4 * size), Table(twgen, "tw", size) as table:
                     table.label = label
                     log(f"built {label} in {table.build_s:.1f} s: {table.count()} in TIME_WAIT")
-                    one(case, tw_cmd, ss_cmd, table)
+                    one(case, tw_cmd, ss_cmd, table, port)
         label = f"(c) {est_size // 1000}k ESTABLISHED"
-        if any(wanted(case, label) for case, _, _ in cases_est):
+        if any(wanted(case, label) for case, *_ in cases_est):
             with Namespace("est", 1024), Table(twgen, "est", est_size) as table:
                 table.label = label
                 log(f"built {label} in {table.build_s:.1f} s: {table.count()} in use, "
                     f"held by {len(table.worker_pids)} processes")
-                for case, tw_cmd, ss_cmd in cases_est:
+                for case, tw_cmd, ss_cmd, port in cases_est:
                     if wanted(case, label):
-                        one(case, tw_cmd, ss_cmd, table)
+                        one(case, tw_cmd, ss_cmd, table, port)
+        # (d): every TIME_WAIT has peer port P (clients closed first, one server port).
+        # (e): P has a LISTEN, ESTABLISHED and TIME_WAIT sockets and peer-side
+        # TIME_WAITs; most TIME_WAITs sit on P+1..P+3 (see twgen.c).
+        for tag, kind, nports, what, cases in (("d", "peer", 1, "peer TW", cases_peer),
+                                               ("e", "mix", NPORTS, "mixed", cases_mix)):
+            label = f"({tag}) {est_size // 1000}k {what}"
+            cases = [c for c in cases if wanted(c[0], label)]
+            if not cases:
+                continue
+            with Namespace(tag, 4 * est_size), Table(twgen, kind, est_size, nports) as table:
+                table.label = label
+                inuse, tws = sockstat()
+                log(f"built {label} in {table.build_s:.1f} s: {tws} in TIME_WAIT, {inuse} others")
+                for case, tw_cmd, ss_cmd, port in cases:
+                    one(case, tw_cmd, ss_cmd, table, port)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -375,9 +464,10 @@ def report(rows, runs, big, total_s, header):
         print(line)
     print(f"tw-inspect vs ss: median of {runs} runs each (after 1 warm-up), wall ms; targets judge the wall "
           f"ratio; CPU = user+sys of the child (less sensitive to a busy machine); peak RSS from the warm-up "
-          f"(GNU time); P = {PORT} holds 1/{NPORTS} of each table")
+          f"(GNU time); load = 1-minute load average after the case; P = {PORT} holds 1/{NPORTS} of tables "
+          f"(a)-(c), the free port is {FREE_PORT}")
     head = (f"| {'case':20} | {'table':20} | {'tw-inspect ms':>13} | {'ss ms':>8} | {'ratio':>6} | {'target':>7} "
-            f"| {'met':>8} | {'CPU ratio':>9} | {'tw RSS MiB':>10} | {'ss RSS MiB':>10} |")
+            f"| {'met':>8} | {'CPU ratio':>9} | {'tw RSS MiB':>10} | {'ss RSS MiB':>10} | {'load':>5} |")
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     for r in rows:
@@ -388,7 +478,7 @@ def report(rows, runs, big, total_s, header):
         met = ("met" if r["ratio"] <= target else "NOT met") + ("" if r["agree"] else "*")
         print(f"| {r['case']:20} | {r['table']:20} | {r['tw_ms']:13.1f} | {r['ss_ms']:8.1f} | {r['ratio']:5.2f}x "
               f"| {'<= ' + format(target, '.1f') + 'x':>7} | {met:>8} | {r['cpu_ratio']:8.2f}x "
-              f"| {r['tw_rss']:10.1f} | {r['ss_rss']:10.1f} |")
+              f"| {r['tw_rss']:10.1f} | {r['ss_rss']:10.1f} | {r['load']:5.2f} |")
     print()
     print("Targets:")
     errors = [r for r in rows if "error" in r]

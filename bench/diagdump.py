@@ -11,7 +11,8 @@ It compares: the state mask ss sends (0xfff) and the one tw-inspect sends
 kernel also walk the bind hash, owners included); two sock_diag dumps (AF_INET
 then AF_INET6, what ss does, and tw-inspect's fallback) against one legacy
 TCPDIAG_GETSOCK dump, which the kernel answers for both families in a single
-walk (AF_UNSPEC): what tw-inspect sends.
+walk (AF_UNSPEC): what tw-inspect sends. Then tw-inspect's mask without
+BOUND_INACTIVE and BOUND_INACTIVE alone, to show what the bind-hash walk costs.
 All requests carry the same bytecode as ss 'sport = :PORT'. Bounded: 7 rounds.
 """
 import socket
@@ -72,6 +73,12 @@ def main():
     for states, who in ((0x0FFF, "ss's mask"), (0x3FFE, "tw-inspect's mask (+BOUND_INACTIVE)")):
         ms, r = median_ms(lambda: (dump(states, port, False, socket.AF_INET), dump(states, port, False, socket.AF_INET6)))
         print(f"{states:#06x} {who:36} two sock_diag dumps: {ms:7.1f} ms  {r}", file=sys.stderr)
+        ms, r = median_ms(lambda: dump(states, port, True))
+        print(f"{states:#06x} {who:36} one legacy dump:     {ms:7.1f} ms  {r}", file=sys.stderr)
+    # What the bind-hash walk adds: the same request without BOUND_INACTIVE
+    # (ehash only), and with it alone (bind hash, then the ehash walk's state
+    # checks: the kernel skips the ehash only for a LISTEN-only mask).
+    for states, who in ((0x1FFE, "tw-inspect's mask - BOUND_INACTIVE"), (0x2000, "BOUND_INACTIVE alone")):
         ms, r = median_ms(lambda: dump(states, port, True))
         print(f"{states:#06x} {who:36} one legacy dump:     {ms:7.1f} ms  {r}", file=sys.stderr)
 

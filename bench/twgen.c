@@ -2,24 +2,40 @@
  * twgen: builds TCP socket tables on loopback for bench/run.
  * Meant to run inside a fresh network namespace (bench/bench.py enters one).
  *
- *   twgen tw  COUNT PORT NPORTS           COUNT TIME_WAIT sockets, then exit
- *   twgen est COUNT PORT NPORTS WORKERS   COUNT ESTABLISHED sockets (COUNT/2
+ *   twgen tw   COUNT PORT NPORTS          COUNT TIME_WAIT sockets left by the
+ *                                         servers (they close first), then exit
+ *   twgen peer COUNT PORT NPORTS          COUNT TIME_WAIT sockets left by the
+ *                                         clients (they close first): local port
+ *                                         the client's, peer port PORT.., then exit
+ *   twgen est  COUNT PORT NPORTS WORKERS  COUNT ESTABLISHED sockets (COUNT/2
  *                                         connections, both ends open) held by
  *                                         WORKERS processes until killed (more
  *                                         if RLIMIT_NOFILE cannot be raised)
+ *   twgen mix  COUNT PORT NPORTS          a mixed table of about COUNT sockets,
+ *                                         held until killed: on PORT a LISTEN,
+ *                                         COUNT/100 connections ESTABLISHED (both
+ *                                         ends: the clients' have peer port
+ *                                         PORT), COUNT/20 server-side TIME_WAITs
+ *                                         and COUNT/20 peer-side ones (clients
+ *                                         closed first); the rest server-side
+ *                                         TIME_WAITs on PORT+1.. (NPORTS >= 2)
  *
- * Servers listen on 127.0.0.1:PORT .. PORT+NPORTS-1; connection i goes to
- * port PORT + i % NPORTS, so 1/NPORTS of the table sits on PORT.  Every
- * connection has a unique four-tuple: client i binds explicitly to
- * 127.0.0.(2 + i / 40000) : (20000 + i % 40000), so no ephemeral-port range is
- * exhausted and no TIME_WAIT entry is ever recycled by a new SYN.
+ * Servers listen on 127.0.0.1:PORT .. PORT+NPORTS-1; in tw, peer and est
+ * connection i goes to port PORT + i % NPORTS, so 1/NPORTS of the table sits
+ * on PORT.  Every connection has a unique four-tuple: client i binds
+ * explicitly to 127.0.0.(2 + i / 40000) : (20000 + i % 40000), so no
+ * ephemeral-port range is exhausted and no TIME_WAIT entry is ever recycled by
+ * a new SYN. (A client's explicit port stands for the ephemeral port a real
+ * client gets: the kernel treats both alike once the connection exists.)
  *
  * tw: the server side closes first, so the TIME_WAIT entries are the server's
  * (local port PORT..), like a server that restarts and cannot bind its port.
+ * peer: the client side closes first, so the TIME_WAIT entries are the
+ * clients' (peer port PORT..), which do not hold PORT but show who closed.
  *
  * Output (stdout): "ready <sockets>" when the table is built (est: after a
- * line "pids <worker pids>"); est then holds the table until SIGTERM, when it
- * kills its workers by pid and exits (the workers also die with it).
+ * line "pids <worker pids>"); est and mix then hold the table until SIGTERM
+ * (est kills its workers by pid and exits; the workers also die with it).
  * Bounded: every loop has a count; an overall alarm() ends a stuck build.
  */
 #define _GNU_SOURCE
@@ -66,14 +82,14 @@ static void listen_all(void) {
 }
 
 /* Opens connection i: returns the client fd; the server end is accepted later. */
-static int connect_one(long i) {
+static int connect_one(long i, int port_index) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     struct sockaddr_in src = {.sin_family = AF_INET,
                               .sin_port = htons(FIRST_SPORT + i % PORTS_PER_SRC),
                               .sin_addr.s_addr = htonl(0x7f000002 + i / PORTS_PER_SRC)};
     struct sockaddr_in dst = {.sin_family = AF_INET,
-                              .sin_port = htons(base_port + i % nports),
+                              .sin_port = htons(base_port + port_index),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0) die("socket", i);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -82,26 +98,77 @@ static int connect_one(long i) {
     return fd;
 }
 
-/* Builds connections [first, first+count): in batches, connect all, then accept
- * all (each listener's queue holds exactly the batch's share, < backlog). If
- * keep is 0, server ends close first, then clients: server ends go TIME_WAIT. */
-static long build(long first, long count, int keep) {
+enum closing { KEEP, SERVER_FIRST, CLIENT_FIRST };
+
+/* Builds connections [first, first+count): connection i goes to the port
+ * index first_port + i % port_count. In batches: connect all, then accept all
+ * (each listener's queue holds at most the batch, < backlog). SERVER_FIRST:
+ * server ends close first, then clients: server ends go TIME_WAIT.
+ * CLIENT_FIRST: the other way round: client ends go TIME_WAIT. KEEP: both ends
+ * stay open (ESTABLISHED). */
+static long build(long first, long count, int first_port, int port_count, enum closing how) {
     static int cli[BATCH], srv[BATCH];
     long done = 0;
     while (done < count) {
         int n = count - done < BATCH ? (int)(count - done) : BATCH;
-        for (int k = 0; k < n; k++) cli[k] = connect_one(first + done + k);
         for (int k = 0; k < n; k++) {
-            srv[k] = accept(listeners[(first + done + k) % nports], NULL, NULL);
-            if (srv[k] < 0) die("accept", first + done + k);
+            long i = first + done + k;
+            cli[k] = connect_one(i, first_port + (int)(i % port_count));
         }
-        if (!keep) {
+        for (int k = 0; k < n; k++) {
+            long i = first + done + k;
+            srv[k] = accept(listeners[first_port + (int)(i % port_count)], NULL, NULL);
+            if (srv[k] < 0) die("accept", i);
+        }
+        if (how == SERVER_FIRST) {
             for (int k = 0; k < n; k++) close(srv[k]);
             for (int k = 0; k < n; k++) close(cli[k]);
+        } else if (how == CLIENT_FIRST) {
+            for (int k = 0; k < n; k++) close(cli[k]);
+            for (int k = 0; k < n; k++) close(srv[k]);
         }
         done += n;
     }
     return done;
+}
+
+/* Blocks until SIGTERM, SIGINT or SIGHUP; returns the signal. */
+static int wait_for_stop(void) {
+    sigset_t term;
+    int sig;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGINT);
+    sigaddset(&term, SIGHUP);
+    sigprocmask(SIG_BLOCK, &term, NULL);
+    sigwait(&term, &sig);
+    return sig;
+}
+
+/* mix: see the header. Holds its listeners and connections until stopped. */
+static int build_mix(long count) {
+    long est = count / 100, tw_on = count / 20, peer = count / 20;
+    long elsewhere = count - 2 * est - tw_on - peer - nports;
+    struct rlimit rl;
+    if (nports < 2 || elsewhere < 0) {
+        fprintf(stderr, "twgen: mix needs NPORTS >= 2 and COUNT >= 200\n");
+        return 2;
+    }
+    /* 2 fds per held connection: raise the soft limit to the hard one. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) die("getrlimit", -1);
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || 2 * est + nports + 64 > (long)rl.rlim_max)
+        die("RLIMIT_NOFILE too low for the ESTABLISHED part", -1);
+    long i = 0;
+    i += build(i, est, 0, 1, KEEP);
+    i += build(i, tw_on, 0, 1, SERVER_FIRST);
+    i += build(i, peer, 0, 1, CLIENT_FIRST);
+    i += build(i, elsewhere, 1, nports - 1, SERVER_FIRST);
+    alarm(0);
+    printf("ready %ld\n", 2 * est + tw_on + peer + elsewhere + nports);
+    fflush(stdout);
+    wait_for_stop();
+    return 0;
 }
 
 static pid_t worker_pid[64];
@@ -114,10 +181,15 @@ static void stop_workers(int sig) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: twgen tw|est COUNT PORT NPORTS [WORKERS]\n");
+        fprintf(stderr, "usage: twgen tw|peer|est|mix COUNT PORT NPORTS [WORKERS]\n");
         return 2;
     }
-    int est = strcmp(argv[1], "est") == 0;
+    const char *mode = argv[1];
+    int est = strcmp(mode, "est") == 0;
+    if (!est && strcmp(mode, "tw") && strcmp(mode, "peer") && strcmp(mode, "mix")) {
+        fprintf(stderr, "twgen: unknown table %s\n", mode);
+        return 2;
+    }
     long count = atol(argv[2]);
     base_port = atoi(argv[3]);
     nports = atoi(argv[4]);
@@ -131,8 +203,9 @@ int main(int argc, char **argv) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     listen_all();
 
+    if (strcmp(mode, "mix") == 0) return build_mix(count);
     if (!est) {
-        build(0, count, 0);
+        build(0, count, 0, nports, strcmp(mode, "peer") == 0 ? CLIENT_FIRST : SERVER_FIRST);
         printf("ready %ld\n", count);
         return 0;
     }
@@ -166,7 +239,7 @@ int main(int argc, char **argv) {
         if (pid == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             close(ready[0]);
-            build(first, n, 1);
+            build(first, n, 0, nports, KEEP);
             for (int p = 0; p < nports; p++) close(listeners[p]);
             char c = 'r';
             if (write(ready[1], &c, 1) != 1) die("write", -1);
@@ -192,14 +265,7 @@ int main(int argc, char **argv) {
     for (int w = 0; w < nworkers; w++) printf(" %d", (int)worker_pid[w]);
     printf("\nready %ld\n", 2 * conns);
     fflush(stdout);
-    sigset_t term;
-    sigemptyset(&term);
-    sigaddset(&term, SIGTERM);
-    sigaddset(&term, SIGINT);
-    sigaddset(&term, SIGHUP);
-    sigprocmask(SIG_BLOCK, &term, NULL);
-    int sig;
-    sigwait(&term, &sig);
+    wait_for_stop();
     stop_workers(SIGKILL);
     return 0;
 }

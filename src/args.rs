@@ -1,14 +1,17 @@
 //! Command-line flags. Every value is validated here, so a bad flag ends the
 //! program with one clear line and exit 2 before anything is read.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::model::{StateSet, TcpState};
+use crate::diagnosis::connect::IntendedConnect;
+use crate::diagnosis::probe::can_probe_as;
+use crate::model::{Protocol, ProtocolSet, StateSet, TcpState};
 use crate::session::{BindOptions, BindSpec, Session};
+use crate::source::netns::{Netns, NetnsError, NetnsSpec};
 use crate::source::SourceChoice;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -21,11 +24,19 @@ pub enum SourceFlag {
     Proc,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtoFlag {
+    Tcp,
+    Udp,
+    All,
+}
+
 /// Why does bind() fail with "Address already in use"? Shows which socket
 /// holds a TCP port, whether SO_REUSEADDR/SO_REUSEPORT would get past it,
 /// and when the port frees.
 #[derive(Debug, Parser)]
 #[command(name = "tw-inspect", version, about, long_about = None)]
+#[command(group(clap::ArgGroup::new("target").args(["port", "connect"])))]
 #[command(
     after_help = "Exit codes with --port: 0 the bind would succeed, 1 it is blocked, 2 error."
 )]
@@ -50,12 +61,12 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub proc_root: Option<PathBuf>,
 
-    /// Address the server intends to bind (default 0.0.0.0; :: for IPv6 or dual-stack; [::1] and fe80::1%IFACE work, the scope IFACE acting as --dev)
-    #[arg(long, value_name = "ADDR", requires = "port", value_parser = parse_addr)]
+    /// Address the server intends to bind (default 0.0.0.0; :: for IPv6 or dual-stack; [::1] and fe80::1%IFACE work, the scope IFACE acting as --dev); with --connect, the client's local address
+    #[arg(long, value_name = "ADDR", requires = "target", value_parser = parse_addr)]
     pub addr: Option<AddrArg>,
 
-    /// The server sets SO_REUSEADDR before bind()
-    #[arg(long, requires = "port")]
+    /// The server (or with --connect, the client) sets SO_REUSEADDR before bind()
+    #[arg(long, requires = "target")]
     pub reuseaddr: bool,
 
     /// The server sets SO_REUSEPORT before bind()
@@ -102,6 +113,37 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
     pub interval: Duration,
 
+    // The client side.
+    /// Will the next connect() to HOST:PORT (an IP address) get a local port? Without HOST:PORT: which destinations use up the local port range
+    #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, conflicts_with_all = ["port", "udp", "proto", "all_netns", "tui"], value_parser = parse_destination)]
+    pub connect: Option<Option<SocketAddr>>,
+
+    /// With --connect: the client calls bind(addr, 0) before connect()
+    #[arg(long, requires = "connect")]
+    pub bind_zero: bool,
+
+    /// With --connect --bind-zero: the client sets IP_BIND_ADDRESS_NO_PORT (connect() picks the port)
+    #[arg(long, requires = "bind_zero")]
+    pub no_port: bool,
+
+    // Which protocol.
+    /// UDP instead of TCP: the same as --proto udp
+    #[arg(long, conflicts_with = "proto")]
+    pub udp: bool,
+
+    /// The protocol to look at: tcp (the default), udp, or all (the listing and dashboard only: a bind is one or the other)
+    #[arg(long, value_enum, value_name = "PROTO")]
+    pub proto: Option<ProtoFlag>,
+
+    // Where: network namespaces.
+    /// Work inside this network namespace: a name under /run/netns, a pid, or a path to a namespace file (containers: the server's pid)
+    #[arg(long, value_name = "NS", conflicts_with = "proc_root", value_parser = parse_netns)]
+    pub netns: Option<NetnsSpec>,
+
+    /// Look in every network namespace on the host (with --port, or for the listing)
+    #[arg(long, conflicts_with_all = ["netns", "proc_root", "wait", "free", "tui"])]
+    pub all_netns: bool,
+
     // --- Report detail and identity (issue 12) ---
     /// List every socket in the report (a long one summarises alike sockets)
     #[arg(short, long)]
@@ -127,14 +169,41 @@ pub enum GenerateFlag {
 }
 
 impl Args {
-    /// The session these flags ask for: where to read, and whether to probe.
-    pub fn session(&self) -> Session {
+    /// The session these flags ask for: where to read, in which network
+    /// namespace, and whether to probe. Fails when `--netns` names no
+    /// network namespace that can be opened.
+    pub fn session(&self) -> Result<Session, NetnsError> {
         let choice = match self.source {
             SourceFlag::Auto => SourceChoice::Auto,
             SourceFlag::Netlink => SourceChoice::Netlink,
             SourceFlag::Proc => SourceChoice::Proc,
         };
-        Session::new(choice, self.proc_root.clone(), !self.no_probe)
+        // A probe as the caller would answer for the wrong uid: none, when
+        // the caller may not bind as --uid (the report says why).
+        let probing = !self.no_probe && can_probe_as(self.uid);
+        let session = Session::new(choice, self.proc_root.clone(), probing);
+        Ok(match &self.netns {
+            Some(spec) => session.in_namespace(Netns::open(spec)?),
+            None => session,
+        })
+    }
+
+    /// The protocols the listing and the dashboard show: TCP unless told.
+    pub fn protocols(&self) -> ProtocolSet {
+        match (self.udp, self.proto) {
+            (true, _) | (_, Some(ProtoFlag::Udp)) => ProtocolSet::UDP,
+            (_, Some(ProtoFlag::All)) => ProtocolSet::ALL,
+            _ => ProtocolSet::TCP,
+        }
+    }
+
+    /// The protocol of the intended bind: UDP with --udp or --proto udp.
+    pub fn bind_protocol(&self) -> Protocol {
+        if self.protocols() == ProtocolSet::UDP {
+            Protocol::Udp
+        } else {
+            Protocol::Tcp
+        }
     }
 
     /// The bind the flags describe, before the kernel's defaults apply. An
@@ -142,6 +211,7 @@ impl Args {
     pub fn bind_options(&self) -> BindOptions {
         let scope = self.addr.as_ref().and_then(|a| a.scope.clone());
         BindOptions {
+            protocol: self.bind_protocol(),
             addr: self.addr.as_ref().map(|a| a.ip),
             reuseaddr: self.reuseaddr,
             reuseport: self.reuseport,
@@ -179,6 +249,19 @@ impl Args {
             )),
             _ => None,
         }
+    }
+
+    /// `--connect HOST:PORT` with the client's flags; None for the bare
+    /// `--connect` (the pressure view) or without it.
+    pub fn intended_connect(&self) -> Option<IntendedConnect> {
+        let remote = self.connect.flatten()?;
+        Some(IntendedConnect {
+            remote,
+            local: self.addr.as_ref().map(|a| a.ip),
+            bind_zero: self.bind_zero,
+            no_port: self.no_port,
+            reuseaddr: self.reuseaddr,
+        })
     }
 
     /// `--port` with the bind flags.
@@ -280,6 +363,25 @@ fn parse_state(text: &str) -> Result<TcpState, String> {
             names.join(" ")
         )
     })
+}
+
+fn parse_netns(text: &str) -> Result<NetnsSpec, String> {
+    if text.is_empty() || text.contains('\0') {
+        return Err("not a namespace name, pid or path".to_string());
+    }
+    Ok(NetnsSpec::parse(text))
+}
+
+/// "127.0.0.1:80" or "[::1]:80": an IP address and a port (no names: a
+/// lookup would ask a resolver, and the answer may differ from the client's).
+fn parse_destination(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|_| "not an IP address and port (127.0.0.1:80, [::1]:80)".to_string())?;
+    if addr.port() == 0 || addr.ip().is_unspecified() {
+        return Err("needs a real destination: an address and a port other than 0".to_string());
+    }
+    Ok(addr)
 }
 
 fn parse_device(text: &str) -> Result<String, String> {

@@ -15,6 +15,9 @@ pub enum Error {
     /// A file or directory could not be read.
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
+    /// A network namespace that cannot be opened or entered, or is gone.
+    #[error("{0}")]
+    Namespace(String),
     /// Input that cannot be used: a garbled file, a bad argument.
     #[error("{0}")]
     Invalid(String),

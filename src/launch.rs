@@ -16,7 +16,13 @@ pub fn main() -> i32 {
         Ok(args) => args,
         Err(error) => return usage_error(&error),
     };
-    let session = args.session();
+    let session = match args.session() {
+        Ok(session) => session,
+        Err(error) => {
+            say!("tw-inspect: {}", inert(&error.to_string()));
+            return EXIT_ERROR;
+        }
+    };
     let result = if wants_dashboard(&args) {
         tui::launch(session, &args).map(|()| EXIT_FREE)
     } else {
@@ -37,7 +43,11 @@ pub fn main() -> i32 {
 
 /// `--tui`, or a bare `tw-inspect` on a terminal.
 fn wants_dashboard(args: &Args) -> bool {
-    let bare = args.port.is_none() && args.states.is_empty() && !args.json;
+    let bare = args.port.is_none()
+        && args.connect.is_none()
+        && !args.all_netns
+        && args.states.is_empty()
+        && !args.json;
     args.tui || (bare && io::stdout().is_terminal())
 }
 

@@ -38,9 +38,90 @@ impl Family {
     }
 }
 
+/// The transport protocol of a socket. TCP and UDP ports are separate
+/// spaces: a socket of one never blocks a bind of the other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 2] = [Protocol::Tcp, Protocol::Udp];
+
+    /// UDP for TCP, TCP for UDP.
+    pub fn other(self) -> Protocol {
+        match self {
+            Protocol::Tcp => Protocol::Udp,
+            Protocol::Udp => Protocol::Tcp,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which protocols a reading covers (`--proto tcp|udp|all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProtocolSet {
+    tcp: bool,
+    udp: bool,
+}
+
+impl ProtocolSet {
+    pub const TCP: ProtocolSet = ProtocolSet {
+        tcp: true,
+        udp: false,
+    };
+    pub const UDP: ProtocolSet = ProtocolSet {
+        tcp: false,
+        udp: true,
+    };
+    pub const ALL: ProtocolSet = ProtocolSet {
+        tcp: true,
+        udp: true,
+    };
+
+    pub fn contains(self, protocol: Protocol) -> bool {
+        match protocol {
+            Protocol::Tcp => self.tcp,
+            Protocol::Udp => self.udp,
+        }
+    }
+
+    /// The protocols in the set, TCP first.
+    pub fn iter(self) -> impl Iterator<Item = Protocol> {
+        Protocol::ALL.into_iter().filter(move |p| self.contains(*p))
+    }
+}
+
+impl From<Protocol> for ProtocolSet {
+    fn from(protocol: Protocol) -> ProtocolSet {
+        match protocol {
+            Protocol::Tcp => ProtocolSet::TCP,
+            Protocol::Udp => ProtocolSet::UDP,
+        }
+    }
+}
+
 /// TCP states with the kernel's numbering (include/net/tcp_states.h), plus
 /// `Bound` for a bound-but-not-listening socket (sock_diag reports those as
 /// CLOSE when asked for TCPF_BOUND_INACTIVE; they hold a port all the same).
+///
+/// UDP sockets use the same numbers and names (the kernel reuses TCP's state
+/// field): `Close` (7) is an unconnected UDP socket (ss says UNCONN),
+/// `Established` (1) a connected one; no other state occurs for UDP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TcpState {
     Established = 1,
@@ -245,15 +326,17 @@ pub struct Process {
     pub unit: Option<String>,
 }
 
-/// One TCP socket from any source.
+/// One TCP or UDP socket from any source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Socket {
+    pub protocol: Protocol,
     pub family: Family,
     pub state: TcpState,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     /// SO_BINDTODEVICE interface index; 0 when unbound (and always 0 from /proc).
     pub bound_device: u32,
+    /// Always None for UDP, which has no timers.
     pub timer: Option<Timer>,
     pub rx_queue: u32,
     pub tx_queue: u32,
@@ -384,6 +467,166 @@ impl KernelContext {
     }
 }
 
+/// net.ipv4.tcp_tw_reuse: when connect() may take over a TIME_WAIT with its
+/// own four-tuple. It never affects bind().
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwReuse {
+    /// 0: never.
+    Off,
+    /// 1: for any connection.
+    On,
+    /// 2 (the default since 4.x): only when an end of the TIME_WAIT is a
+    /// loopback address or it is bound to `lo`.
+    LoopbackOnly,
+}
+
+impl TwReuse {
+    /// The sysctl's value (0, 1, 2); None for anything else.
+    pub fn from_sysctl(value: u8) -> Option<TwReuse> {
+        match value {
+            0 => Some(TwReuse::Off),
+            1 => Some(TwReuse::On),
+            2 => Some(TwReuse::LoopbackOnly),
+            _ => None,
+        }
+    }
+
+    pub fn sysctl_value(self) -> u8 {
+        match self {
+            TwReuse::Off => 0,
+            TwReuse::On => 1,
+            TwReuse::LoopbackOnly => 2,
+        }
+    }
+}
+
+/// net.ipv4.ip_local_reserved_ports: ports that automatic port choice
+/// (connect(), bind() to port 0) skips; an explicit bind() may still use them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReservedPorts {
+    /// Inclusive (first, last) runs, as the file lists them.
+    pub runs: Vec<(u16, u16)>,
+}
+
+impl ReservedPorts {
+    /// Parses the file's "a-b,c" list (empty: none reserved); None when garbled.
+    pub fn parse(text: &str) -> Option<ReservedPorts> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Some(ReservedPorts::default());
+        }
+        let runs = text
+            .split(',')
+            .map(|item| {
+                let item = item.trim();
+                match item.split_once('-') {
+                    Some((first, last)) => {
+                        let first: u16 = first.trim().parse().ok()?;
+                        let last: u16 = last.trim().parse().ok()?;
+                        (first <= last).then_some((first, last))
+                    }
+                    None => item.parse().ok().map(|port| (port, port)),
+                }
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(ReservedPorts { runs })
+    }
+
+    pub fn contains(&self, port: u16) -> bool {
+        self.runs
+            .iter()
+            .any(|&(first, last)| (first..=last).contains(&port))
+    }
+}
+
+/// What decides whether a connect() (or a bind() to port 0) gets a local
+/// port, read in the connecting socket's network namespace. Each value is
+/// optional: a missing or garbled file gives None (the rules then assume the
+/// kernel's default and say so).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectSysctls {
+    /// net.ipv4.ip_local_port_range (also used by IPv6).
+    pub ip_local_port_range: Option<(u16, u16)>,
+    /// net.ipv4.ip_local_reserved_ports.
+    pub ip_local_reserved_ports: Option<ReservedPorts>,
+    /// net.ipv4.tcp_tw_reuse (also used by IPv6).
+    pub tcp_tw_reuse: Option<TwReuse>,
+    /// net.ipv4.tcp_tw_reuse_delay in ms; None on kernels before 6.14, which
+    /// have a fixed delay of one second.
+    pub tcp_tw_reuse_delay_ms: Option<u32>,
+    /// net.ipv4.ip_autobind_reuse: bind() to port 0 may, once no port is
+    /// free, share one with SO_REUSEADDR sockets when the binder set it too.
+    pub ip_autobind_reuse: Option<bool>,
+    /// net.ipv4.tcp_timestamps: 0 off; 1 and 2 offer timestamps.
+    pub tcp_timestamps: Option<u8>,
+}
+
+/// A network namespace as the outputs name it: its inode (N in `net:[N]`,
+/// what `ls -l /proc/PID/ns/net` shows) and its /run/netns name, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceId {
+    pub inode: u64,
+    pub name: Option<String>,
+}
+
+/// The container runtime whose naming a cgroup path follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Runtime {
+    Docker,
+    Containerd,
+    CriO,
+    Podman,
+    Nspawn,
+}
+
+impl Runtime {
+    /// The name JSON uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Docker => "docker",
+            Runtime::Containerd => "containerd",
+            Runtime::CriO => "cri-o",
+            Runtime::Podman => "podman",
+            Runtime::Nspawn => "nspawn",
+        }
+    }
+}
+
+/// A container a process runs in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Container {
+    pub runtime: Runtime,
+    /// 64 hex digits, or the machine name for nspawn.
+    pub id: String,
+    /// The Kubernetes pod's uid (with dashes), when the container is in a pod.
+    pub pod_uid: Option<String>,
+}
+
+impl Container {
+    /// The id as `docker ps` shows it: 12 characters of a hex id; a name whole.
+    pub fn short_id(&self) -> &str {
+        if is_container_id(&self.id) {
+            &self.id[..12]
+        } else {
+            &self.id
+        }
+    }
+}
+
+/// Who a process is, beyond its pid: its container and its systemd unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Workload {
+    /// The last `<name>.service` in its cgroup path.
+    pub unit: Option<String>,
+    pub container: Option<Container>,
+}
+
+/// 64 lowercase hex digits: a container id as docker, containerd, CRI-O and
+/// podman write it.
+pub fn is_container_id(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Counts by state, in the kernel's state order.
 pub fn counts_by_state(sockets: &[Socket]) -> Vec<(TcpState, usize)> {
     let mut counts = [0usize; TcpState::ALL.len()];
@@ -441,6 +684,16 @@ mod tests {
         assert!(!TcpState::FinWait2.is_time_wait_like(None));
         assert!(TcpState::TimeWait.is_time_wait_like(None));
         assert!(!TcpState::Listen.is_time_wait_like(Some(&tw_timer)));
+    }
+
+    #[test]
+    fn protocol_sets() {
+        assert_eq!(ProtocolSet::ALL.iter().collect::<Vec<_>>(), Protocol::ALL);
+        assert_eq!(ProtocolSet::UDP.iter().collect::<Vec<_>>(), [Protocol::Udp]);
+        assert_eq!(ProtocolSet::from(Protocol::Tcp), ProtocolSet::TCP);
+        assert!(!ProtocolSet::TCP.contains(Protocol::Udp));
+        assert_eq!(Protocol::Udp.to_string(), "udp");
+        assert_eq!(Protocol::Tcp.as_str(), "tcp");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use crate::diagnosis::rules::RuleContext;
 use crate::diagnosis::IntendedBind;
-use crate::model::{Family, Process, Socket, TcpState, Timer, TimerKind};
+use crate::model::{Family, Process, Protocol, Socket, TcpState, Timer, TimerKind};
 
 /// The uid the test binds run as.
 pub const UID: u32 = 1000;
@@ -28,6 +28,7 @@ pub fn socket(state: TcpState, local: &str, remote: &str) -> Socket {
     });
     let mini = timer.is_some();
     Socket {
+        protocol: Protocol::Tcp,
         family,
         state,
         local,
@@ -74,6 +75,7 @@ pub fn owned_by(mut socket: Socket, pid: u32, comm: &str) -> Socket {
 pub fn bind(text: &str) -> IntendedBind {
     let target = addr(text);
     IntendedBind {
+        protocol: crate::model::Protocol::Tcp,
         addr: target.ip(),
         port: target.port(),
         reuseaddr: false,
@@ -107,6 +109,7 @@ pub fn verdict_blaming(blockers: Vec<crate::diagnosis::Blocker>) -> crate::diagn
         blockers,
         probes: Vec::new(),
         explanation: String::new(),
+        client_time_waits: 0,
         advice: Vec::new(),
     }
 }

@@ -150,3 +150,70 @@ fn a_process_in_cgroups_named_like_containers() {
 
     assert!(!root.join(&top).exists(), "the test's cgroups are removed");
 }
+
+/// `--all-netns` names a namespace by the container its process runs in: a
+/// server in a fresh namespace, moved into a cgroup named like a docker
+/// container's, holds a port; the report finds that namespace and says
+/// "docker <short id>".
+#[test]
+fn all_netns_names_the_container_of_a_namespace() {
+    let root = match cgroup2_root() {
+        Ok(root) => root,
+        Err(why) => {
+            eprintln!("SKIP {}: {why}", module_path!());
+            return;
+        }
+    };
+    if !common::can_use_netns(module_path!()) {
+        return;
+    }
+    let ns = common::Netns::new();
+    let cgroups = Cgroups::create(
+        &root,
+        &format!("twi-test-{}-ns.slice/docker-{ID}.scope", std::process::id()),
+    );
+    let mut server = ns.spawn(
+        "python3",
+        &[
+            "-c",
+            "import socket,sys,time\n\
+             s=socket.socket(); s.bind(('127.0.0.1',47301)); s.listen()\n\
+             print('ready'); sys.stdout.flush(); time.sleep(60)",
+        ],
+    );
+    assert_eq!(server.read_line(), "ready");
+    fs::write(
+        cgroups.leaf().join("cgroup.procs"),
+        server.pid().to_string(),
+    )
+    .expect("move the server into the cgroup");
+    let out = Command::new(common::BIN)
+        .args(["--port", "47301", "--all-netns", "--json"])
+        .output()
+        .unwrap();
+    let text = Command::new(common::BIN)
+        .args(["--port", "47301", "--all-netns"])
+        .output()
+        .unwrap();
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    drop(cgroups);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = common::json(&out);
+    let found = doc["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["netns"]["name"] == ns.name.as_str())
+        .expect("the server's namespace holds the port");
+    assert_eq!(found["netns"]["pids"], serde_json::json!([server.pid()]));
+    assert_eq!(found["netns"]["container"]["runtime"], "docker");
+    assert_eq!(found["netns"]["container"]["id"], ID);
+    let human = String::from_utf8_lossy(&text.stdout);
+    assert!(human.contains(&format!("docker {}", &ID[..12])), "{human}");
+}

@@ -52,8 +52,8 @@ fn invalid_values_list_the_valid_ones() {
 
 #[test]
 fn clap_tips_come_through_on_the_same_line() {
-    let line = message(&["--prot", "3"]);
-    assert!(line.contains("'--prot'"), "{line}");
+    let line = message(&["--pot", "3"]);
+    assert!(line.contains("'--pot'"), "{line}");
     assert!(
         line.contains("a similar argument exists: '--port'"),
         "{line}"

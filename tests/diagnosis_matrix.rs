@@ -16,7 +16,7 @@ use tw_inspect::diagnosis::{
     diagnose, rule_context, run_probes, Conflict, IntendedBind, Reason, Verdict,
 };
 use tw_inspect::errno::Errno;
-use tw_inspect::model::{Query, SourceKind};
+use tw_inspect::model::{Protocol, Query, SourceKind};
 use tw_inspect::source::{netlink, owners, procnet, sysctl};
 
 const PORT: u16 = 9527;
@@ -74,6 +74,7 @@ fn judge_with(
 ) -> Diagnosed {
     let kernel = sysctl::read();
     let bind = IntendedBind {
+        protocol: Protocol::Tcp,
         addr: addr.ip(),
         port: addr.port(),
         reuseaddr: opts.reuseaddr,
@@ -85,12 +86,16 @@ fn judge_with(
     // The judge binds first: a successful bind can change how the kernel
     // treats the next one (see run_probes), and the probe repeats this bind.
     let kernel_blocked = !sockets::kernel_allows(addr, Opts { device, ..opts });
-    let mut proc_table =
-        procnet::read_sockets(Path::new("/proc/thread-self"), &Query::everything())
-            .expect("read /proc/thread-self/net/tcp")
-            .sockets;
+    let mut proc_table = procnet::read_sockets(
+        Path::new("/proc/thread-self"),
+        Protocol::Tcp,
+        &Query::everything(),
+    )
+    .expect("read /proc/thread-self/net/tcp")
+    .sockets;
     owners::attach_owners(&mut proc_table, Path::new("/proc"));
-    let mut netlink_table = netlink::read_sockets(&Query::everything()).expect("sock_diag");
+    let mut netlink_table =
+        netlink::read_sockets(Protocol::Tcp, &Query::everything()).expect("sock_diag");
     owners::attach_owners(&mut netlink_table, Path::new("/proc"));
 
     let proc_ctx = rule_context(&bind, &kernel, SourceKind::Proc);

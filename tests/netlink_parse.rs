@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
 use proptest::prelude::*;
-use tw_inspect::model::{Family, Socket, TcpState, Timer, TimerKind};
+use tw_inspect::model::{Family, Protocol, Socket, TcpState, Timer, TimerKind};
 use tw_inspect::source::netlink::{self, ChunkStatus, INET_DIAG_MSG_LEN};
 use tw_inspect::Error;
 
@@ -112,7 +112,7 @@ fn payloads(mut bytes: &[u8]) -> Vec<&[u8]> {
 
 fn parse_all(bytes: &[u8]) -> Result<(Vec<Socket>, ChunkStatus), Error> {
     let mut out = Vec::new();
-    let status = netlink::parse_dump(bytes, &mut out)?;
+    let status = netlink::parse_dump(bytes, Protocol::Tcp, &mut out)?;
     Ok((out, status))
 }
 
@@ -191,12 +191,15 @@ fn real_captures_round_trip_message_by_message() {
     let messages: Vec<_> = CAPTURES.into_iter().flat_map(payloads).collect();
     assert_eq!(messages.len(), 42);
     for payload in messages {
-        let socket = netlink::parse_inet_diag_msg(payload).unwrap();
+        let socket = netlink::parse_inet_diag_msg(payload, Protocol::Tcp).unwrap();
         let again = encode(&socket);
         // The fixed part is reproduced byte for byte; the kernel's other
         // attributes (shutdown, mark, cgroup, sockopt) are not modelled.
         assert_eq!(&again[..INET_DIAG_MSG_LEN], &payload[..INET_DIAG_MSG_LEN]);
-        assert_eq!(netlink::parse_inet_diag_msg(&again).unwrap(), socket);
+        assert_eq!(
+            netlink::parse_inet_diag_msg(&again, Protocol::Tcp).unwrap(),
+            socket
+        );
     }
 }
 
@@ -260,17 +263,17 @@ fn truncated_and_oversized_lengths_are_errors() {
         payload.extend_from_slice(&11u16.to_ne_bytes());
         payload.extend_from_slice(&[1, 0, 0, 0]);
         assert!(
-            netlink::parse_inet_diag_msg(&payload).is_err(),
+            netlink::parse_inet_diag_msg(&payload, Protocol::Tcp).is_err(),
             "nla_len {nla_len}"
         );
     }
     // Unknown family and state.
     let mut payload = encode(&sockets[0]);
     payload[0] = 1;
-    assert!(netlink::parse_inet_diag_msg(&payload).is_err());
+    assert!(netlink::parse_inet_diag_msg(&payload, Protocol::Tcp).is_err());
     let mut payload = encode(&sockets[0]);
     payload[1] = 14;
-    assert!(netlink::parse_inet_diag_msg(&payload).is_err());
+    assert!(netlink::parse_inet_diag_msg(&payload, Protocol::Tcp).is_err());
 }
 
 fn arb_socket() -> impl Strategy<Value = Socket> {
@@ -316,6 +319,7 @@ fn arb_socket() -> impl Strategy<Value = Socket> {
     )
         .prop_map(
             |((family, local, remote), state, timer, n, cookie, v6only)| Socket {
+                protocol: Protocol::Tcp,
                 family,
                 state,
                 local,
@@ -339,7 +343,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let _ = parse_all(&bytes);
-        let _ = netlink::parse_inet_diag_msg(&bytes);
+        let _ = netlink::parse_inet_diag_msg(&bytes, Protocol::Tcp);
     }
 
     #[test]
@@ -370,7 +374,7 @@ proptest! {
             let i = at.index(payload.len());
             payload[i] = value;
         }
-        let _ = netlink::parse_inet_diag_msg(&payload);
+        let _ = netlink::parse_inet_diag_msg(&payload, Protocol::Tcp);
     }
 
     #[test]

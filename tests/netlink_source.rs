@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::sockets::{self, Opts};
 use common::Netns;
-use tw_inspect::model::{Family, Query, Socket, StateSet, TcpState, TimerKind};
+use tw_inspect::model::{Family, Protocol, Query, Socket, StateSet, TcpState, TimerKind};
 use tw_inspect::source::netlink::{self, DestroyError};
 
 /// Sockets kept open for the life of a scenario.
@@ -188,7 +188,7 @@ fn dump_matches_ss_on_a_table_of_thousands() {
     let keep = ns.run(|| build_table(800));
     let started = Instant::now();
     let sockets = ns
-        .run(|| netlink::read_sockets(&Query::everything()))
+        .run(|| netlink::read_sockets(Protocol::Tcp, &Query::everything()))
         .expect("read_sockets");
     let read_ms = started.elapsed().as_millis();
     let ss_out = ns.ss(&["-tanoH"]);
@@ -333,7 +333,7 @@ fn default_mask_leaves_out_bound_sockets() {
     let ns = Netns::new();
     let _fd = ns.run(|| sockets::bind_with(addr("127.0.0.1:7009"), Opts::default()).unwrap());
     let all = ns
-        .run(|| netlink::read_sockets(&Query::everything()))
+        .run(|| netlink::read_sockets(Protocol::Tcp, &Query::everything()))
         .unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].state, TcpState::Bound);
@@ -344,7 +344,11 @@ fn default_mask_leaves_out_bound_sockets() {
         peer_time_waits: false,
         states: everything_but_bound(),
     };
-    assert_eq!(ns.run(|| netlink::read_sockets(&without)).unwrap(), vec![]);
+    assert_eq!(
+        ns.run(|| netlink::read_sockets(Protocol::Tcp, &without))
+            .unwrap(),
+        vec![]
+    );
 }
 
 fn key(socket: &Socket) -> (TcpState, SocketAddr, SocketAddr, Option<u64>) {
@@ -357,7 +361,7 @@ fn kernel_filter_equals_user_space_filter() {
     let ns = Netns::new();
     let keep = ns.run(|| build_table(100));
     let all = ns
-        .run(|| netlink::read_sockets(&Query::everything()))
+        .run(|| netlink::read_sockets(Protocol::Tcp, &Query::everything()))
         .unwrap();
     let time_wait = all
         .iter()
@@ -403,11 +407,11 @@ fn kernel_filter_equals_user_space_filter() {
                 peer_time_waits: false,
                 states: *states,
             };
-            let (sockets, raw) = ns.run(|| netlink::read_raw(&query)).unwrap();
+            let (sockets, raw) = ns.run(|| netlink::read_raw(Protocol::Tcp, &query)).unwrap();
             // What the kernel sent, before read_sockets' own safety filter:
             // the bytecode and state mask alone must select exactly these.
             let mut sent = Vec::new();
-            netlink::parse_dump(&raw, &mut sent).unwrap();
+            netlink::parse_dump(&raw, Protocol::Tcp, &mut sent).unwrap();
             assert!(
                 sent == sockets,
                 "{query:?}: the kernel sent {} sockets, {} of them match",
@@ -432,9 +436,11 @@ fn raw_capture_parses_back_to_the_same_sockets() {
     let ns = Netns::new();
     // Small: this is also the scenario of fixtures/netlink/dump.bin.
     let keep = ns.run(|| build_table_sized(2, 1, 1, 2, 1));
-    let (sockets, raw) = ns.run(|| netlink::read_raw(&Query::everything())).unwrap();
+    let (sockets, raw) = ns
+        .run(|| netlink::read_raw(Protocol::Tcp, &Query::everything()))
+        .unwrap();
     let mut parsed = Vec::new();
-    let status = netlink::parse_dump(&raw, &mut parsed).unwrap();
+    let status = netlink::parse_dump(&raw, Protocol::Tcp, &mut parsed).unwrap();
     assert!(status.done && !status.interrupted);
     assert_eq!(parsed, sockets);
     if let Some(dir) = std::env::var_os("TWI_WRITE_FIXTURES") {
@@ -454,7 +460,9 @@ fn destroy_frees_the_port_held_by_time_wait() {
     assert!(!ns.run(|| sockets::kernel_allows(port, Opts::default())));
 
     let everything = Query::everything();
-    let before = ns.run(|| netlink::read_sockets(&everything)).unwrap();
+    let before = ns
+        .run(|| netlink::read_sockets(Protocol::Tcp, &everything))
+        .unwrap();
     let listener = before
         .iter()
         .find(|s| s.local.port() == 7100)
@@ -467,7 +475,9 @@ fn destroy_frees_the_port_held_by_time_wait() {
             .into_iter()
             .collect(),
     };
-    let held = ns.run(|| netlink::read_sockets(&query)).unwrap();
+    let held = ns
+        .run(|| netlink::read_sockets(Protocol::Tcp, &query))
+        .unwrap();
     assert_eq!(held.len(), 1, "{held:?}");
     let tw = &held[0];
     assert_eq!(tw.state, TcpState::TimeWait);
@@ -485,11 +495,17 @@ fn destroy_frees_the_port_held_by_time_wait() {
     ns.run(|| netlink::destroy(tw))
         .expect("destroy the TIME_WAIT");
     assert!(ns.run(|| sockets::kernel_allows(port, Opts::default())));
-    assert_eq!(ns.run(|| netlink::read_sockets(&query)).unwrap(), vec![]);
+    assert_eq!(
+        ns.run(|| netlink::read_sockets(Protocol::Tcp, &query))
+            .unwrap(),
+        vec![]
+    );
     // Gone now: a second destroy says so.
     assert_eq!(ns.run(|| netlink::destroy(tw)), Err(DestroyError::NotFound));
 
-    let after = ns.run(|| netlink::read_sockets(&everything)).unwrap();
+    let after = ns
+        .run(|| netlink::read_sockets(Protocol::Tcp, &everything))
+        .unwrap();
     let still = after.iter().find(|s| s.local.port() == 7100).unwrap();
     assert_eq!(key(still), key(&listener));
     drop(unrelated);
@@ -499,6 +515,7 @@ fn destroy_frees_the_port_held_by_time_wait() {
 fn destroy_refuses_a_socket_without_cookie() {
     // No kernel needed: the request is never sent.
     let socket = Socket {
+        protocol: Protocol::Tcp,
         family: Family::Ipv4,
         state: TcpState::TimeWait,
         local: addr("127.0.0.1:80"),
@@ -528,7 +545,7 @@ fn empty_state_set_reads_nothing() {
         peer_time_waits: false,
         states: StateSet::EMPTY,
     };
-    match netlink::read_sockets(&query) {
+    match netlink::read_sockets(Protocol::Tcp, &query) {
         Ok(sockets) => assert!(sockets.is_empty()),
         Err(e) => panic!("{e}"),
     }
@@ -582,19 +599,19 @@ fn dump_speed_against_ss() {
     for _ in 0..5 {
         let (n, took) = ns.run(|| {
             let started = Instant::now();
-            let sockets = netlink::read_sockets(&Query::everything()).unwrap();
+            let sockets = netlink::read_sockets(Protocol::Tcp, &Query::everything()).unwrap();
             (sockets.len(), started.elapsed())
         });
         count = n;
         ours.push(took);
     }
     // The user-space share: parsing the same replies from memory.
-    let (_, raw) = ns.run(|| netlink::read_raw(&Query::everything()).unwrap());
+    let (_, raw) = ns.run(|| netlink::read_raw(Protocol::Tcp, &Query::everything()).unwrap());
     let parse = (0..5)
         .map(|_| {
             let started = Instant::now();
             let mut out = Vec::new();
-            netlink::parse_dump(&raw, &mut out).unwrap();
+            netlink::parse_dump(&raw, Protocol::Tcp, &mut out).unwrap();
             started.elapsed()
         })
         .min()

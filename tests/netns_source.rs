@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use common::sockets::{self, Opts};
 use common::{ChildGuard, Netns as TestNetns};
-use tw_inspect::model::Query;
+use tw_inspect::model::{Protocol, Query};
 use tw_inspect::source::netlink;
 use tw_inspect::source::netns::{
     all_namespaces, DeniedAction, Netns, NetnsError, NetnsInfo, NetnsSpec,
@@ -277,7 +277,7 @@ fn run_makes_sockets_in_the_namespace() {
         ..Query::everything()
     };
     let seen = netns_a
-        .run(|| netlink::read_sockets(&query))
+        .run(|| netlink::read_sockets(Protocol::Tcp, &query))
         .unwrap()
         .unwrap();
     assert_eq!(seen.len(), 1, "{seen:?}");
@@ -468,7 +468,12 @@ fn all_namespaces_on_a_hundred() {
         let (entered, sockets) = info
             .open()
             .unwrap()
-            .run(|| (link_inode("thread-self"), netlink::read_sockets(&query)))
+            .run(|| {
+                (
+                    link_inode("thread-self"),
+                    netlink::read_sockets(Protocol::Tcp, &query),
+                )
+            })
             .unwrap();
         assert_eq!(entered, info.inode);
         let sockets = sockets.unwrap();

@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::{sockets, Netns};
-use tw_inspect::model::{Family, Query, Socket, TcpState};
+use tw_inspect::model::{Family, Protocol, Query, Socket, TcpState};
 use tw_inspect::source::owners::{attach_owners, OwnerScan};
 use tw_inspect::source::procnet::read_sockets;
 
 fn socket(inode: u64) -> Socket {
     let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9527);
     Socket {
+        protocol: Protocol::Tcp,
         family: Family::Ipv4,
         state: if inode == 0 {
             TcpState::TimeWait
@@ -205,7 +206,13 @@ fn real_holders_in_a_namespace() {
     ns.run(|| sockets::client_side_time_wait("127.0.0.1:9602".parse().unwrap()));
 
     let mut table = ns
-        .run(|| read_sockets(Path::new("/proc/thread-self"), &Query::everything()))
+        .run(|| {
+            read_sockets(
+                Path::new("/proc/thread-self"),
+                Protocol::Tcp,
+                &Query::everything(),
+            )
+        })
         .unwrap();
     let scan = attach_owners(&mut table.sockets, Path::new("/proc"));
     assert_eq!(scan.unseen, 0, "{scan:?}");

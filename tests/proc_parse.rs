@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use proptest::prelude::*;
-use tw_inspect::model::{Family, Query, Socket, StateSet, TcpState, Timer, TimerKind};
+use tw_inspect::model::{Family, Protocol, Query, Socket, StateSet, TcpState, Timer, TimerKind};
 use tw_inspect::source::procnet::{parse_table, read_sockets, ParsedTable};
+use tw_inspect::source::SourceNote;
 use tw_inspect::Error;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/proc");
@@ -71,7 +72,12 @@ impl Drop for Scratch {
 #[cfg(target_endian = "little")]
 #[test]
 fn real_capture_v4() {
-    let table = parse_table(&fixture("capture/net/tcp"), Family::Ipv4, 100);
+    let table = parse_table(
+        &fixture("capture/net/tcp"),
+        Protocol::Tcp,
+        Family::Ipv4,
+        100,
+    );
     assert_eq!(table.skipped_rows, 0);
     assert_eq!(
         describe_all(&table),
@@ -100,7 +106,12 @@ fn real_capture_v4() {
 #[cfg(target_endian = "little")]
 #[test]
 fn real_capture_v6_with_v4_mapped_rows() {
-    let table = parse_table(&fixture("capture/net/tcp6"), Family::Ipv6, 100);
+    let table = parse_table(
+        &fixture("capture/net/tcp6"),
+        Protocol::Tcp,
+        Family::Ipv6,
+        100,
+    );
     assert_eq!(table.skipped_rows, 0);
     assert_eq!(
         describe_all(&table),
@@ -127,7 +138,12 @@ fn real_capture_v6_with_v4_mapped_rows() {
 #[cfg(target_endian = "little")]
 #[test]
 fn crafted_v4_every_state_and_timer() {
-    let table = parse_table(&fixture("crafted/net/tcp"), Family::Ipv4, 100);
+    let table = parse_table(
+        &fixture("crafted/net/tcp"),
+        Protocol::Tcp,
+        Family::Ipv4,
+        100,
+    );
     assert_eq!(table.skipped_rows, 0);
     let peer = "192.168.0.9";
     assert_eq!(
@@ -160,7 +176,12 @@ fn crafted_v4_every_state_and_timer() {
 #[cfg(target_endian = "little")]
 #[test]
 fn crafted_v6_rows() {
-    let table = parse_table(&fixture("crafted/net/tcp6"), Family::Ipv6, 100);
+    let table = parse_table(
+        &fixture("crafted/net/tcp6"),
+        Protocol::Tcp,
+        Family::Ipv6,
+        100,
+    );
     assert_eq!(table.skipped_rows, 0);
     assert_eq!(
         describe_all(&table),
@@ -180,18 +201,22 @@ fn crafted_v6_rows() {
 #[test]
 fn ticks_scale_with_user_hz() {
     let row = "   0: 0100007F:2537 0100007F:BC36 06 00000000:00000000 03:00000400 00000000     0        0 0 3 0000000000000000";
-    let at = |hz| parse_table(row, Family::Ipv4, hz).sockets[0].time_wait_remaining_ms();
+    let at =
+        |hz| parse_table(row, Protocol::Tcp, Family::Ipv4, hz).sockets[0].time_wait_remaining_ms();
     assert_eq!(at(100), Some(10240));
     assert_eq!(at(1024), Some(1000)); // alpha's USER_HZ
                                       // Unknown tick rate: the remaining time cannot be known, so no row.
-    assert_eq!(parse_table(row, Family::Ipv4, 0).skipped_rows, 1);
+    assert_eq!(
+        parse_table(row, Protocol::Tcp, Family::Ipv4, 0).skipped_rows,
+        1
+    );
 }
 
 #[cfg(target_endian = "little")]
 #[test]
 fn garbled_rows_are_skipped_and_counted() {
     let root = Path::new(FIXTURES).join("garbled");
-    let table = read_sockets(&root, &Query::everything()).unwrap();
+    let table = read_sockets(&root, Protocol::Tcp, &Query::everything()).unwrap();
     assert_eq!(
         describe_all(&table),
         [
@@ -213,7 +238,7 @@ fn garbled_rows_are_skipped_and_counted() {
             let Ok(text) = std::str::from_utf8(line) else {
                 continue; // binary: only the reader sees it (counted above)
             };
-            let parsed = parse_table(text, family, 100);
+            let parsed = parse_table(text, Protocol::Tcp, family, 100);
             assert_eq!(
                 (parsed.sockets.len(), parsed.skipped_rows),
                 (0, 1),
@@ -234,7 +259,7 @@ fn reader_filters_by_query() {
             .into_iter()
             .collect(),
     };
-    let table = read_sockets(&root, &query).unwrap();
+    let table = read_sockets(&root, Protocol::Tcp, &query).unwrap();
     assert_eq!(
         describe_all(&table),
         ["FIN_WAIT2 127.0.0.1:9527 127.0.0.1:50744 tx=0 rx=0 timewait/59800ms/r0 uid=0 inode=0"]
@@ -245,22 +270,22 @@ fn reader_filters_by_query() {
         states: StateSet::EMPTY,
     };
     assert_eq!(
-        read_sockets(&root, &nothing).unwrap(),
+        read_sockets(&root, Protocol::Tcp, &nothing).unwrap(),
         ParsedTable::default()
     );
-    let all = read_sockets(&root, &Query::everything()).unwrap();
+    let all = read_sockets(&root, Protocol::Tcp, &Query::everything()).unwrap();
     assert_eq!(all.sockets.len(), 7 + 9);
 }
 
 #[test]
 fn reader_errors_name_the_path() {
     let missing = Path::new("/nonexistent/twi-proc-root");
-    match read_sockets(missing, &Query::everything()) {
+    match read_sockets(missing, Protocol::Tcp, &Query::everything()) {
         Err(Error::Io { path, .. }) => assert_eq!(path, missing.display().to_string()),
         other => panic!("expected Io error, got {other:?}"),
     }
     let scratch = Scratch::new();
-    match read_sockets(&scratch.0, &Query::everything()) {
+    match read_sockets(&scratch.0, Protocol::Tcp, &Query::everything()) {
         Err(Error::Io { path, .. }) => assert!(path.ends_with("net/tcp"), "{path}"),
         other => panic!("expected Io error, got {other:?}"),
     }
@@ -296,7 +321,7 @@ fn reader_rejects_files_that_are_not_tables() {
         let scratch = Scratch::new();
         scratch.write("tcp", header4.as_bytes());
         let root = scratch.write(name, bytes);
-        match read_sockets(root, &Query::everything()) {
+        match read_sockets(root, Protocol::Tcp, &Query::everything()) {
             Err(Error::Invalid(message)) => {
                 assert!(
                     message.contains(&format!("net/{name}: not a /proc/net/{name} table ({why})")),
@@ -306,12 +331,19 @@ fn reader_rejects_files_that_are_not_tables() {
             other => panic!("{name} {bytes:?}: expected Invalid, got {other:?}"),
         }
     }
-    // A header and nothing else is an empty table; tcp6 may be missing.
+    // A header and nothing else is an empty table; tcp6 may be missing,
+    // which is noted.
     let scratch = Scratch::new();
     let root = scratch.write("tcp", header4.as_bytes());
     assert_eq!(
-        read_sockets(root, &Query::everything()).unwrap(),
-        ParsedTable::default()
+        read_sockets(root, Protocol::Tcp, &Query::everything()).unwrap(),
+        ParsedTable {
+            notes: vec![SourceNote::Ipv6TableMissing {
+                protocol: Protocol::Tcp,
+                path: root.join("net/tcp6"),
+            }],
+            ..ParsedTable::default()
+        }
     );
 }
 
@@ -329,7 +361,7 @@ fn reader_caps_line_length() {
     bytes.extend_from_slice(b"\n   0: 0100007F:2537 0100007F:BC36 06 00000000:00000000 03:0000172E 00000000     0        0 0 3 0000000000000000");
     let scratch = Scratch::new();
     let root = scratch.write("tcp", &bytes);
-    let table = read_sockets(root, &Query::everything()).unwrap();
+    let table = read_sockets(root, Protocol::Tcp, &Query::everything()).unwrap();
     assert_eq!((table.sockets.len(), table.skipped_rows), (1, 1));
 }
 
@@ -403,6 +435,7 @@ fn arb_socket() -> impl Strategy<Value = (Socket, u64)> {
                 retransmits: retr,
             });
             let socket = Socket {
+                protocol: Protocol::Tcp,
                 family,
                 state: TcpState::from_kernel(st).unwrap(),
                 local: SocketAddr::new(ip(a), pa),
@@ -447,7 +480,7 @@ proptest! {
     #[test]
     fn valid_rows_parse_back_exactly((socket, ticks) in prop_oneof![arb_socket(), arb_mini()]) {
         let row = kernel_row(&socket, ticks);
-        let table = parse_table(&row, socket.family, 100);
+        let table = parse_table(&row, Protocol::Tcp, socket.family, 100);
         prop_assert_eq!(table.skipped_rows, 0, "{}", row);
         prop_assert_eq!(table.sockets, vec![socket]);
     }
@@ -455,7 +488,7 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(text in ".{0,400}") {
         for family in [Family::Ipv4, Family::Ipv6] {
-            let table = parse_table(&text, family, 100);
+            let table = parse_table(&text, Protocol::Tcp, family, 100);
             prop_assert!(table.sockets.len() + table.skipped_rows <= text.lines().count());
         }
     }
@@ -465,7 +498,7 @@ proptest! {
         let mut row = kernel_row(&socket, ticks);
         let cut = at.index(row.len());
         row.replace_range(cut..(cut + 1).min(row.len()), &with);
-        let table = parse_table(&row, socket.family, 100);
+        let table = parse_table(&row, Protocol::Tcp, socket.family, 100);
         prop_assert_eq!(table.sockets.len() + table.skipped_rows, 1);
     }
 
@@ -475,8 +508,8 @@ proptest! {
         let scratch = Scratch::new();
         scratch.write("tcp", &[header.as_bytes(), &bytes].concat());
         let root = scratch.write("tcp6", &bytes);
-        let _ = read_sockets(root, &Query::everything());
-        let table = read_sockets(&scratch.0, &Query::everything());
+        let _ = read_sockets(root, Protocol::Tcp, &Query::everything());
+        let table = read_sockets(&scratch.0, Protocol::Tcp, &Query::everything());
         // tcp6 without its header is rejected as a whole, never half-read.
         prop_assert!(matches!(table, Err(Error::Invalid(_))) || bytes.starts_with(b"  sl"));
     }

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 
 use common::{sockets, Netns};
-use tw_inspect::model::{Query, Socket, TcpState};
+use tw_inspect::model::{Protocol, Query, Socket, TcpState};
 use tw_inspect::source::procnet::{read_sockets, ParsedTable};
 
 /// Sockets kept open for the duration of the test.
@@ -88,8 +88,14 @@ fn build_scenario() -> Held {
 }
 
 fn ours(ns: &Netns) -> ParsedTable {
-    ns.run(|| read_sockets(Path::new("/proc/thread-self"), &Query::everything()))
-        .expect("read /proc/thread-self/net/tcp{,6}")
+    ns.run(|| {
+        read_sockets(
+            Path::new("/proc/thread-self"),
+            Protocol::Tcp,
+            &Query::everything(),
+        )
+    })
+    .expect("read /proc/thread-self/net/tcp{,6}")
 }
 
 fn norm_ours(addr: &SocketAddr) -> String {

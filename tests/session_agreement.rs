@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use common::{json, sockets, Netns};
 use tw_inspect::diagnosis::Verdict;
+use tw_inspect::model::ProtocolSet;
 use tw_inspect::session::{BindOptions, BindSpec, Session};
 use tw_inspect::source::SourceChoice;
 use tw_inspect::tui::{self, CollectRequest};
@@ -49,6 +50,7 @@ fn dashboard_verdict(ns: &Netns, spec: &BindSpec) -> Verdict {
     let session = Session::new(SourceChoice::Auto, None, true);
     let request = CollectRequest {
         bind: Some(spec.clone()),
+        protocols: ProtocolSet::TCP,
     };
     ns.run(|| tui::snapshot(&session, &request))
         .expect("dashboard reading")
@@ -135,4 +137,47 @@ fn filtered_and_whole_table_readings_agree() {
         "{}",
         dashboard.explanation
     );
+}
+
+/// A bound-only socket (bind(), no listen()) holds its port. The port query
+/// skips the kernel's costly bind-hash walk only when a probe has just shown
+/// that no bound-only socket can matter; these cases pin that it still names
+/// every one that does, with probes and without.
+#[test]
+fn bound_only_sockets_are_named_whenever_they_matter() {
+    require_netns!();
+    let ns = Netns::new();
+    let reuseaddr = sockets::Opts {
+        reuseaddr: true,
+        ..sockets::Opts::default()
+    };
+    let _plain = ns.run(|| sockets::bind_with(addr("0.0.0.0:9541"), Default::default()).unwrap());
+    let _shared = ns.run(|| sockets::bind_with(addr("127.0.0.1:9542"), reuseaddr).unwrap());
+
+    // It blocks a plain bind: named, with and without probes.
+    for extra in [None, Some("--no-probe")] {
+        let out = ns.tw_inspect(["--port", "9541", "--json"].into_iter().chain(extra));
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        let verdict = &json(&out)["verdict"];
+        assert_eq!(verdict["blockers"][0]["state"], "BOUND", "{extra:?}");
+        assert_eq!(verdict["blockers"][0]["reason"], "bound", "{extra:?}");
+    }
+    assert!(!ns.run(|| sockets::kernel_allows(addr("0.0.0.0:9541"), Default::default())));
+
+    // A SO_REUSEADDR bind passes it, but listen() would not: the caveat
+    // needs the bound-only socket read.
+    assert!(ns.run(|| sockets::kernel_allows(addr("127.0.0.1:9542"), reuseaddr)));
+    let out = ns.tw_inspect([
+        "--port",
+        "9542",
+        "--addr",
+        "127.0.0.1",
+        "--reuseaddr",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc = json(&out);
+    assert_eq!(doc["sockets"][0]["state"], "BOUND");
+    let explanation = doc["verdict"]["explanation"].as_str().unwrap();
+    assert!(explanation.contains("listen()"), "{explanation}");
 }

@@ -100,7 +100,8 @@ fn free_key_destroys_the_blocking_time_wait_after_confirmation() {
     assert!(time_wait_on_port(&ns), "destroyed before the answer");
 
     tmux.keys(&["y"]);
-    let free = tmux.wait_for(" FREE ", Duration::from_secs(5));
+    // Wait for the last thing drawn: a capture can catch a frame half-drawn.
+    let free = tmux.wait_for("Destroyed TIME_WAIT", Duration::from_secs(5));
     assert!(free.contains(" FREE "), "panel did not turn FREE:\n{free}");
     assert!(
         free.contains(&format!("Destroyed TIME_WAIT {four_tuple}.")),

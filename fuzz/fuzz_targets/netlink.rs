@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tw_inspect::model::{Family, Socket};
+use tw_inspect::model::{Family, Protocol, Socket};
 use tw_inspect::source::netlink::{parse_dump, parse_inet_diag_msg, INET_DIAG_MSG_LEN};
 
 /// `struct nlmsghdr` and SOCK_DIAG_BY_FAMILY (linux/sock_diag.h).
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
 /// The bytes as one recv() of a multi-part dump reply.
 fn as_stream(data: &[u8]) {
     let mut whole = Vec::new();
-    let Ok(status) = parse_dump(data, &mut whole) else {
+    let Ok(status) = parse_dump(data, Protocol::Tcp, &mut whole) else {
         return;
     };
     whole.iter().for_each(check);
@@ -33,8 +33,8 @@ fn as_stream(data: &[u8]) {
         .map_or(0, |b| u32::from_ne_bytes(*b) as usize);
     let (first, rest) = data.split_at(len.next_multiple_of(4).min(data.len()));
     let mut parts = Vec::new();
-    let one = parse_dump(first, &mut parts).expect("first message of a good stream");
-    let two = parse_dump(rest, &mut parts).expect("rest of a good stream");
+    let one = parse_dump(first, Protocol::Tcp, &mut parts).expect("first message of a good stream");
+    let two = parse_dump(rest, Protocol::Tcp, &mut parts).expect("rest of a good stream");
     assert_eq!(parts, whole);
     assert_eq!(one.done || two.done, status.done);
     assert_eq!(one.interrupted || two.interrupted, status.interrupted);
@@ -43,7 +43,12 @@ fn as_stream(data: &[u8]) {
 /// The bytes as the payload of one SOCK_DIAG_BY_FAMILY message, parsed
 /// alone and framed with an exact, a too-short and a too-long nlmsg_len.
 fn as_message(payload: &[u8]) {
-    let alone = parse_inet_diag_msg(payload).ok();
+    // The UDP reading of the same bytes differs only in its states.
+    if let Ok(udp) = parse_inet_diag_msg(payload, Protocol::Udp) {
+        check(&udp);
+        assert_eq!(udp.protocol, Protocol::Udp);
+    }
+    let alone = parse_inet_diag_msg(payload, Protocol::Tcp).ok();
     if let Some(socket) = &alone {
         check(socket);
         assert!(payload.len() >= INET_DIAG_MSG_LEN);
@@ -60,7 +65,7 @@ fn as_message(payload: &[u8]) {
     // off are read as whatever follows (here garbage, unless padding).
     if let Some(short) = payload.len().checked_sub(1) {
         if let Some(sockets) = framed(exact - 1, payload) {
-            let cut = parse_inet_diag_msg(&payload[..short]).ok();
+            let cut = parse_inet_diag_msg(&payload[..short], Protocol::Tcp).ok();
             assert_eq!(sockets.first(), cut.as_ref());
         }
     }
@@ -77,7 +82,9 @@ fn framed(nlmsg_len: u32, payload: &[u8]) -> Option<Vec<Socket>> {
     message.extend_from_slice(&[0; 8]);
     message.extend_from_slice(payload);
     let mut sockets = Vec::new();
-    parse_dump(&message, &mut sockets).ok().map(|_| sockets)
+    parse_dump(&message, Protocol::Tcp, &mut sockets)
+        .ok()
+        .map(|_| sockets)
 }
 
 /// What every parsed socket must satisfy, whatever the bytes.

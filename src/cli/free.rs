@@ -8,7 +8,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use super::{exit_code, Face};
 use crate::diagnosis::free::{plan_free, TIME_WAIT_CAUTION};
 use crate::error::{Failure, EXIT_BLOCKED};
-use crate::model::{Socket, SourceKind};
+use crate::model::{Protocol, Socket, SourceKind};
 use crate::output::human::{
     bind_text, endpoint, group_more_text, groups, processes_text, EXAMPLES, SUMMARY_ABOVE,
 };
@@ -17,6 +17,24 @@ use crate::session::BindSpec;
 use crate::source::netlink::DestroyError;
 
 pub(super) fn run(face: &Face, spec: &BindSpec) -> Result<i32, Failure> {
+    if spec.options.protocol == Protocol::Udp {
+        // Refused, naming the holder: there is nothing --free could do for UDP.
+        let check = face.check(spec)?;
+        let holders: Vec<String> = check
+            .verdict
+            .blockers
+            .iter()
+            .map(|b| processes_text(&b.socket))
+            .collect();
+        let holders = if holders.is_empty() {
+            String::new()
+        } else {
+            format!("; it is held by {}: stop that process", holders.join(", "))
+        };
+        return Err(Failure::Refused(format!(
+            "--free destroys TIME_WAITs, and UDP has none: a UDP port frees when its holder closes it{holders}"
+        )));
+    }
     let check = face.check(spec)?;
     if check.table.source != SourceKind::Netlink {
         return Err(Failure::Refused(

@@ -2,8 +2,10 @@
 //! listing. Each asks the session and prints what it answers; none decides
 //! anything of its own.
 
+mod connect;
 mod free;
 mod generate;
+mod survey;
 mod wait;
 
 use std::borrow::Cow;
@@ -13,13 +15,13 @@ use std::time::SystemTime;
 
 use crate::args::Args;
 use crate::error::{Error, Failure, EXIT_BLOCKED, EXIT_FREE};
-use crate::model::{Socket, SocketTable};
+use crate::model::{ProtocolSet, Socket, SocketTable};
 use crate::output::inert::inert;
 use crate::output::{color_wanted, human, json};
 use crate::session::{BindSpec, PortCheck, Session};
 
 /// Reports of 100k sockets run to megabytes: write them in big pieces.
-const STDOUT_BUFFER: usize = 1 << 16;
+pub(crate) const STDOUT_BUFFER: usize = 1 << 16;
 
 /// Runs the mode the flags ask for and returns its exit code.
 pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
@@ -28,6 +30,18 @@ pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
     }
     if let Some(problem) = args.problem() {
         return Err(Failure::Input(Error::Invalid(problem)));
+    }
+    if args.port.is_some() && args.protocols() == ProtocolSet::ALL {
+        return Err(Failure::Refused(
+            "--proto all works for the listing; a bind is TCP or UDP: give --proto tcp or --udp with --port"
+                .into(),
+        ));
+    }
+    if args.connect.is_some() {
+        return connect::run(args, session);
+    }
+    if args.all_netns {
+        return survey::run(args, session);
     }
     let Some(spec) = args.bind_spec() else {
         return run_listing(args, session);
@@ -112,11 +126,13 @@ impl Face<'_> {
         let shown = self.shown(&check.table);
         let mut out = io::BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
         if self.args.json {
+            let netns = self.session.namespace();
             json::write_report(
                 &mut out,
                 &shown,
                 &check.verdict,
                 destroyed,
+                netns.as_ref(),
                 self.json_pretty(),
             )?;
         } else {
@@ -125,9 +141,25 @@ impl Face<'_> {
                 captured_at: self.session.captured().and_then(captured_at),
             };
             human::write_report(&mut out, &check.table, &check.verdict, self.style(), scope)?;
+            self.write_namespace_note(&mut out)?;
         }
         out.flush()?;
         Ok(())
+    }
+
+    /// With `--netns`, the report ends by naming the namespace it looked in.
+    fn write_namespace_note(&self, out: &mut impl Write) -> io::Result<()> {
+        if self.args.netns.is_none() {
+            return Ok(());
+        }
+        match self.session.namespace() {
+            Some(id) => writeln!(
+                out,
+                "\nLooked in network namespace {}.",
+                human::namespace_text(&id)
+            ),
+            None => Ok(()),
+        }
     }
 
     /// The table as shown: all of it, or (with --state) a filtered copy.
@@ -168,7 +200,7 @@ fn warn_missing_captures(dir: &Path) {
 }
 
 fn run_listing(args: &Args, session: &Session) -> Result<i32, Failure> {
-    let reading = session.listing(args.state_filter())?;
+    let reading = session.listing(args.state_filter(), args.protocols())?;
     if let Some(warning) = &reading.fallback_warning {
         say!("tw-inspect: {warning}");
     }
@@ -177,7 +209,13 @@ fn run_listing(args: &Args, session: &Session) -> Result<i32, Failure> {
     }
     let mut out = io::BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
     if args.json {
-        json::write_listing(&mut out, &reading.table, io::stdout().is_terminal())?;
+        let netns = session.namespace();
+        json::write_listing(
+            &mut out,
+            &reading.table,
+            netns.as_ref(),
+            io::stdout().is_terminal(),
+        )?;
     } else {
         let style = human::Style {
             color: color_wanted(io::stdout().is_terminal()),

@@ -10,7 +10,7 @@ use super::rules::{Refusal, RuleContext};
 use super::{Blocker, Conflict, IntendedBind, Probe, Reason};
 use crate::duration::seconds_text;
 use crate::errno::Errno;
-use crate::model::{KernelContext, Process, Socket, TcpState, TIME_WAIT_LEN_MS};
+use crate::model::{KernelContext, Process, Protocol, Socket, TcpState, TIME_WAIT_LEN_MS};
 
 /// Everything the explanation draws on.
 pub(crate) struct Findings<'a> {
@@ -90,14 +90,26 @@ fn explain_free(f: &Findings, target: &str, text: &mut Vec<String>, advice: &mut
         text.push(passed);
     }
     if !f.client_side_time_waits.is_empty() {
-        let local_ports: Vec<String> = f
+        // A few ports say it; 100k of them would bury the sentence.
+        const NAMED: usize = 5;
+        let count = f.client_side_time_waits.len();
+        let mut local_ports: Vec<String> = f
             .client_side_time_waits
             .iter()
+            .take(NAMED)
             .map(|s| s.local.port().to_string())
             .collect();
+        if count > NAMED {
+            local_ports.push(format!("and {} more", count - NAMED));
+        }
+        let whose = if count == 1 {
+            "its TIME_WAIT sits on the client's own port"
+        } else {
+            "their TIME_WAITs sit on the clients' own ports"
+        };
         text.push(format!(
-            "The client closed first: its TIME_WAIT sits on the client's own port ({}), not \
-             on {port}, so nothing holds the server's port.",
+            "The client closed first: {whose} ({}), not on {port}, so nothing holds the \
+             server's port.",
             local_ports.join(", ")
         ));
     }
@@ -243,7 +255,9 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
             probe.bind.addr
         ));
     }
-    if succeeded(f.probes, ProbeKind::WithReuseport).is_some() {
+    if f.bind.protocol == Protocol::Udp {
+        udp_sharing_advice(f, advice);
+    } else if succeeded(f.probes, ProbeKind::WithReuseport).is_some() {
         advice.push(if only_time_waits {
             "SO_REUSEPORT on the new socket gets past it: a probe bind with it succeeded."
                 .to_string()
@@ -274,6 +288,34 @@ fn explain_in_use(f: &Findings, target: &str, text: &mut Vec<String>, advice: &m
              (SOCK_DESTROY: needs CAP_NET_ADMIN and a kernel built with CONFIG_INET_DIAG_DESTROY).",
             bind_command(f.bind, "--free")
         ));
+    }
+}
+
+/// A UDP port is shared by agreement, not by waiting: SO_REUSEADDR on every
+/// socket (receivers of one multicast group), or SO_REUSEPORT on every
+/// socket of one user (load spread across receivers).
+fn udp_sharing_advice(f: &Findings, advice: &mut Vec<String>) {
+    if succeeded(f.probes, ProbeKind::WithReuseaddr).is_some() {
+        advice.push(
+            "Set SO_REUSEADDR on the new socket before bind(): a probe bind with it succeeded, \
+             so the holder set it too. For UDP that is all it takes (receivers of one \
+             multicast group share a port this way; every one of them gets each datagram)."
+                .to_string(),
+        );
+    } else if succeeded(f.probes, ProbeKind::WithReuseport).is_some() {
+        advice.push(
+            "Set SO_REUSEPORT on the new socket before bind(): a probe bind with it succeeded. \
+             The kernel then spreads datagrams across the sockets (load balancing, not a copy \
+             to each)."
+                .to_string(),
+        );
+    } else {
+        advice.push(
+            "To share the port, every socket on it must set SO_REUSEADDR (multicast receivers) \
+             or SO_REUSEPORT (load-spread receivers, same user) before bind(): the holder did \
+             neither that this bind can match, so stop it or pick another port."
+                .to_string(),
+        );
     }
 }
 
@@ -400,9 +442,16 @@ fn old_socket(time_waits: usize) -> &'static str {
 
 fn live_holder_sentence(blocker: &Blocker) -> String {
     let socket = &blocker.socket;
-    let what = match blocker.reason {
-        Reason::Listen => format!("A listening socket on {}", socket.local),
-        Reason::Bound => format!("A bound, not listening, socket on {}", socket.local),
+    let what = match (socket.protocol, blocker.reason) {
+        (Protocol::Udp, Reason::Bound) => format!("A UDP socket bound to {}", socket.local),
+        (Protocol::Udp, _) => format!(
+            "A connected UDP socket {} -> {}",
+            socket.local, socket.remote
+        ),
+        (Protocol::Tcp, Reason::Listen) => format!("A listening socket on {}", socket.local),
+        (Protocol::Tcp, Reason::Bound) => {
+            format!("A bound, not listening, socket on {}", socket.local)
+        }
         _ => format!(
             "A connection {} -> {} ({})",
             socket.local, socket.remote, socket.state

@@ -1,14 +1,17 @@
 //! Diagnosis: given the bind a server intends, which sockets block it, why,
-//! what would help, and when the port frees. The rules are pure; probes are
-//! the one place that touches the kernel.
+//! what would help, and when the port frees. The rules are pure ([`rules`]
+//! for a TCP bind, [`udp_rules`] for a UDP one); probes are the one place
+//! that touches the kernel.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+pub mod connect;
 pub mod explain;
 pub mod free;
 pub mod probe;
 pub mod rules;
+pub mod udp_rules;
 mod verdict;
 
 pub use explain::wait_command;
@@ -17,7 +20,7 @@ pub use rules::{assess, listen_caveat, Assessment, RuleContext};
 pub use verdict::diagnose;
 
 use crate::errno::Errno;
-use crate::model::Socket;
+use crate::model::{Protocol, Socket};
 
 /// The bind the user's server intends to make. `v6only` is the effective
 /// IPV6_V6ONLY: `--v6only` when given, else [`KernelContext::default_v6only`].
@@ -25,6 +28,8 @@ use crate::model::Socket;
 /// [`KernelContext::default_v6only`]: crate::model::KernelContext::default_v6only
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntendedBind {
+    /// TCP or UDP: their ports are separate, and so are their rules.
+    pub protocol: Protocol,
     pub addr: IpAddr,
     pub port: u16,
     pub reuseaddr: bool,
@@ -103,6 +108,9 @@ pub struct Verdict {
     pub blockers: Vec<Blocker>,
     /// Empty when nothing was probed (`--no-probe`, captured files).
     pub probes: Vec<Probe>,
+    /// TIME_WAITs whose peer is this port, left on their own ports by
+    /// clients that closed first: they hold nothing, but tell which side did.
+    pub client_time_waits: usize,
     /// Plain words, specific to the case.
     pub explanation: String,
     /// What to do now, most useful first.

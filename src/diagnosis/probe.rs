@@ -8,11 +8,11 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use super::connect::IntendedConnect;
 use super::rules::RuleContext;
 use super::{IntendedBind, Probe};
 use crate::errno::Errno;
-use crate::model::KernelContext;
-use crate::model::{Socket, SourceKind};
+use crate::model::{KernelContext, Protocol, Socket, SourceKind};
 
 /// Which question a probe answers. What code compares is this; the
 /// question's words are output only.
@@ -42,6 +42,8 @@ impl ProbeKind {
 
 /// CAP_NET_BIND_SERVICE's bit in the capability sets (linux/capability.h).
 const CAP_NET_BIND_SERVICE: u32 = 10;
+/// CAP_SETUID's bit: needed to probe as another uid.
+const CAP_SETUID: u32 = 7;
 
 /// Probes the intended bind; when it fails with EADDRINUSE, also the
 /// counterfactuals: with SO_REUSEADDR, with SO_REUSEPORT, and (for a wildcard
@@ -54,48 +56,15 @@ const CAP_NET_BIND_SERVICE: u32 = 10;
 /// SO_REUSEADDR alone and so open that path past a socket that never set
 /// SO_REUSEPORT (measured on 6.18). So each flag counterfactual sets one
 /// flag and clears the other; only the user's own intended bind may set both.
-///
-/// With `bind.uid` another uid than this process's, the probes run on a
-/// thread of their own that switches to that uid first (the raw
-/// setresuid(2) changes only the calling thread; glibc's wrapper would
-/// change every thread). When the switch is refused (no CAP_SETUID), no
-/// probe is made: one as the wrong uid would answer another question.
 pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
-    match bind.uid.filter(|uid| *uid != effective_uid()) {
-        None => run_probes_here(bind, sockets),
-        Some(uid) => std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    // SAFETY: a raw syscall with integer arguments; it
-                    // changes only this thread's credentials, and the
-                    // thread ends after the probes.
-                    let rc = unsafe {
-                        libc::syscall(
-                            libc::SYS_setresuid,
-                            libc::c_ulong::from(uid),
-                            libc::c_ulong::from(uid),
-                            libc::c_ulong::from(uid),
-                        )
-                    };
-                    if rc == 0 {
-                        run_probes_here(bind, sockets)
-                    } else {
-                        Vec::new()
-                    }
-                })
-                .join()
-                .unwrap_or_default()
-        }),
-    }
+    probes_after(probe(bind, ProbeKind::Intended), sockets)
 }
 
-fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() }
-}
-
-fn run_probes_here(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
-    let intended = probe(bind, ProbeKind::Intended);
+/// [`run_probes`] for an intended bind already probed: the counterfactuals
+/// that `intended`'s answer calls for. (A bind costs the kernel a walk of the
+/// port's bucket: with 25k TIME_WAITs on a port, a millisecond.)
+pub fn probes_after(intended: Probe, sockets: &[Socket]) -> Vec<Probe> {
+    let bind = &intended.bind.clone();
     let in_use = intended.errno == Some(Errno::EADDRINUSE);
     let mut probes = vec![intended];
     if !in_use {
@@ -129,9 +98,44 @@ fn run_probes_here(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
     probes
 }
 
-/// One real bind() with the bind's family, address, options and device.
+/// One real bind() of a socket of the bind's protocol (SOCK_STREAM or
+/// SOCK_DGRAM), family, address, options and device, closed at once (never
+/// listen()ed or connected).
+///
+/// With `bind.uid` another uid than this process's, the bind is made on a
+/// thread of its own that switches to that uid first: the raw setresuid(2)
+/// changes only the calling thread (glibc's wrapper would change every
+/// thread), and a new thread shares its creator's network namespace. Check
+/// [`can_probe_as`] first: a refused switch answers EPERM, not the question.
 pub fn probe(bind: &IntendedBind, kind: ProbeKind) -> Probe {
-    let errno = try_bind(bind).err().map(|error| Errno::of(&error));
+    let errno = match bind.uid.filter(|uid| *uid != effective_uid()) {
+        None => try_bind(bind),
+        Some(uid) => std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: a raw syscall with integer arguments; it
+                    // changes only this thread's credentials, and the
+                    // thread ends after the bind.
+                    let rc = unsafe {
+                        libc::syscall(
+                            libc::SYS_setresuid,
+                            libc::c_ulong::from(uid),
+                            libc::c_ulong::from(uid),
+                            libc::c_ulong::from(uid),
+                        )
+                    };
+                    if rc == 0 {
+                        try_bind(bind)
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                })
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::from_raw_os_error(libc::EIO)))
+        }),
+    }
+    .err()
+    .map(|error| Errno::of(&error));
     Probe {
         bind: bind.clone(),
         kind,
@@ -140,18 +144,33 @@ pub fn probe(bind: &IntendedBind, kind: ProbeKind) -> Probe {
     }
 }
 
-fn try_bind(bind: &IntendedBind) -> io::Result<()> {
-    let domain = match bind.addr {
-        IpAddr::V4(_) => libc::AF_INET,
-        IpAddr::V6(_) => libc::AF_INET6,
-    };
-    // SAFETY: plain socket(2); the result is checked and owned at once.
-    let raw = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
+/// Whether probes can bind as `uid` (None: this process's): the same uid,
+/// or CAP_SETUID to switch to it.
+pub fn can_probe_as(uid: Option<u32>) -> bool {
+    match uid {
+        Some(uid) if uid != effective_uid() => has_effective_capability(CAP_SETUID),
+        _ => true,
     }
-    // SAFETY: raw is a fresh descriptor nobody else owns; dropping closes it.
-    let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+fn try_bind(bind: &IntendedBind) -> io::Result<()> {
+    bound_socket(bind, false).map(drop)
+}
+
+/// A socket of the bind's protocol with its options, bound to its address
+/// and port (with IP_BIND_ADDRESS_NO_PORT first when `no_port`); closed
+/// when dropped.
+fn bound_socket(bind: &IntendedBind, no_port: bool) -> io::Result<OwnedFd> {
+    let kind = match bind.protocol {
+        Protocol::Tcp => libc::SOCK_STREAM,
+        Protocol::Udp => libc::SOCK_DGRAM,
+    };
+    let socket = new_socket(bind.addr, kind)?;
     let fd = socket.as_raw_fd();
     if let Some(device) = &bind.device {
         set_option(
@@ -175,13 +194,104 @@ fn try_bind(bind: &IntendedBind) -> io::Result<()> {
             i32::from(bind.v6only),
         )?;
     }
+    if no_port {
+        set_int_option(fd, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1)?;
+    }
     let (storage, length) = sockaddr(SocketAddr::new(bind.addr, bind.port));
     // SAFETY: storage holds a sockaddr of `length` bytes for this family.
     let rc = unsafe { libc::bind(fd, (&raw const storage).cast(), length) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    Ok(socket)
+}
+
+/// A fresh socket of the address's family, owned (closed on drop).
+fn new_socket(addr: IpAddr, kind: i32) -> io::Result<OwnedFd> {
+    let domain = match addr {
+        IpAddr::V4(_) => libc::AF_INET,
+        IpAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: plain socket(2); the result is checked and owned at once.
+    let raw = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh descriptor nobody else owns; dropping closes it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The harmless half of a client's bind(0) + connect(): a real TCP bind() to
+/// port 0 on the client's local address (the family's wildcard when it
+/// names none), with its SO_REUSEADDR and IP_BIND_ADDRESS_NO_PORT, closed at
+/// once; never connect() (that would send a SYN to someone's host), never
+/// listen(). Ok holds the port the kernel chose (0 with
+/// IP_BIND_ADDRESS_NO_PORT, which leaves the choice to connect()).
+/// The chosen port is taken for the instant the probe holds it.
+pub fn probe_bind_zero(connect: &IntendedConnect) -> Result<u16, Errno> {
+    let bind = IntendedBind {
+        protocol: Protocol::Tcp,
+        addr: connect.bind_address(),
+        port: 0,
+        reuseaddr: connect.reuseaddr,
+        reuseport: false,
+        v6only: false,
+        device: None,
+        uid: None,
+    };
+    let socket = bound_socket(&bind, connect.no_port).map_err(|e| Errno::of(&e))?;
+    local_address(&socket)
+        .map(|addr| addr.port())
+        .map_err(|e| Errno::of(&e))
+}
+
+/// The source address the kernel's routing picks for a connection to
+/// `remote` from this thread's namespace: what connect() puts in the
+/// four-tuple when the client binds no address. Asked with a UDP socket's
+/// connect(), which sends nothing.
+pub fn source_address_for(remote: SocketAddr) -> Result<IpAddr, Errno> {
+    let socket = new_socket(remote.ip(), libc::SOCK_DGRAM).map_err(|e| Errno::of(&e))?;
+    let (storage, length) = sockaddr(remote);
+    // SAFETY: storage holds a sockaddr of `length` bytes for this family.
+    let rc = unsafe { libc::connect(socket.as_raw_fd(), (&raw const storage).cast(), length) };
+    if rc != 0 {
+        return Err(Errno::of(&io::Error::last_os_error()));
+    }
+    local_address(&socket)
+        .map(|addr| addr.ip())
+        .map_err(|e| Errno::of(&e))
+}
+
+/// getsockname(2) as a SocketAddr.
+fn local_address(socket: &OwnedFd) -> io::Result<SocketAddr> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut length = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage has room for `length` bytes; the kernel writes at most that.
+    let rc =
+        unsafe { libc::getsockname(socket.as_raw_fd(), (&raw mut storage).cast(), &mut length) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let sin = unsafe { &*(&raw const storage).cast::<libc::sockaddr_in>() };
+            Ok(SocketAddr::new(
+                IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()),
+                u16::from_be(sin.sin_port),
+            ))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: an AF_INET6 address is a sockaddr_in6.
+            let sin6 = unsafe { &*(&raw const storage).cast::<libc::sockaddr_in6>() };
+            Ok(SocketAddr::new(
+                IpAddr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+            ))
+        }
+        _ => Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT)),
+    }
 }
 
 fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
@@ -242,7 +352,7 @@ fn unheld_local_address(bind: &IntendedBind, sockets: &[Socket]) -> Option<IpAdd
     let held = |addr: &IpAddr| {
         sockets
             .iter()
-            .filter(|socket| socket.local.port() == bind.port)
+            .filter(|socket| socket.protocol == bind.protocol && socket.local.port() == bind.port)
             .any(|socket| same_address(&socket.local.ip(), addr))
     };
     let mut candidates: Vec<IpAddr> = local_addresses()

@@ -1,6 +1,8 @@
-//! The kernel's bind() conflict rules as pure code (after
+//! The kernel's TCP bind() conflict rules as pure code (after
 //! net/ipv4/inet_connection_sock.c: `inet_bind_conflict`,
-//! `inet_rcv_saddr_equal`, and the bhash2 lookups of `inet_csk_get_port`).
+//! `inet_rcv_saddr_equal`, and the bhash2 lookups of `inet_csk_get_port`),
+//! and the checks every protocol shares (`assess_as`: protocol, port,
+//! device and address overlap), which [`super::udp_rules`] reuses.
 //!
 //! An existing socket's SO_REUSEADDR and SO_REUSEPORT never appear in a socket
 //! table, so every answer is computed over all four possibilities: the same
@@ -11,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Conflict, IntendedBind, Reason, Why};
 use crate::errno::Errno;
-use crate::model::{Family, Socket, TcpState};
+use crate::model::{Family, Protocol, Socket, TcpState};
 
 /// What the rules need to know about the binder, besides the bind itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,8 +150,55 @@ pub fn reason_of(socket: &Socket) -> Reason {
     }
 }
 
-/// Does `socket` stop `bind` (ignoring errors that come first, see [`refusal`])?
+/// Does `socket` stop a TCP `bind` (ignoring errors that come first, see
+/// [`refusal`])? A UDP socket never does.
 pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assessment {
+    match bind.protocol {
+        Protocol::Tcp => assess_tcp(bind, socket, ctx),
+        Protocol::Udp => super::udp_rules::assess(bind, socket, ctx),
+    }
+}
+
+/// The TCP rules (`inet_csk_bind_conflict`) for one existing socket.
+fn assess_tcp(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assessment {
+    let reason = reason_of(socket);
+    let same_uid = socket.uid == ctx.uid;
+    assess_as(
+        Protocol::Tcp,
+        bind,
+        socket,
+        ctx,
+        |old_reuseaddr, old_reuseport| {
+            kernel_flags_conflict(
+                bind.reuseaddr,
+                bind.reuseport,
+                old_reuseaddr,
+                old_reuseport,
+                reason,
+                same_uid,
+            )
+        },
+        || certain_conflict_why(bind, socket, ctx, reason),
+    )
+}
+
+/// The checks every protocol's bind() makes against one existing socket, in
+/// the kernel's order: the same protocol (TCP and UDP ports are separate
+/// spaces), the same port, overlapping devices, overlapping addresses
+/// (`inet_rcv_saddr_equal` with wildcards, for both protocols); then
+/// `flags_conflict(old_reuseaddr, old_reuseport)`, the protocol's rule over
+/// the existing socket's hidden options, decides: the same answer for all
+/// four settings is certain (`certain_why` says why it conflicts), anything
+/// else is `Unknown`. An overlapping socket without options always conflicts
+/// (`flags_conflict(false, false)`), in every protocol.
+pub(super) fn assess_as(
+    protocol: Protocol,
+    bind: &IntendedBind,
+    socket: &Socket,
+    ctx: &RuleContext,
+    flags_conflict: impl Fn(bool, bool) -> bool,
+    certain_why: impl FnOnce() -> Why,
+) -> Assessment {
     let reason = reason_of(socket);
     let no = |why: Why| Assessment {
         conflict: Conflict::No,
@@ -157,6 +206,16 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
         why,
         hidden: Vec::new(),
     };
+    if socket.protocol != protocol {
+        return no(format!(
+            "It is a {} socket: {} and {} ports are separate, so it never blocks a {} bind.",
+            socket.protocol.as_str().to_uppercase(),
+            Protocol::Tcp.as_str().to_uppercase(),
+            Protocol::Udp.as_str().to_uppercase(),
+            protocol.as_str().to_uppercase()
+        )
+        .into());
+    }
     if socket.local.port() != bind.port {
         return no(format!("It is on port {}, not {}.", socket.local.port(), bind.port).into());
     }
@@ -187,7 +246,15 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
         )
         .into());
     }
-    let passes = hidden_flags_that_pass(bind, socket, ctx);
+    debug_assert!(
+        flags_conflict(false, false),
+        "a rule let a bind pass a socket without options"
+    );
+    let passes = Passes {
+        reuseaddr_alone: !flags_conflict(true, false),
+        reuseport_alone: !flags_conflict(false, true),
+        both: !flags_conflict(true, true),
+    };
     let mut hidden = Vec::new();
     if device.is_none() {
         hidden.push(Hidden::Device);
@@ -205,7 +272,7 @@ pub fn assess(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Assess
         return Assessment {
             conflict: Conflict::Yes,
             reason,
-            why: certain_conflict_why(bind, socket, ctx, reason),
+            why: certain_why(),
             hidden,
         };
     }
@@ -390,26 +457,6 @@ fn kernel_flags_conflict(
         return false;
     }
     !(new_reuseport && old_reuseport && (old == Reason::TimeWait || same_uid))
-}
-
-fn hidden_flags_that_pass(bind: &IntendedBind, socket: &Socket, ctx: &RuleContext) -> Passes {
-    let reason = reason_of(socket);
-    let same_uid = socket.uid == ctx.uid;
-    let passes = |old_reuseaddr, old_reuseport| {
-        !kernel_flags_conflict(
-            bind.reuseaddr,
-            bind.reuseport,
-            old_reuseaddr,
-            old_reuseport,
-            reason,
-            same_uid,
-        )
-    };
-    Passes {
-        reuseaddr_alone: passes(true, false),
-        reuseport_alone: passes(false, true),
-        both: passes(true, true),
-    }
 }
 
 /// The sentence for a socket that conflicts whatever its hidden flags;

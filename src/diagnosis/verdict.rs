@@ -123,6 +123,7 @@ pub fn diagnose(
         listen_caveat,
         client_side_time_waits,
     };
+    let client_time_waits = findings.client_side_time_waits.len();
     let (explanation, advice) = explain(&findings);
     Verdict {
         bind: bind.clone(),
@@ -131,6 +132,7 @@ pub fn diagnose(
         free_in_ms,
         blockers,
         probes: probes.to_vec(),
+        client_time_waits,
         explanation,
         advice,
     }

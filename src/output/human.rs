@@ -12,8 +12,10 @@ use crate::diagnosis::{Conflict, Probe, Verdict};
 use crate::duration::seconds_text;
 use crate::errno::Errno;
 use crate::model::{counts_by_state, Socket, SocketTable, StateSet, TcpState, Timer};
+use crate::model::{NamespaceId, Protocol};
 use crate::output::device_name;
 use crate::output::inert::inert;
+use crate::session::NamespaceEntry;
 
 /// `127.0.0.1:9527`, `[::1]:9527`: the form a person pastes elsewhere.
 pub fn endpoint(addr: &SocketAddr) -> String {
@@ -78,7 +80,7 @@ impl Style {
         }
     }
 
-    fn alarm(self, text: &str) -> String {
+    pub(super) fn alarm(self, text: &str) -> String {
         if self.color {
             text.red().bold().to_string()
         } else {
@@ -86,7 +88,7 @@ impl Style {
         }
     }
 
-    fn good(self, text: &str) -> String {
+    pub(super) fn good(self, text: &str) -> String {
         if self.color {
             text.green().bold().to_string()
         } else {
@@ -94,7 +96,7 @@ impl Style {
         }
     }
 
-    fn heading(self, text: &str) -> String {
+    pub(super) fn heading(self, text: &str) -> String {
         if self.color {
             text.bold().to_string()
         } else {
@@ -112,7 +114,7 @@ fn row_cells(socket: &Socket) -> [String; 5] {
         local.push_str(&inert(&device));
     }
     [
-        socket.state.name().to_string(),
+        state_text(socket),
         local,
         endpoint(&socket.remote),
         timer_text(socket.timer.as_ref()),
@@ -204,6 +206,16 @@ pub fn group_more_text(group: &Group, shown: usize) -> String {
         if group.blocking { ", all blocking" } else { "" },
         spread_text(&group.sockets)
     )
+}
+
+/// A TCP socket's state as Linux names it; a UDP socket's as ss does
+/// (UNCONN, ESTAB), marked UDP so that a mixed table reads unambiguously.
+fn state_text(socket: &Socket) -> String {
+    match socket.protocol {
+        Protocol::Tcp => socket.state.name().to_string(),
+        Protocol::Udp if socket.state == TcpState::Established => "UDP ESTAB".to_string(),
+        Protocol::Udp => "UDP UNCONN".to_string(),
+    }
 }
 
 /// Writes the aligned table; rows for which `is_blocker` holds get a `!`
@@ -323,8 +335,67 @@ pub fn write_listing(out: &mut impl Write, table: &SocketTable, style: Style) ->
 
 /// What tells one socket of a table from another, for finding blockers:
 /// hashed, so marking 20k rows is not 20k x 20k comparisons.
-fn socket_key(socket: &Socket) -> (SocketAddr, SocketAddr, TcpState) {
-    (socket.local, socket.remote, socket.state)
+fn socket_key(socket: &Socket) -> (Protocol, SocketAddr, SocketAddr, TcpState) {
+    (socket.protocol, socket.local, socket.remote, socket.state)
+}
+
+/// "a UDP socket (12048/python3) also uses port 5353; it does not block a
+/// TCP bind": the other protocol's sockets on the port, in one line.
+fn other_protocol_note(table: &SocketTable, verdict: &Verdict) -> Option<String> {
+    let bind = verdict.bind.protocol;
+    let others: Vec<&Socket> = table
+        .sockets
+        .iter()
+        .filter(|s| s.protocol != bind)
+        .collect();
+    let first = others.first()?;
+    let other = first.protocol.as_str().to_uppercase();
+    let subject = match others.len() {
+        1 => format!("a {other} socket ({})", processes_text(first)),
+        n => format!("{n} {other} sockets"),
+    };
+    Some(format!(
+        "note: {subject} also uses port {}; it does not block a {} bind (their ports are separate)",
+        verdict.bind.port,
+        bind.as_str().to_uppercase()
+    ))
+}
+
+/// "blue (net:[4026532])", or "net:[4026532]" for an unnamed namespace.
+pub fn namespace_text(id: &NamespaceId) -> String {
+    match &id.name {
+        Some(name) => format!("{} (net:[{}])", inert(name), id.inode),
+        None => format!("net:[{}]", id.inode),
+    }
+}
+
+/// The heading of one namespace in an `--all-netns` report: who it is.
+/// "── netns blue (net:[4026532]) · pids 12 34 · docker 3f4e2a1b9c8d".
+pub fn write_namespace_heading(
+    out: &mut impl Write,
+    entry: &NamespaceEntry,
+    style: Style,
+) -> io::Result<()> {
+    let mut heading = format!("── netns {}", namespace_text(&entry.id));
+    if !entry.pids.is_empty() {
+        const SHOWN: usize = 8;
+        let pids: Vec<String> = entry.pids.iter().take(SHOWN).map(u32::to_string).collect();
+        heading.push_str(&format!(" · pids {}", pids.join(" ")));
+        if entry.pids.len() > SHOWN {
+            heading.push_str(&format!(" +{} more", entry.pids.len() - SHOWN));
+        }
+    }
+    if let Some(container) = &entry.container {
+        heading.push_str(&format!(
+            " · {} {}",
+            container.runtime.as_str(),
+            inert(container.short_id())
+        ));
+        if let Some(pod) = &container.pod_uid {
+            heading.push_str(&format!(" (pod {})", inert(pod)));
+        }
+    }
+    writeln!(out, "{}", style.heading(&heading))
 }
 
 /// `0.0.0.0:9527 (SO_REUSEADDR, v6only, dev eth0)`.
@@ -345,11 +416,16 @@ pub fn bind_text(bind: &crate::diagnosis::IntendedBind) -> String {
     if let Some(uid) = bind.uid {
         flags.push(format!("uid {uid}"));
     }
+    // TCP is what a server binds unless it says otherwise.
+    let protocol = match bind.protocol {
+        Protocol::Tcp => "",
+        Protocol::Udp => "udp ",
+    };
     let addr = SocketAddr::new(bind.addr, bind.port);
     if flags.is_empty() {
-        format!("{addr} (no SO_REUSEADDR, no SO_REUSEPORT)")
+        format!("{protocol}{addr} (no SO_REUSEADDR, no SO_REUSEPORT)")
     } else {
-        format!("{addr} ({})", flags.join(", "))
+        format!("{protocol}{addr} ({})", flags.join(", "))
     }
 }
 
@@ -357,7 +433,12 @@ pub fn bind_text(bind: &crate::diagnosis::IntendedBind) -> String {
 /// tickets, where one 600-character line helps nobody.
 const PROSE_WIDTH: usize = 100;
 
-fn write_prose(out: &mut impl Write, text: &str, first: &str, rest: &str) -> io::Result<()> {
+pub(super) fn write_prose(
+    out: &mut impl Write,
+    text: &str,
+    first: &str,
+    rest: &str,
+) -> io::Result<()> {
     let options = textwrap::Options::new(PROSE_WIDTH)
         .initial_indent(first)
         .subsequent_indent(rest);
@@ -484,7 +565,12 @@ pub fn write_report(
         .cloned()
         .partition(|s| shown.contains(s.state));
     if table.sockets.is_empty() {
-        writeln!(out, "  no TCP socket uses port {}", verdict.bind.port)?;
+        writeln!(
+            out,
+            "  no {} socket uses port {}",
+            verdict.bind.protocol.as_str().to_uppercase(),
+            verdict.bind.port
+        )?;
     } else if listed.is_empty() {
         writeln!(
             out,
@@ -540,6 +626,9 @@ pub fn write_report(
     }
     writeln!(out)?;
     writeln!(out, "{}", counts_line(&listed))?;
+    if let Some(note) = other_protocol_note(table, verdict) {
+        writeln!(out, "{note}")?;
+    }
     write_footnotes(out, table)
 }
 

@@ -60,6 +60,7 @@ fn verdict() -> Verdict {
             errno: Some(Errno::EADDRINUSE),
         }],
         explanation: "The old server closed first.".to_string(),
+        client_time_waits: 0,
         advice: vec!["tw-inspect --port 9527 --wait".to_string()],
     }
 }
@@ -132,7 +133,8 @@ fn color_never_lets_process_escapes_through() {
 
 #[test]
 fn json_keeps_the_v1_names_and_escapes_control_bytes() {
-    let text = render(|out| json::write_report(out, &table(), &verdict(), None, false).unwrap());
+    let text =
+        render(|out| json::write_report(out, &table(), &verdict(), None, None, false).unwrap());
     assert!(!text.contains('\x1b'), "raw escape byte in JSON");
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc["schema_version"], 1);
@@ -176,7 +178,7 @@ fn json_keeps_the_v1_names_and_escapes_control_bytes() {
 
 #[test]
 fn json_without_port_has_no_port_or_verdict() {
-    let text = render(|out| json::write_listing(out, &table(), true).unwrap());
+    let text = render(|out| json::write_listing(out, &table(), None, true).unwrap());
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(doc.get("port").is_none());
     assert!(doc.get("verdict").is_none());

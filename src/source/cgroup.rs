@@ -33,64 +33,7 @@
 use std::io;
 use std::path::Path;
 
-use serde::Serialize;
-
-/// The container runtime whose naming a cgroup path follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Runtime {
-    #[serde(rename = "docker")]
-    Docker,
-    #[serde(rename = "containerd")]
-    Containerd,
-    #[serde(rename = "cri-o")]
-    CriO,
-    #[serde(rename = "podman")]
-    Podman,
-    #[serde(rename = "nspawn")]
-    Nspawn,
-}
-
-impl Runtime {
-    /// The name JSON uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Runtime::Docker => "docker",
-            Runtime::Containerd => "containerd",
-            Runtime::CriO => "cri-o",
-            Runtime::Podman => "podman",
-            Runtime::Nspawn => "nspawn",
-        }
-    }
-}
-
-/// A container a process runs in.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct Container {
-    pub runtime: Runtime,
-    /// 64 hex digits, or the machine name for nspawn.
-    pub id: String,
-    /// The Kubernetes pod's uid (with dashes), when the container is in a pod.
-    pub pod_uid: Option<String>,
-}
-
-impl Container {
-    /// The id as `docker ps` shows it: 12 characters of a hex id; a name whole.
-    pub fn short_id(&self) -> &str {
-        if is_container_id(&self.id) {
-            &self.id[..12]
-        } else {
-            &self.id
-        }
-    }
-}
-
-/// Who a process is, beyond its pid: its container and its systemd unit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Workload {
-    /// The last `<name>.service` in its cgroup path.
-    pub unit: Option<String>,
-    pub container: Option<Container>,
-}
+pub use crate::model::{Container, Runtime, Workload};
 
 /// Reads /proc/PID/cgroup of this host.
 pub fn read_workload(pid: u32) -> io::Result<Workload> {
@@ -165,9 +108,9 @@ fn container_in(path: &str) -> Option<(Container, String)> {
         let previous = index.checked_sub(1).map(|i| components[i]);
         let (runtime, id) = if let Some(named) = named_container(component) {
             named
-        } else if is_container_id(component) && previous == Some("docker") {
+        } else if crate::model::is_container_id(component) && previous == Some("docker") {
             (Runtime::Docker, component.to_string())
-        } else if is_container_id(component)
+        } else if crate::model::is_container_id(component)
             && in_kubepods
             && previous.is_some_and(|p| pod_uid_in(p).is_some())
         {
@@ -191,7 +134,7 @@ fn named_container(component: &str) -> Option<(Runtime, String)> {
     let base = scope.unwrap_or(component);
     let hex_id = |prefix: &str| {
         base.strip_prefix(prefix)
-            .filter(|id| is_container_id(id))
+            .filter(|id| crate::model::is_container_id(id))
             .map(str::to_string)
     };
     if scope.is_some() {
@@ -256,11 +199,6 @@ fn pod_uid_in(component: &str) -> Option<String> {
     let valid = uid.bytes().any(|b| b.is_ascii_hexdigit())
         && uid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
     valid.then_some(uid)
-}
-
-/// 64 lowercase hex digits: how docker, containerd, CRI-O and podman name containers.
-fn is_container_id(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]
@@ -535,17 +473,20 @@ mod tests {
     }
 
     #[test]
-    fn json_names_match_the_schema() {
+    fn runtime_names_match_the_schema() {
         let workload = workload_of(&format!(
             "0::/kubepods.slice/kubepods-pod0a_1.slice/crio-{ID}.scope\n"
         ));
-        let json = serde_json::to_value(&workload).unwrap();
         assert_eq!(
-            json,
-            serde_json::json!({
-                "unit": null,
-                "container": {"runtime": "cri-o", "id": ID, "pod_uid": "0a-1"}
-            })
+            workload,
+            Workload {
+                unit: None,
+                container: Some(Container {
+                    runtime: Runtime::CriO,
+                    id: ID.to_string(),
+                    pod_uid: Some("0a-1".to_string()),
+                }),
+            }
         );
         let names: Vec<&str> = [
             Runtime::Docker,
@@ -558,12 +499,6 @@ mod tests {
         .map(|r| r.as_str())
         .collect();
         assert_eq!(names, ["docker", "containerd", "cri-o", "podman", "nspawn"]);
-        for runtime in [Runtime::Docker, Runtime::CriO, Runtime::Nspawn] {
-            assert_eq!(
-                serde_json::to_value(runtime).unwrap(),
-                serde_json::json!(runtime.as_str())
-            );
-        }
     }
 
     #[test]

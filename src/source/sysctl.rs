@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::model::KernelContext;
+use crate::model::{ConnectSysctls, KernelContext, ReservedPorts, TwReuse};
 
 /// Reads the calling thread's namespace (/proc/sys/net, /proc/thread-self/net).
 pub fn read() -> KernelContext {
@@ -28,6 +28,29 @@ pub fn read_from(sys_net: &Path, proc_net: &Path) -> KernelContext {
         ip_local_port_range: value("ipv4/ip_local_port_range").and_then(|text| port_range(&text)),
         bindv6only: number::<u8>(&value, "ipv6/bindv6only").map(|flag| flag != 0),
         ip_unprivileged_port_start: number(&value, "ipv4/ip_unprivileged_port_start"),
+    }
+}
+
+/// Reads what connect() depends on in the calling thread's namespace.
+pub fn read_connect() -> ConnectSysctls {
+    read_connect_from(Path::new("/proc/sys/net"))
+}
+
+/// Reads what connect() depends on from a /proc/sys/net directory (or a
+/// copy of it).
+pub fn read_connect_from(sys_net: &Path) -> ConnectSysctls {
+    let value = |name: &str| fs::read_to_string(sys_net.join(name)).ok();
+    {
+        ConnectSysctls {
+            ip_local_port_range: value("ipv4/ip_local_port_range")
+                .and_then(|text| port_range(&text)),
+            ip_local_reserved_ports: value("ipv4/ip_local_reserved_ports")
+                .and_then(|text| ReservedPorts::parse(&text)),
+            tcp_tw_reuse: number(&value, "ipv4/tcp_tw_reuse").and_then(TwReuse::from_sysctl),
+            tcp_tw_reuse_delay_ms: number(&value, "ipv4/tcp_tw_reuse_delay"),
+            ip_autobind_reuse: number::<u8>(&value, "ipv4/ip_autobind_reuse").map(|v| v != 0),
+            tcp_timestamps: number(&value, "ipv4/tcp_timestamps"),
+        }
     }
 }
 
@@ -65,6 +88,57 @@ mod tests {
         assert_eq!(port_range("32768"), None);
         assert_eq!(port_range("1 2 3"), None);
         assert_eq!(port_range("a b"), None);
+    }
+
+    #[test]
+    fn parses_reserved_ports_lists() {
+        assert_eq!(ReservedPorts::parse("\n"), Some(ReservedPorts::default()));
+        let reserved = ReservedPorts::parse("40003,40005-40006\n").unwrap();
+        assert_eq!(reserved.runs, vec![(40003, 40003), (40005, 40006)]);
+        assert!(reserved.contains(40003));
+        assert!(reserved.contains(40006));
+        assert!(!reserved.contains(40004));
+        assert!(!reserved.contains(40007));
+        assert_eq!(ReservedPorts::parse("1-a"), None);
+        assert_eq!(ReservedPorts::parse("9-3"), None);
+        assert_eq!(ReservedPorts::parse("70000"), None);
+    }
+
+    #[test]
+    fn tw_reuse_values() {
+        assert_eq!(TwReuse::from_sysctl(0), Some(TwReuse::Off));
+        assert_eq!(TwReuse::from_sysctl(1), Some(TwReuse::On));
+        assert_eq!(TwReuse::from_sysctl(2), Some(TwReuse::LoopbackOnly));
+        assert_eq!(TwReuse::from_sysctl(3), None);
+        assert_eq!(TwReuse::LoopbackOnly.sysctl_value(), 2);
+    }
+
+    #[test]
+    fn reads_connect_sysctls_and_tolerates_an_older_kernel() {
+        let root = std::env::temp_dir().join(format!("twi-connect-sysctl-{}", std::process::id()));
+        let ipv4 = root.join("ipv4");
+        fs::create_dir_all(&ipv4).unwrap();
+        fs::write(ipv4.join("ip_local_port_range"), "40000\t40009\n").unwrap();
+        fs::write(ipv4.join("ip_local_reserved_ports"), "40001-40002\n").unwrap();
+        fs::write(ipv4.join("tcp_tw_reuse"), "1\n").unwrap();
+        fs::write(ipv4.join("ip_autobind_reuse"), "0\n").unwrap();
+        fs::write(ipv4.join("tcp_timestamps"), "1\n").unwrap();
+        // No tcp_tw_reuse_delay: a kernel before 6.14.
+        let sysctls = read_connect_from(&root);
+        fs::remove_dir_all(&root).unwrap();
+        assert_eq!(
+            sysctls,
+            ConnectSysctls {
+                ip_local_port_range: Some((40000, 40009)),
+                ip_local_reserved_ports: Some(ReservedPorts {
+                    runs: vec![(40001, 40002)]
+                }),
+                tcp_tw_reuse: Some(TwReuse::On),
+                tcp_tw_reuse_delay_ms: None,
+                ip_autobind_reuse: Some(false),
+                tcp_timestamps: Some(1),
+            }
+        );
     }
 
     #[test]

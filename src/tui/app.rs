@@ -147,6 +147,7 @@ impl App {
     pub fn request(&self) -> CollectRequest {
         CollectRequest {
             bind: self.bind_spec(),
+            protocols: self.config.protocols,
         }
     }
 
@@ -552,6 +553,7 @@ fn socket_text(socket: &Socket) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ProtocolSet;
     use crate::tui::test_fixtures::{
         established, request_8080, scenario, spec_8080, table, time_wait,
     };
@@ -648,7 +650,8 @@ mod tests {
         assert_eq!(
             effect,
             Some(Effect::Collect(CollectRequest {
-                bind: Some(expected)
+                bind: Some(expected),
+                protocols: ProtocolSet::TCP,
             }))
         );
         assert!(
@@ -944,7 +947,10 @@ mod tests {
     fn left_by_shows_across_readings() {
         let mut app = App::new(TuiConfig::new("proc"));
         app.apply_reading(Ok(crate::tui::Snapshot {
-            request: CollectRequest { bind: None },
+            request: CollectRequest {
+                bind: None,
+                protocols: ProtocolSet::TCP,
+            },
             table: table(vec![established(
                 "10.0.0.1:8080",
                 "10.0.0.2:5000",
@@ -957,7 +963,10 @@ mod tests {
         }));
         let tw = time_wait("10.0.0.1:8080", "10.0.0.2:5000", 60_000);
         app.apply_reading(Ok(crate::tui::Snapshot {
-            request: CollectRequest { bind: None },
+            request: CollectRequest {
+                bind: None,
+                protocols: ProtocolSet::TCP,
+            },
             table: table(vec![tw.clone()]),
             verdict: None,
             rule_context: None,

@@ -93,6 +93,7 @@ impl Drop for StopOnPanic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ProtocolSet;
     use crate::tui::test_fixtures::{scenario, spec_8080};
     use std::sync::mpsc;
 
@@ -109,7 +110,10 @@ mod tests {
                     request.bind.as_ref().map_or(0, |b| usize::from(b.port));
                 Ok(snapshot)
             },
-            CollectRequest { bind: None },
+            CollectRequest {
+                bind: None,
+                protocols: ProtocolSet::TCP,
+            },
             interval,
             command_receiver,
             events,
@@ -140,6 +144,7 @@ mod tests {
         commands
             .send(Command::Collect(CollectRequest {
                 bind: Some(spec_8080()),
+                protocols: ProtocolSet::TCP,
             }))
             .expect("send");
         assert_eq!(next_port(&events, PATIENCE), Some(8080));

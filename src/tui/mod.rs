@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 use crate::args::Args;
 use crate::diagnosis::{RuleContext, Verdict};
 use crate::error::Failure;
-use crate::model::{KernelContext, SocketTable, SourceKind};
+use crate::model::{KernelContext, ProtocolSet, SocketTable, SourceKind};
 use crate::output::color_wanted;
+use crate::output::human::namespace_text;
 use crate::session::{BindOptions, BindSpec, Session};
 use crate::source::SourceChoice;
 
@@ -41,6 +42,8 @@ pub struct TuiConfig {
     /// The intended bind's address and flags, as the user gave them; `port`
     /// completes it and the session applies the kernel's defaults.
     pub options: BindOptions,
+    /// The protocols the table shows (the port panel judges `options.protocol`).
+    pub protocols: ProtocolSet,
     /// Time between two readings (changed live with + and -).
     pub interval: Duration,
     /// False for a monochrome screen (NO_COLOR).
@@ -56,6 +59,7 @@ impl TuiConfig {
         TuiConfig {
             port: None,
             options: BindOptions::default(),
+            protocols: ProtocolSet::TCP,
             interval: Duration::from_secs(1),
             color: color_wanted(true),
             source: source.into(),
@@ -68,6 +72,8 @@ impl TuiConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectRequest {
     pub bind: Option<BindSpec>,
+    /// The protocols the table shows.
+    pub protocols: ProtocolSet,
 }
 
 /// One reading, as the collector closure returns it.
@@ -125,7 +131,7 @@ pub fn launch(session: Session, args: &Args) -> Result<(), Failure> {
                 .into(),
         ));
     }
-    let first = session.read(crate::model::Query::everything(), false)?;
+    let first = session.read(crate::model::Query::everything(), args.protocols(), false)?;
     // What was asked for; "(sock_diag unavailable)" when /proc answered instead.
     let mut source_name = match session.choice() {
         SourceChoice::Auto => "auto",
@@ -138,6 +144,8 @@ pub fn launch(session: Session, args: &Args) -> Result<(), Failure> {
     }
     if let Some(dir) = session.captured() {
         source_name = format!("captured {}", dir.display());
+    } else if let Some(id) = session.namespace() {
+        source_name.push_str(&format!(" netns {}", namespace_text(&id)));
     }
     let session = if first.table.source == SourceKind::Proc {
         session.with_choice(SourceChoice::Proc)
@@ -147,6 +155,7 @@ pub fn launch(session: Session, args: &Args) -> Result<(), Failure> {
     let config = TuiConfig {
         port: args.port,
         options: args.bind_options(),
+        protocols: args.protocols(),
         interval: args.interval,
         ..TuiConfig::new(source_name)
     };
@@ -156,7 +165,7 @@ pub fn launch(session: Session, args: &Args) -> Result<(), Failure> {
 /// One reading for the dashboard: the whole table and, for a chosen port,
 /// the session's verdict judged on that same table.
 pub fn snapshot(session: &Session, request: &CollectRequest) -> crate::Result<Snapshot> {
-    let check = session.check_table(request.bind.as_ref())?;
+    let check = session.check_table(request.bind.as_ref(), request.protocols)?;
     let (verdict, rule_context) = check.verdict.unzip();
     Ok(Snapshot {
         request: request.clone(),

@@ -67,6 +67,7 @@ fn synthetic(read_at: Instant, generation: u64) -> Snapshot {
             blockers,
             probes: vec![],
             explanation: String::new(),
+            client_time_waits: 0,
             advice: vec![],
         }),
         rule_context: Some(rule_context()),

@@ -7,7 +7,9 @@ use crate::diagnosis::{
 };
 use crate::errno::Errno;
 use crate::model::KernelContext;
-use crate::model::{Process, Socket, SocketTable, SourceKind, TcpState, Timer, TimerKind};
+use crate::model::{
+    Process, ProtocolSet, Socket, SocketTable, SourceKind, TcpState, Timer, TimerKind,
+};
 use crate::session::{BindOptions, BindSpec};
 use crate::testing;
 use crate::tui::{CollectRequest, HeaderInfo, Snapshot};
@@ -92,6 +94,7 @@ pub(crate) fn spec_8080() -> BindSpec {
 pub(crate) fn request_8080() -> CollectRequest {
     CollectRequest {
         bind: Some(spec_8080()),
+        protocols: ProtocolSet::TCP,
     }
 }
 
@@ -164,6 +167,7 @@ pub(crate) fn scenario_verdict(sockets: &[Socket]) -> Verdict {
              leaves it in place. SO_REUSEADDR passes the TIME_WAITs only if the old sockets \
              set it too, and never passes a listener."
             .to_string(),
+        client_time_waits: 0,
         advice: vec![
             "Stop pid 4321 or bind another port.".to_string(),
             "Set SO_REUSEADDR so the TIME_WAITs stop mattering.".to_string(),

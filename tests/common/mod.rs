@@ -163,7 +163,7 @@ pub fn json(output: &Output) -> serde_json::Value {
 }
 
 pub mod sockets {
-    //! Real TCP sockets for building scenarios; call inside `Netns::run`.
+    //! Real TCP and UDP sockets for building scenarios; call inside `Netns::run`.
     use std::net::{SocketAddr, TcpListener, TcpStream};
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -193,13 +193,24 @@ pub mod sockets {
 
     /// A TCP socket with the options set, bound to `addr`; Err(errno) when bind() fails.
     pub fn bind_with(addr: SocketAddr, opts: Opts) -> Result<OwnedFd, std::io::Error> {
+        bind_kind(libc::SOCK_STREAM, addr, opts)
+    }
+
+    /// A UDP socket with the options set, bound to `addr`; Err(errno) when bind() fails.
+    pub fn bind_udp(addr: SocketAddr, opts: Opts) -> Result<OwnedFd, std::io::Error> {
+        bind_kind(libc::SOCK_DGRAM, addr, opts)
+    }
+
+    /// A socket of `kind` (SOCK_STREAM, SOCK_DGRAM) with the options set,
+    /// bound to `addr`.
+    fn bind_kind(kind: i32, addr: SocketAddr, opts: Opts) -> Result<OwnedFd, std::io::Error> {
         let domain = if addr.is_ipv4() {
             libc::AF_INET
         } else {
             libc::AF_INET6
         };
         // SAFETY: plain socket(2); the fd is owned below.
-        let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        let fd = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, 0) };
         assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
         // SAFETY: fd was just returned by socket(2) and is owned by nobody else.
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };

@@ -10,29 +10,40 @@
 //! The indented form for a terminal is the compact one passed through
 //! [`Indented`], so there is one writer for both.
 
+mod connect;
 mod indent;
 mod writer;
+
+pub use connect::{write_connect, ConnectDocument};
 
 use std::io::{self, Write};
 
 use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
-use crate::model::{counts_by_state, Process, Socket, SocketTable};
+use crate::model::{counts_by_state, Container, NamespaceId, Process, Socket, SocketTable};
 use crate::output::device_name;
+use crate::session::NamespaceEntry;
 use indent::Indented;
 use writer::Json;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Writes the schema-v1 listing document: indented for a person at a
-/// terminal, compact for a pipe.
-pub fn write_listing(out: &mut impl Write, table: &SocketTable, pretty: bool) -> io::Result<()> {
+/// Writes the schema-v1 listing document of the namespace `netns` (None:
+/// files captured elsewhere): indented for a person at a terminal, compact
+/// for a pipe.
+pub fn write_listing(
+    out: &mut impl Write,
+    table: &SocketTable,
+    netns: Option<&NamespaceId>,
+    pretty: bool,
+) -> io::Result<()> {
     let document = Document {
         table,
+        netns,
         port: None,
         verdict: None,
         destroyed: None,
     };
-    document.write(out, pretty)
+    write_document(out, pretty, |json| document.write(json))
 }
 
 /// Writes the `--port` document: the port's sockets and the verdict; with
@@ -43,59 +54,103 @@ pub fn write_report(
     table: &SocketTable,
     verdict: &Verdict,
     destroyed: Option<&[Socket]>,
+    netns: Option<&NamespaceId>,
     pretty: bool,
 ) -> io::Result<()> {
     let document = Document {
         table,
+        netns,
         port: Some(verdict.bind.port),
         verdict: Some(verdict),
         destroyed,
     };
-    document.write(out, pretty)
+    write_document(out, pretty, |json| document.write(json))
+}
+
+/// One namespace's part of an `--all-netns` document: who it is, its
+/// sockets, and with `--port` its verdict.
+pub struct NamespacePart<'a> {
+    pub entry: &'a NamespaceEntry,
+    pub table: &'a SocketTable,
+    pub verdict: Option<&'a Verdict>,
+}
+
+/// Writes the `--all-netns` document: `"namespaces"` in inode order, each
+/// with its `"netns"` (inode, name, pids, container), sockets, counts and,
+/// with `--port`, verdict; `"warnings"` for namespaces that could not be read.
+pub fn write_survey(
+    out: &mut impl Write,
+    source: &str,
+    port: Option<u16>,
+    parts: &[NamespacePart],
+    warnings: &[String],
+    pretty: bool,
+) -> io::Result<()> {
+    write_document(out, pretty, |json| {
+        json.raw("{\"schema_version\":")?;
+        json.number(SCHEMA_VERSION)?;
+        json.raw(",\"source\":")?;
+        json.name(source)?;
+        if let Some(port) = port {
+            json.raw(",\"port\":")?;
+            json.number(port)?;
+        }
+        json.raw(",\"namespaces\":")?;
+        json.array(parts, |json, part| {
+            json.raw("{\"netns\":")?;
+            json.namespace_entry(part.entry)?;
+            json.raw(",")?;
+            json.table_fields(part.table)?;
+            if let Some(verdict) = part.verdict {
+                json.raw(",\"verdict\":")?;
+                json.verdict(verdict)?;
+            }
+            json.raw("}")
+        })?;
+        json.raw(",\"warnings\":")?;
+        json.array(warnings, |json, warning| json.string(warning))?;
+        json.raw("}")
+    })
+}
+
+/// A document, indented or compact, and its final newline.
+fn write_document<O: Write>(
+    out: &mut O,
+    pretty: bool,
+    body: impl FnOnce(&mut Json<&mut dyn Write>) -> io::Result<()>,
+) -> io::Result<()> {
+    if pretty {
+        let mut indented = Indented::new(&mut *out);
+        body(&mut Json(&mut indented as &mut dyn Write))?;
+    } else {
+        body(&mut Json(&mut *out as &mut dyn Write))?;
+    }
+    out.write_all(b"\n")
 }
 
 struct Document<'a> {
     table: &'a SocketTable,
+    netns: Option<&'a NamespaceId>,
     port: Option<u16>,
     verdict: Option<&'a Verdict>,
     destroyed: Option<&'a [Socket]>,
 }
 
 impl Document<'_> {
-    fn write(&self, out: &mut impl Write, pretty: bool) -> io::Result<()> {
-        if pretty {
-            self.write_compact(&mut Json(Indented::new(&mut *out)))?;
-        } else {
-            self.write_compact(&mut Json(&mut *out))?;
-        }
-        out.write_all(b"\n")
-    }
-
-    fn write_compact<W: Write>(&self, json: &mut Json<W>) -> io::Result<()> {
+    fn write<W: Write>(&self, json: &mut Json<W>) -> io::Result<()> {
         json.raw("{\"schema_version\":")?;
         json.number(SCHEMA_VERSION)?;
-        json.raw(",\"source\":\"")?;
-        json.raw(self.table.source.as_str())?;
-        json.raw("\"")?;
+        json.raw(",\"source\":")?;
+        json.name(self.table.source.as_str())?;
+        // The namespace read: null for files captured on another host.
+        json.raw(",\"netns\":")?;
+        json.optional_namespace_id(self.netns)?;
         if let Some(port) = self.port {
             json.raw(",\"port\":")?;
             json.number(port)?;
         }
-        json.raw(",\"sockets\":")?;
-        json.sockets(&self.table.sockets)?;
-        json.raw(",\"counts\":{")?;
-        for (i, (state, count)) in counts_by_state(&self.table.sockets).into_iter().enumerate() {
-            json.raw(if i == 0 { "\"" } else { ",\"" })?;
-            json.raw(state.name())?;
-            json.raw("\":")?;
-            json.number(count)?;
-        }
-        // Sockets with an inode whose process could not be seen.
-        json.raw("},\"owners_unseen\":")?;
-        json.number(self.table.owners_unseen)?;
-        // Rows of a /proc file that could not be parsed.
-        json.raw(",\"skipped_rows\":")?;
-        json.number(self.table.skipped_rows)?;
+        json.raw(",")?;
+        json.table_fields(self.table)?;
         if let Some(verdict) = self.verdict {
             json.raw(",\"verdict\":")?;
             json.verdict(verdict)?;
@@ -110,6 +165,64 @@ impl Document<'_> {
 
 /// The schema's objects, one writer each, keys in the README's order.
 impl<W: Write> Json<W> {
+    /// `"sockets"`, `"counts"`, `"owners_unseen"`, `"skipped_rows"`.
+    fn table_fields(&mut self, table: &SocketTable) -> io::Result<()> {
+        self.raw("\"sockets\":")?;
+        self.sockets(&table.sockets)?;
+        self.raw(",\"counts\":{")?;
+        for (i, (state, count)) in counts_by_state(&table.sockets).into_iter().enumerate() {
+            self.raw(if i == 0 { "\"" } else { ",\"" })?;
+            self.raw(state.name())?;
+            self.raw("\":")?;
+            self.number(count)?;
+        }
+        // Sockets with an inode whose process could not be seen.
+        self.raw("},\"owners_unseen\":")?;
+        self.number(table.owners_unseen)?;
+        // Rows of a /proc file that could not be parsed.
+        self.raw(",\"skipped_rows\":")?;
+        self.number(table.skipped_rows)
+    }
+
+    fn namespace_id_fields(&mut self, id: &NamespaceId) -> io::Result<()> {
+        self.raw("\"inode\":")?;
+        self.number(id.inode)?;
+        self.raw(",\"name\":")?;
+        self.optional_string(id.name.as_deref())
+    }
+
+    fn optional_namespace_id(&mut self, id: Option<&NamespaceId>) -> io::Result<()> {
+        let Some(id) = id else {
+            return self.raw("null");
+        };
+        self.raw("{")?;
+        self.namespace_id_fields(id)?;
+        self.raw("}")
+    }
+
+    fn namespace_entry(&mut self, entry: &NamespaceEntry) -> io::Result<()> {
+        self.raw("{")?;
+        self.namespace_id_fields(&entry.id)?;
+        self.raw(",\"pids\":")?;
+        self.array(&entry.pids, |json, pid| json.number(*pid))?;
+        self.raw(",\"container\":")?;
+        self.optional_container(entry.container.as_ref())?;
+        self.raw("}")
+    }
+
+    fn optional_container(&mut self, container: Option<&Container>) -> io::Result<()> {
+        let Some(container) = container else {
+            return self.raw("null");
+        };
+        self.raw("{\"runtime\":")?;
+        self.name(container.runtime.as_str())?;
+        self.raw(",\"id\":")?;
+        self.string(&container.id)?;
+        self.raw(",\"pod_uid\":")?;
+        self.optional_string(container.pod_uid.as_deref())?;
+        self.raw("}")
+    }
+
     fn sockets(&mut self, sockets: &[Socket]) -> io::Result<()> {
         self.array(sockets, |json, socket| {
             json.socket_fields(socket)?;
@@ -119,7 +232,9 @@ impl<W: Write> Json<W> {
 
     /// A socket object without its closing brace (a blocker adds fields).
     fn socket_fields(&mut self, socket: &Socket) -> io::Result<()> {
-        self.raw("{\"family\":")?;
+        self.raw("{\"protocol\":")?;
+        self.name(socket.protocol.as_str())?;
+        self.raw(",\"family\":")?;
         self.name(socket.family.as_str())?;
         self.raw(",\"state\":")?;
         self.name(socket.state.name())?;
@@ -191,6 +306,8 @@ impl<W: Write> Json<W> {
         self.array(&verdict.blockers, Self::blocker)?;
         self.raw(",\"probes\":")?;
         self.array(&verdict.probes, Self::probe)?;
+        self.raw(",\"client_time_waits\":")?;
+        self.number(verdict.client_time_waits)?;
         self.raw(",\"explanation\":")?;
         self.string(&verdict.explanation)?;
         self.raw(",\"advice\":")?;
@@ -200,7 +317,9 @@ impl<W: Write> Json<W> {
 
     /// The bind's keys without braces: the bind object, and a probe's first keys.
     fn bind_fields(&mut self, bind: &IntendedBind) -> io::Result<()> {
-        self.raw("\"addr\":")?;
+        self.raw("\"protocol\":")?;
+        self.name(bind.protocol.as_str())?;
+        self.raw(",\"addr\":")?;
         self.address(bind.addr)?;
         self.raw(",\"port\":")?;
         self.number(bind.port)?;
@@ -261,11 +380,25 @@ mod tests {
     fn compact(table: &SocketTable, verdict: Option<&Verdict>) -> String {
         let mut out = Vec::new();
         match verdict {
-            Some(verdict) => write_report(&mut out, table, verdict, Some(&table.sockets), false),
-            None => write_listing(&mut out, table, false),
+            Some(verdict) => write_report(
+                &mut out,
+                table,
+                verdict,
+                Some(&table.sockets),
+                Some(&blue()),
+                false,
+            ),
+            None => write_listing(&mut out, table, None, false),
         }
         .unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    fn blue() -> NamespaceId {
+        NamespaceId {
+            inode: 4026531840,
+            name: Some("blue".to_string()),
+        }
     }
 
     fn awkward_table() -> SocketTable {
@@ -311,6 +444,7 @@ mod tests {
             refused: Some(Errno::EACCES),
             free_in_ms: None,
             explanation: "line\nbreak\u{0}".to_string(),
+            client_time_waits: 0,
             advice: vec!["a".to_string(), "b\\".to_string()],
         }
     }
@@ -333,7 +467,15 @@ mod tests {
         let table = awkward_table();
         let verdict = verdict_blaming(&table.sockets);
         let mut pretty = Vec::new();
-        write_report(&mut pretty, &table, &verdict, Some(&table.sockets), true).unwrap();
+        write_report(
+            &mut pretty,
+            &table,
+            &verdict,
+            Some(&table.sockets),
+            Some(&blue()),
+            true,
+        )
+        .unwrap();
         let pretty = String::from_utf8(pretty).unwrap();
         let value: serde_json::Value = serde_json::from_str(&pretty).unwrap();
         assert_eq!(pretty, serde_json::to_string_pretty(&value).unwrap() + "\n");
@@ -341,6 +483,81 @@ mod tests {
             value,
             serde_json::from_str::<serde_json::Value>(&compact(&table, Some(&verdict))).unwrap()
         );
+    }
+
+    /// The `--all-netns` document: canonical JSON, keys in order, every
+    /// namespace object whole.
+    #[test]
+    fn survey_keys_in_schema_order() {
+        use crate::model::Runtime;
+        let table = awkward_table();
+        let verdict = verdict_blaming(&table.sockets);
+        let entries = [
+            NamespaceEntry {
+                id: blue(),
+                pids: vec![7, 42],
+                container: Some(Container {
+                    runtime: Runtime::Docker,
+                    id: "ab\"c".to_string(),
+                    pod_uid: None,
+                }),
+            },
+            NamespaceEntry {
+                id: NamespaceId {
+                    inode: 1,
+                    name: None,
+                },
+                pids: vec![],
+                container: None,
+            },
+        ];
+        let parts: Vec<NamespacePart> = entries
+            .iter()
+            .map(|entry| NamespacePart {
+                entry,
+                table: &table,
+                verdict: Some(&verdict),
+            })
+            .collect();
+        let mut out = Vec::new();
+        let warnings = ["net:[9]: gone".to_string()];
+        write_survey(&mut out, "netlink", Some(9527), &parts, &warnings, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&value).unwrap() + "\n", text);
+        let keys = |value: &serde_json::Value| -> Vec<String> {
+            value.as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(
+            keys(&value),
+            ["schema_version", "source", "port", "namespaces", "warnings"]
+        );
+        let first = &value["namespaces"][0];
+        assert_eq!(
+            keys(first),
+            [
+                "netns",
+                "sockets",
+                "counts",
+                "owners_unseen",
+                "skipped_rows",
+                "verdict"
+            ]
+        );
+        assert_eq!(
+            keys(&first["netns"]),
+            ["inode", "name", "pids", "container"]
+        );
+        assert_eq!(
+            keys(&first["netns"]["container"]),
+            ["runtime", "id", "pod_uid"]
+        );
+        assert_eq!(first["netns"]["container"]["runtime"], "docker");
+        assert_eq!(
+            value["namespaces"][1]["netns"]["container"],
+            serde_json::Value::Null
+        );
+        assert_eq!(value["warnings"][0], "net:[9]: gone");
     }
 
     /// Key order is the README's, object by object.
@@ -354,6 +571,7 @@ mod tests {
             value.as_object().unwrap().keys().cloned().collect()
         };
         let socket_keys = [
+            "protocol",
             "family",
             "state",
             "local_addr",
@@ -376,6 +594,7 @@ mod tests {
             [
                 "schema_version",
                 "source",
+                "netns",
                 "port",
                 "sockets",
                 "counts",
@@ -391,6 +610,7 @@ mod tests {
             [
                 "schema_version",
                 "source",
+                "netns",
                 "sockets",
                 "counts",
                 "owners_unseen",
@@ -398,11 +618,21 @@ mod tests {
             ]
         );
         assert_eq!(keys(&value["destroyed"][1]), socket_keys);
+        assert_eq!(keys(&value["netns"]), ["inode", "name"]);
+        assert_eq!(listing["netns"], serde_json::Value::Null);
         assert_eq!(
             keys(&value["sockets"][1]["processes"][0]),
             ["pid", "comm", "cmdline"]
         );
-        let bind_keys = ["addr", "port", "reuseaddr", "reuseport", "v6only", "device"];
+        let bind_keys = [
+            "protocol",
+            "addr",
+            "port",
+            "reuseaddr",
+            "reuseport",
+            "v6only",
+            "device",
+        ];
         assert_eq!(keys(&value["verdict"]["bind"]), bind_keys);
         let probe_keys: Vec<&str> = bind_keys
             .into_iter()
@@ -422,6 +652,7 @@ mod tests {
                 "free_in_ms",
                 "blockers",
                 "probes",
+                "client_time_waits",
                 "explanation",
                 "advice"
             ]

@@ -10,7 +10,7 @@ use netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
 
 use super::request::TCPDIAG_GETSOCK;
 use crate::errno::Errno;
-use crate::model::{Family, Socket, TcpState, Timer, TimerKind};
+use crate::model::{Family, Protocol, Socket, TcpState, Timer, TimerKind};
 use crate::Error;
 
 /// `struct nlmsghdr`.
@@ -77,14 +77,23 @@ fn align4(len: usize) -> usize {
 
 /// Parses one buffer of netlink messages as read from a sock_diag socket,
 /// appending the sockets of SOCK_DIAG_BY_FAMILY (and TCPDIAG_GETSOCK)
-/// messages to `out`.
+/// messages to `out`. The replies do not say their protocol: `protocol` is
+/// the one the request asked for (TCPDIAG_GETSOCK replies are always TCP).
 /// NLMSG_ERROR with an errno, NLMSG_DONE with a negative status, unexpected
 /// message types and any length that does not fit are errors.
-pub fn parse_dump(bytes: &[u8], out: &mut Vec<Socket>) -> crate::Result<ChunkStatus> {
-    parse_chunk(bytes, out).map_err(Error::from)
+pub fn parse_dump(
+    bytes: &[u8],
+    protocol: Protocol,
+    out: &mut Vec<Socket>,
+) -> crate::Result<ChunkStatus> {
+    parse_chunk(bytes, protocol, out).map_err(Error::from)
 }
 
-pub(super) fn parse_chunk(mut bytes: &[u8], out: &mut Vec<Socket>) -> Result<ChunkStatus, Problem> {
+pub(super) fn parse_chunk(
+    mut bytes: &[u8],
+    protocol: Protocol,
+    out: &mut Vec<Socket>,
+) -> Result<ChunkStatus, Problem> {
     let mut status = ChunkStatus::default();
     while !bytes.is_empty() {
         let (len, kind, flags, payload) = next_message(&mut bytes)?;
@@ -92,7 +101,8 @@ pub(super) fn parse_chunk(mut bytes: &[u8], out: &mut Vec<Socket>) -> Result<Chu
             status.interrupted = true;
         }
         match kind {
-            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => out.push(parse_message(payload)?),
+            SOCK_DIAG_BY_FAMILY => out.push(parse_message(payload, protocol)?),
+            TCPDIAG_GETSOCK => out.push(parse_message(payload, Protocol::Tcp)?),
             NLMSG_DONE => {
                 // sock_diag puts the dump's final status (0 or -errno) here.
                 if let Some(code) = payload.first_chunk::<4>().map(|b| i32::from_ne_bytes(*b)) {
@@ -188,12 +198,13 @@ pub(super) fn parse_ack(mut bytes: &[u8]) -> Result<(), Problem> {
 }
 
 /// Parses the payload of one SOCK_DIAG_BY_FAMILY reply (`struct
-/// inet_diag_msg` and its attributes) into a [`Socket`].
-pub fn parse_inet_diag_msg(payload: &[u8]) -> crate::Result<Socket> {
-    parse_message(payload).map_err(Error::from)
+/// inet_diag_msg` and its attributes) into a [`Socket`] of `protocol` (the
+/// one the request asked for: the message does not say).
+pub fn parse_inet_diag_msg(payload: &[u8], protocol: Protocol) -> crate::Result<Socket> {
+    parse_message(payload, protocol).map_err(Error::from)
 }
 
-fn parse_message(payload: &[u8]) -> Result<Socket, Problem> {
+fn parse_message(payload: &[u8], protocol: Protocol) -> Result<Socket, Problem> {
     let Some((head, attributes)) = payload.split_first_chunk::<INET_DIAG_MSG_LEN>() else {
         return Err(malformed(format!(
             "inet_diag_msg of {} bytes, expected at least {INET_DIAG_MSG_LEN}",
@@ -239,11 +250,17 @@ fn parse_message(payload: &[u8]) -> Result<Socket, Problem> {
             )))
         }
     };
-    let state = match state {
-        // Only the bound-inactive walk reports CLOSE sockets: a closed socket
-        // is unhashed from the established and listening tables.
-        KERNEL_STATE_CLOSE => TcpState::Bound,
-        n => TcpState::from_kernel(n).ok_or_else(|| malformed(format!("TCP state {n}")))?,
+    let state = match (protocol, state) {
+        // Only the bound-inactive walk reports CLOSE TCP sockets: a closed
+        // socket is unhashed from the established and listening tables.
+        (Protocol::Tcp, KERNEL_STATE_CLOSE) => TcpState::Bound,
+        // A UDP socket is CLOSE (unconnected) or ESTABLISHED (connected).
+        (Protocol::Udp, n)
+            if n != KERNEL_STATE_CLOSE && n != TcpState::Established.kernel_number() =>
+        {
+            return Err(malformed(format!("UDP state {n}")));
+        }
+        (_, n) => TcpState::from_kernel(n).ok_or_else(|| malformed(format!("TCP state {n}")))?,
     };
     let timer = TimerKind::from_kernel(timer).map(|kind| Timer {
         kind,
@@ -252,6 +269,7 @@ fn parse_message(payload: &[u8]) -> Result<Socket, Problem> {
     });
     let v6only = v6only_attribute(attributes)?;
     Ok(Socket {
+        protocol,
         family,
         state,
         local,
@@ -332,7 +350,7 @@ mod tests {
         // An ack inside a dump is garbage, not success.
         let mut out = Vec::new();
         assert!(matches!(
-            parse_chunk(&message(NLMSG_ERROR, &ack), &mut out),
+            parse_chunk(&message(NLMSG_ERROR, &ack), Protocol::Tcp, &mut out),
             Err(Problem::Malformed(_))
         ));
     }

@@ -1,6 +1,13 @@
-//! The sock_diag (NETLINK_SOCK_DIAG) source: dumps the TCP sockets of the
-//! current network namespace, filtered by state and local port in the kernel,
-//! and destroys single sockets (SOCK_DESTROY).
+//! The sock_diag (NETLINK_SOCK_DIAG) source: dumps the TCP or UDP sockets of
+//! the current network namespace, filtered by state and local port in the
+//! kernel, and destroys single sockets (SOCK_DESTROY).
+//!
+//! TCP is read with one TCPDIAG_GETSOCK request for both families (one
+//! SOCK_DIAG_BY_FAMILY request per family when the kernel refuses it); UDP
+//! always with one SOCK_DIAG_BY_FAMILY request per family (IPPROTO_UDP,
+//! answered by the udp_diag module), with the same port program. UDP
+//! sockets have no timers; their cookie, inode, uid, bound device and
+//! IPV6_V6ONLY (INET_DIAG_SKV6ONLY) come as for TCP.
 //!
 //! The bytes are parsed here rather than by netlink-packet-sock-diag's
 //! `InetResponse`: it drops `idiag_expires` for TIME_WAIT (the one number
@@ -12,7 +19,7 @@ mod request;
 
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 
-use crate::model::{Family, Query, Socket};
+use crate::model::{Family, Protocol, Query, Socket};
 use crate::{Error, Result};
 
 pub use destroy::{destroy, DestroyError};
@@ -32,40 +39,41 @@ const DUMP_ATTEMPTS: u32 = 4;
 /// must end in an error, not a hang.
 const EINTR_RETRIES: u32 = 100;
 
-/// Reads the TCP sockets (IPv4 and IPv6) of the current network namespace
-/// that match `query`, filtered by the kernel.
+/// Reads the `protocol` sockets (IPv4 and IPv6) of the current network
+/// namespace that match `query`, filtered by the kernel.
 ///
 /// `Error::NetlinkUnavailable` when sock_diag cannot be used here (the caller
 /// may fall back to /proc); `Error::Netlink` when the kernel reported an
 /// error or sent something malformed.
-pub fn read_sockets(query: &Query) -> Result<Vec<Socket>> {
-    dump(query, None)
+pub fn read_sockets(protocol: Protocol, query: &Query) -> Result<Vec<Socket>> {
+    dump(protocol, query, None)
 }
 
 /// Like [`read_sockets`], but also returns the raw reply bytes as received
-/// (the datagrams of the dump, concatenated): a
-/// capture that [`parse_dump`] reads back, for fixtures and bug reports.
-pub fn read_raw(query: &Query) -> Result<(Vec<Socket>, Vec<u8>)> {
+/// (the datagrams of the dump, concatenated): a capture that [`parse_dump`]
+/// reads back (given the same `protocol`), for fixtures and bug reports.
+pub fn read_raw(protocol: Protocol, query: &Query) -> Result<(Vec<Socket>, Vec<u8>)> {
     let mut raw = Vec::new();
-    let sockets = dump(query, Some(&mut raw))?;
+    let sockets = dump(protocol, query, Some(&mut raw))?;
     Ok((sockets, raw))
 }
 
-fn dump(query: &Query, raw: Option<&mut Vec<u8>>) -> Result<Vec<Socket>> {
+fn dump(protocol: Protocol, query: &Query, raw: Option<&mut Vec<u8>>) -> Result<Vec<Socket>> {
     if query.states.is_empty() {
         return Ok(Vec::new());
     }
-    dump_over(&mut Channel::open()?, query, raw)
+    dump_over(&mut Channel::open()?, protocol, query, raw)
 }
 
 /// The sending and receiving half of a dump, apart so that the retry logic
 /// can be tested without a kernel.
 trait Dumper {
     /// Sends one dump request and reads its reply to NLMSG_DONE, appending
-    /// sockets (and raw bytes); true if the dump was interrupted.
+    /// sockets of `protocol` (and raw bytes); true if the dump was interrupted.
     fn dump(
         &mut self,
         request: &[u8],
+        protocol: Protocol,
         sockets: &mut Vec<Socket>,
         raw: Option<&mut Vec<u8>>,
     ) -> Result<bool, Problem>;
@@ -90,12 +98,19 @@ enum DumpPlan {
     /// against 50 ms for 100k TIME_WAIT).
     BothFamilies,
     /// One SOCK_DIAG_BY_FAMILY request per family: used when the kernel
-    /// refuses the first.
+    /// refuses the first, and always for UDP (TCPDIAG_GETSOCK is TCP only).
     PerFamily,
 }
 
 impl DumpPlan {
-    fn requests(self, query: &Query, seq: &mut u32) -> Vec<Vec<u8>> {
+    fn first(protocol: Protocol) -> DumpPlan {
+        match protocol {
+            Protocol::Tcp => DumpPlan::BothFamilies,
+            Protocol::Udp => DumpPlan::PerFamily,
+        }
+    }
+
+    fn requests(self, protocol: Protocol, query: &Query, seq: &mut u32) -> Vec<Vec<u8>> {
         let mut next_seq = || {
             *seq += 1;
             *seq
@@ -104,7 +119,7 @@ impl DumpPlan {
             DumpPlan::BothFamilies => vec![request::both_families_dump_request(query, next_seq())],
             DumpPlan::PerFamily => [Family::Ipv4, Family::Ipv6]
                 .into_iter()
-                .map(|family| request::dump_request(family, query, next_seq()))
+                .map(|family| request::dump_request(protocol, family, query, next_seq()))
                 .collect(),
         }
     }
@@ -112,12 +127,13 @@ impl DumpPlan {
 
 fn dump_over(
     channel: &mut impl Dumper,
+    protocol: Protocol,
     query: &Query,
     mut raw: Option<&mut Vec<u8>>,
 ) -> Result<Vec<Socket>> {
     let mut sockets = Vec::new();
     let mut seq = 0;
-    let mut plan = DumpPlan::BothFamilies;
+    let mut plan = DumpPlan::first(protocol);
     // Until the kernel has answered one request, a refusal means sock_diag
     // is unusable here rather than a failure of this dump.
     let mut answered = false;
@@ -129,8 +145,8 @@ fn dump_over(
         }
         let mut interrupted = false;
         let mut replanned = false;
-        for request in plan.requests(query, &mut seq) {
-            match channel.dump(&request, &mut sockets, raw.as_deref_mut()) {
+        for request in plan.requests(protocol, query, &mut seq) {
+            match channel.dump(&request, protocol, &mut sockets, raw.as_deref_mut()) {
                 Ok(dump_interrupted) => {
                     answered = true;
                     interrupted |= dump_interrupted;
@@ -153,7 +169,7 @@ fn dump_over(
                         errno_text(errno)
                     )));
                 }
-                Err(problem) => return Err(classify(problem, !answered)),
+                Err(problem) => return Err(classify(problem, protocol, !answered)),
             }
         }
         if replanned {
@@ -174,7 +190,7 @@ fn dump_over(
 
 /// Maps a failure to the error the CLI acts on: refusals of the first
 /// request mean sock_diag is not usable here (fall back to /proc).
-fn classify(problem: Problem, first_request: bool) -> Error {
+fn classify(problem: Problem, protocol: Protocol, first_request: bool) -> Error {
     match problem {
         Problem::Errno(errno)
             if first_request
@@ -183,8 +199,13 @@ fn classify(problem: Problem, first_request: bool) -> Error {
                     libc::ENOENT | libc::EOPNOTSUPP | libc::EPERM | libc::EACCES
                 ) =>
         {
+            let module = match protocol {
+                Protocol::Tcp => "tcp_diag",
+                Protocol::Udp => "udp_diag",
+            };
             Error::NetlinkUnavailable(format!(
-                "the kernel refused a TCP dump request ({}): no inet_diag/tcp_diag?",
+                "the kernel refused a {} dump request ({}): no inet_diag/{module}?",
+                protocol.as_str().to_uppercase(),
                 errno_text(errno)
             ))
         }
@@ -282,6 +303,7 @@ impl Dumper for Channel {
     fn dump(
         &mut self,
         request: &[u8],
+        protocol: Protocol,
         sockets: &mut Vec<Socket>,
         mut raw: Option<&mut Vec<u8>>,
     ) -> Result<bool, Problem> {
@@ -293,7 +315,7 @@ impl Dumper for Channel {
             if let Some(raw) = raw.as_deref_mut() {
                 raw.extend_from_slice(bytes);
             }
-            let status = message::parse_chunk(bytes, sockets)?;
+            let status = message::parse_chunk(bytes, protocol, sockets)?;
             interrupted |= status.interrupted;
             if status.done {
                 return Ok(interrupted);
@@ -310,22 +332,27 @@ mod tests {
     fn refusals_of_the_first_request_mean_unavailable() {
         for errno in [libc::ENOENT, libc::EOPNOTSUPP, libc::EPERM, libc::EACCES] {
             assert!(matches!(
-                classify(Problem::Errno(errno), true),
+                classify(Problem::Errno(errno), Protocol::Tcp, true),
                 Error::NetlinkUnavailable(_)
             ));
             // Later in the session the same errno is a real failure.
             assert!(matches!(
-                classify(Problem::Errno(errno), false),
+                classify(Problem::Errno(errno), Protocol::Tcp, false),
                 Error::Netlink(_)
             ));
         }
-        let err = classify(Problem::Errno(libc::EINVAL), true);
+        let err = classify(Problem::Errno(libc::EINVAL), Protocol::Tcp, true);
         assert!(
             matches!(&err, Error::Netlink(m) if m.starts_with("EINVAL")),
             "{err}"
         );
-        let garbled = classify(Problem::Malformed("x".into()), true);
+        let garbled = classify(Problem::Malformed("x".into()), Protocol::Tcp, true);
         assert!(matches!(garbled, Error::Netlink(_)));
+        let no_udp_diag = classify(Problem::Errno(libc::ENOENT), Protocol::Udp, true);
+        assert!(
+            matches!(&no_udp_diag, Error::NetlinkUnavailable(m) if m.contains("udp_diag")),
+            "{no_udp_diag}"
+        );
     }
 
     /// Answers each dump request with the next scripted result: Ok(true)
@@ -342,6 +369,7 @@ mod tests {
         fn dump(
             &mut self,
             request: &[u8],
+            _protocol: Protocol,
             sockets: &mut Vec<Socket>,
             _raw: Option<&mut Vec<u8>>,
         ) -> Result<bool, Problem> {
@@ -366,12 +394,19 @@ mod tests {
     }
 
     fn scripted(answers: Vec<Result<bool, Problem>>) -> (Result<Vec<Option<u64>>>, Scripted) {
+        scripted_for(Protocol::Tcp, answers)
+    }
+
+    fn scripted_for(
+        protocol: Protocol,
+        answers: Vec<Result<bool, Problem>>,
+    ) -> (Result<Vec<Option<u64>>>, Scripted) {
         let mut dumper = Scripted {
             answers,
             kinds: Vec::new(),
             restarts: 0,
         };
-        let result = dump_over(&mut dumper, &Query::everything(), None);
+        let result = dump_over(&mut dumper, protocol, &Query::everything(), None);
         let cookies = result.map(|sockets| sockets.iter().map(|s| s.cookie).collect());
         (cookies, dumper)
     }
@@ -384,6 +419,18 @@ mod tests {
         let (cookies, dumper) = scripted(vec![]);
         assert_eq!(cookies.unwrap(), vec![Some(1)]);
         assert_eq!(dumper.kinds, vec![BOTH]);
+    }
+
+    #[test]
+    fn udp_asks_once_per_family() {
+        let (cookies, dumper) = scripted_for(Protocol::Udp, vec![]);
+        assert_eq!(cookies.unwrap(), vec![Some(1), Some(2)]);
+        assert_eq!(dumper.kinds, vec![PER_FAMILY, PER_FAMILY]);
+        // No udp_diag: unavailable at once, no other plan to try.
+        let (cookies, dumper) =
+            scripted_for(Protocol::Udp, vec![Err(Problem::Errno(libc::ENOENT))]);
+        assert!(matches!(cookies, Err(Error::NetlinkUnavailable(_))));
+        assert_eq!(dumper.kinds, vec![PER_FAMILY]);
     }
 
     #[test]

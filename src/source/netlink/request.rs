@@ -7,12 +7,12 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable, NLM_F_ACK, NLM_F_DUMP,
     NLM_F_REQUEST,
 };
-use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
 
 use super::message::NLMSG_HDR_LEN;
-use crate::model::{Family, Query, Socket};
+use crate::model::{Family, Protocol, Query, Socket};
 
 /// INET_DIAG_REQ_BYTECODE: the request attribute holding a filter program.
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
@@ -98,6 +98,13 @@ fn query_program(query: &Query) -> Option<Vec<u8>> {
     })
 }
 
+fn protocol_number(protocol: Protocol) -> u8 {
+    match protocol {
+        Protocol::Tcp => IPPROTO_TCP,
+        Protocol::Udp => IPPROTO_UDP,
+    }
+}
+
 fn serialize<I: NetlinkSerializable>(flags: u16, seq: u32, payload: I) -> Vec<u8> {
     let mut header = NetlinkHeader::default();
     header.flags = flags;
@@ -117,13 +124,15 @@ pub(super) const TCPDIAG_GETSOCK: u16 = 18;
 /// INET_DIAG_NOCOOKIE, both halves: "any socket".
 const NO_COOKIE: [u8; 8] = [0xff; 8];
 
-/// A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of one family in the
-/// query's states, with the query's port filter as bytecode.
-pub(super) fn dump_request(family: Family, query: &Query, seq: u32) -> Vec<u8> {
+/// A SOCK_DIAG_BY_FAMILY dump request for `protocol` sockets of one family
+/// in the query's states, with the query's port filter as bytecode. udp_diag
+/// takes the same state mask (UDP sockets are CLOSE or ESTABLISHED) and the
+/// same bytecode.
+pub(super) fn dump_request(protocol: Protocol, family: Family, query: &Query, seq: u32) -> Vec<u8> {
     let states = query.states.bits();
     let request = InetRequest {
         family: family_number(family),
-        protocol: IPPROTO_TCP,
+        protocol: protocol_number(protocol),
         extensions: ExtensionFlags::empty(),
         // The crate's flags stop at CLOSING; keep NEW_SYN_RECV (12) and
         // BOUND_INACTIVE (13) bits as given.
@@ -213,7 +222,7 @@ pub(super) fn destroy_request(socket: &Socket, seq: u32) -> Result<Vec<u8>, Unna
     high.copy_from_slice(&((cookie >> 32) as u32).to_ne_bytes());
     let request = InetRequest {
         family: family_number(socket.family),
-        protocol: IPPROTO_TCP,
+        protocol: protocol_number(socket.protocol),
         extensions: ExtensionFlags::empty(),
         states: StateFlags::from_bits_retain(1 << socket.state.kernel_number()),
         socket_id: SocketId {
@@ -381,7 +390,7 @@ mod tests {
                 .into_iter()
                 .collect(),
         };
-        let plain = dump_request(Family::Ipv4, &query, 7);
+        let plain = dump_request(Protocol::Tcp, Family::Ipv4, &query, 7);
         let mut expected = header(72, 20, 0x301, 7);
         expected.extend_from_slice(&[libc::AF_INET as u8, 6, 0, 0]);
         expected.extend_from_slice(&states.to_ne_bytes());
@@ -389,7 +398,7 @@ mod tests {
         assert_eq!(plain, expected);
 
         query.port = Some(8080);
-        let filtered = dump_request(Family::Ipv6, &query, 8);
+        let filtered = dump_request(Protocol::Tcp, Family::Ipv6, &query, 8);
         let mut expected = header(92, 20, 0x301, 8);
         expected.extend_from_slice(&[libc::AF_INET6 as u8, 6, 0, 0]);
         expected.extend_from_slice(&states.to_ne_bytes());
@@ -398,6 +407,27 @@ mod tests {
         expected.extend_from_slice(&1u16.to_ne_bytes());
         expected.extend_from_slice(&sport_bytecode(8080));
         assert_eq!(filtered, expected);
+    }
+
+    /// UDP asks SOCK_DIAG_BY_FAMILY with IPPROTO_UDP and the same state mask
+    /// and port program as TCP: only the protocol byte differs.
+    #[test]
+    fn udp_dump_request_differs_only_in_protocol() {
+        let query = Query {
+            port: Some(5353),
+            peer_time_waits: false,
+            states: [TcpState::Close, TcpState::Established]
+                .into_iter()
+                .collect(),
+        };
+        for family in [Family::Ipv4, Family::Ipv6] {
+            let tcp = dump_request(Protocol::Tcp, family, &query, 3);
+            let udp = dump_request(Protocol::Udp, family, &query, 3);
+            assert_eq!(udp.len(), tcp.len());
+            assert_eq!(udp[17], libc::IPPROTO_UDP as u8);
+            assert_eq!((&udp[..17], &udp[18..]), (&tcp[..17], &tcp[18..]));
+            assert_eq!(udp[udp.len() - 16..], sport_bytecode(5353));
+        }
     }
 
     #[test]
@@ -436,6 +466,7 @@ mod tests {
 
     fn time_wait() -> Socket {
         Socket {
+            protocol: crate::model::Protocol::Tcp,
             family: Family::Ipv6,
             state: crate::model::TcpState::TimeWait,
             local: "[::1]:7001".parse().unwrap(),
@@ -497,7 +528,7 @@ mod tests {
             if u16::from_ne_bytes([message[4], message[5]]) == TCPDIAG_GETSOCK {
                 let payload = &message[16..];
                 let mut sockets = Vec::new();
-                parse_chunk(message, &mut sockets).unwrap();
+                parse_chunk(message, Protocol::Tcp, &mut sockets).unwrap();
                 let request = destroy_request(&sockets[0], 1).unwrap();
                 assert_eq!(request[16], payload[0], "family");
                 assert_eq!(&request[24..72], &payload[4..52], "{:?}", sockets[0]);
