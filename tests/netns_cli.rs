@@ -102,21 +102,10 @@ fn the_listing_of_another_namespace_equals_ss_there() {
     server.run(|| sockets::server_side_time_wait(addr("127.0.0.1:47105"), Default::default()));
     let out = elsewhere.tw_inspect(["--json", "--netns", &server.name]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let doc = json(&out);
-    let mut ours: Vec<String> = doc["sockets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| format!("{}:{}", s["local_addr"].as_str().unwrap(), s["local_port"]))
-        .collect();
-    ours.sort();
-    let mut witness: Vec<String> = server
-        .ss(&["-tanH"])
-        .lines()
-        .map(|line| line.split_whitespace().nth(3).unwrap().to_string())
-        .collect();
-    witness.sort();
-    assert_eq!(ours, witness);
+    assert_eq!(
+        common::local_endpoints(&json(&out)),
+        server.ss_local_endpoints(&["-tanH"])
+    );
 }
 
 #[test]
