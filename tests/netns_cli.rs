@@ -177,3 +177,28 @@ fn bad_namespaces_are_one_line_and_exit_2() {
     }
     let _ = std::fs::remove_file(file);
 }
+
+#[test]
+fn wait_in_another_namespace_ends_when_the_holder_there_closes() {
+    require_netns!();
+    let server = Netns::new();
+    let elsewhere = Netns::new();
+    let listener = server.run(|| sockets::listen_with(addr("127.0.0.1:47108"), Default::default()));
+    // The same port is busy where tw-inspect runs: only the server's counts.
+    let _decoy = elsewhere.run(|| sockets::listen_with(addr("0.0.0.0:47108"), Default::default()));
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        drop(listener);
+    });
+    let out = elsewhere.tw_inspect([
+        "--port",
+        "47108",
+        "--wait",
+        "--timeout",
+        "20",
+        "--netns",
+        &server.name,
+    ]);
+    closer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -70,6 +70,12 @@ fn split_evidence(table: SocketTable, port: u16) -> (SocketTable, Vec<Socket>) {
 }
 
 impl Session {
+    /// One probe of `bind` in the session's namespace: has the port freed?
+    /// (`--wait` asks between two full readings.)
+    pub fn probe_bind(&self, bind: &IntendedBind) -> Result<bool> {
+        self.inside(|| Ok(probe(bind, ProbeKind::Intended).ok))
+    }
+
     /// Reads the port (one filtered walk that also brings the peer-side
     /// TIME_WAITs) and judges the bind on it, probing when allowed.
     pub fn check_port(&self, spec: &BindSpec) -> Result<PortCheck> {
