@@ -256,53 +256,18 @@ fn real_call(connect: &IntendedConnect) -> Result<OwnedFd, i32> {
             };
             assert_eq!(rc, 0);
         }
-        let (storage, length) = raw_sockaddr(SocketAddr::new(connect.bind_address(), 0));
+        let (storage, length) = sockets::sockaddr(SocketAddr::new(connect.bind_address(), 0));
         // SAFETY: storage holds a sockaddr of `length` bytes.
-        if unsafe { libc::bind(fd.as_raw_fd(), (&raw const storage).cast(), length) } != 0 {
+        if unsafe { libc::bind(fd.as_raw_fd(), storage.as_ptr().cast(), length) } != 0 {
             return Err(last_errno());
         }
     }
-    let (storage, length) = raw_sockaddr(connect.remote);
+    let (storage, length) = sockets::sockaddr(connect.remote);
     // SAFETY: storage holds a sockaddr of `length` bytes.
-    if unsafe { libc::connect(fd.as_raw_fd(), (&raw const storage).cast(), length) } != 0 {
+    if unsafe { libc::connect(fd.as_raw_fd(), storage.as_ptr().cast(), length) } != 0 {
         return Err(last_errno());
     }
     Ok(fd)
-}
-
-fn raw_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let length = match addr {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is large and aligned enough.
-            unsafe { (&raw mut storage).cast::<libc::sockaddr_in>().write(sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(v6) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: 0,
-            };
-            // SAFETY: sockaddr_storage is large and aligned enough.
-            unsafe { (&raw mut storage).cast::<libc::sockaddr_in6>().write(sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, length as libc::socklen_t)
 }
 
 const NOT_AVAIL: Option<i32> = Some(libc::EADDRNOTAVAIL);

@@ -102,21 +102,10 @@ fn the_listing_of_another_namespace_equals_ss_there() {
     server.run(|| sockets::server_side_time_wait(addr("127.0.0.1:47105"), Default::default()));
     let out = elsewhere.tw_inspect(["--json", "--netns", &server.name]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let doc = json(&out);
-    let mut ours: Vec<String> = doc["sockets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| format!("{}:{}", s["local_addr"].as_str().unwrap(), s["local_port"]))
-        .collect();
-    ours.sort();
-    let mut witness: Vec<String> = server
-        .ss(&["-tanH"])
-        .lines()
-        .map(|line| line.split_whitespace().nth(3).unwrap().to_string())
-        .collect();
-    witness.sort();
-    assert_eq!(ours, witness);
+    assert_eq!(
+        common::local_endpoints(&json(&out)),
+        server.ss_local_endpoints(&["-tanH"])
+    );
 }
 
 #[test]
@@ -187,4 +176,29 @@ fn bad_namespaces_are_one_line_and_exit_2() {
         assert!(out.stdout.is_empty());
     }
     let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn wait_in_another_namespace_ends_when_the_holder_there_closes() {
+    require_netns!();
+    let server = Netns::new();
+    let elsewhere = Netns::new();
+    let listener = server.run(|| sockets::listen_with(addr("127.0.0.1:47108"), Default::default()));
+    // The same port is busy where tw-inspect runs: only the server's counts.
+    let _decoy = elsewhere.run(|| sockets::listen_with(addr("0.0.0.0:47108"), Default::default()));
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        drop(listener);
+    });
+    let out = elsewhere.tw_inspect([
+        "--port",
+        "47108",
+        "--wait",
+        "--timeout",
+        "20",
+        "--netns",
+        &server.name,
+    ]);
+    closer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

@@ -116,26 +116,15 @@ fn the_udp_listing_equals_ss() {
     let out = ns.tw_inspect(["--udp", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc = json(&out);
-    let mut ours: Vec<String> = doc["sockets"]
+    assert!(doc["sockets"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| {
-            assert_eq!(s["protocol"], "udp");
-            format!("{}:{}", s["local_addr"].as_str().unwrap(), s["local_port"])
-        })
-        .collect();
-    ours.sort();
-    let mut witness: Vec<String> = ns
-        .ss(&["-uanH"])
-        .lines()
-        .map(|line| {
-            let local = line.split_whitespace().nth(3).unwrap();
-            local.replace(['[', ']'], "")
-        })
-        .collect();
-    witness.sort();
-    assert_eq!(ours, witness);
+        .all(|s| s["protocol"] == "udp"));
+    assert_eq!(
+        common::local_endpoints(&doc),
+        ns.ss_local_endpoints(&["-uanH"])
+    );
     // --proto all lists both; a bind is one or the other.
     let out = ns.tw_inspect(["--proto", "all", "--json"]);
     assert_eq!(json(&out)["sockets"].as_array().unwrap().len(), 3);

@@ -6,7 +6,6 @@ use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use super::{exit_code, Face};
-use crate::diagnosis::probe::{probe, ProbeKind};
 use crate::diagnosis::{Outlook, Reason, Verdict};
 use crate::duration::seconds_text;
 use crate::error::{Failure, EXIT_BLOCKED, EXIT_FREE};
@@ -47,7 +46,7 @@ pub(super) fn run(face: &Face, spec: &BindSpec) -> Result<i32, Failure> {
             }
             status.show(verdict, check.read_at, started);
             std::thread::sleep(PROBE_EVERY);
-            if probe(&verdict.bind, ProbeKind::Intended).ok {
+            if face.session.probe_bind(&verdict.bind)? {
                 break; // confirmed by the full read at the top of the loop
             }
         }

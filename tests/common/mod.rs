@@ -151,6 +151,37 @@ fn run_ok(command: &mut Command) {
     assert!(out.status.success(), "{command:?} failed: {out:?}");
 }
 
+/// The local "addr:port" of every socket of a JSON document, sorted.
+pub fn local_endpoints(doc: &serde_json::Value) -> Vec<String> {
+    let mut endpoints: Vec<String> = doc["sockets"]
+        .as_array()
+        .expect("a sockets array")
+        .iter()
+        .map(|s| format!("{}:{}", s["local_addr"].as_str().unwrap(), s["local_port"]))
+        .collect();
+    endpoints.sort();
+    endpoints
+}
+
+impl Netns {
+    /// The local "addr:port" of every socket `ss ARGS` shows in the
+    /// namespace (brackets of IPv6 addresses dropped), sorted.
+    pub fn ss_local_endpoints(&self, args: &[&str]) -> Vec<String> {
+        let mut endpoints: Vec<String> = self
+            .ss(args)
+            .lines()
+            .map(|line| {
+                line.split_whitespace()
+                    .nth(3)
+                    .unwrap()
+                    .replace(['[', ']'], "")
+            })
+            .collect();
+        endpoints.sort();
+        endpoints
+    }
+}
+
 /// Parses stdout as JSON.
 pub fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
@@ -238,7 +269,7 @@ pub mod sockets {
                 return Err(std::io::Error::last_os_error());
             }
         }
-        let storage = socket2_addr(addr);
+        let storage = sockaddr(addr);
         // SAFETY: storage holds a valid sockaddr of the given length.
         let rc = unsafe { libc::bind(fd, storage.0.as_ptr().cast(), storage.1) };
         if rc != 0 {
@@ -255,7 +286,8 @@ pub mod sockets {
         TcpListener::from(fd)
     }
 
-    fn socket2_addr(addr: SocketAddr) -> (Vec<u8>, libc::socklen_t) {
+    /// The bytes of a sockaddr_in / sockaddr_in6 for `addr`, and their length.
+    pub fn sockaddr(addr: SocketAddr) -> (Vec<u8>, libc::socklen_t) {
         match addr {
             SocketAddr::V4(v4) => {
                 let sin = libc::sockaddr_in {
