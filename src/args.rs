@@ -225,6 +225,12 @@ impl Args {
     /// address, an address's scope that names another device than --dev.
     /// The faces call it before anything is read (exit 2, one line).
     pub fn problem(&self) -> Option<String> {
+        if self.port.is_some() && self.protocols() == ProtocolSet::ALL {
+            return Some(
+                "--proto all works for the listing; a bind is TCP or UDP: give --proto tcp or --udp with --port"
+                    .to_string(),
+            );
+        }
         let addr = self.addr.as_ref();
         if self.v6only {
             match addr {

@@ -16,6 +16,14 @@ pub fn main() -> i32 {
         Ok(args) => args,
         Err(error) => return usage_error(&error),
     };
+    // Flags that parse but contradict each other: one line, before anything is read.
+    if let Some(problem) = args.problem() {
+        say!("tw-inspect: {} (see --help)", inert(&problem));
+        return EXIT_ERROR;
+    }
+    if let Some(what) = args.generate {
+        return finish(cli::generate(what));
+    }
     let session = match args.session() {
         Ok(session) => session,
         Err(error) => {
@@ -23,11 +31,15 @@ pub fn main() -> i32 {
             return EXIT_ERROR;
         }
     };
-    let result = if wants_dashboard(&args) {
+    finish(if wants_dashboard(&args) {
         tui::launch(session, &args).map(|()| EXIT_FREE)
     } else {
         cli::run(&args, &session)
-    };
+    })
+}
+
+/// The exit code of a run, its failure said in one line.
+fn finish(result: Result<i32, Failure>) -> i32 {
     match result {
         Ok(code) => code,
         // A reader that went away (`tw-inspect | head -1`) is not an error.

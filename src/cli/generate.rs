@@ -11,7 +11,7 @@ use crate::args::{Args, GenerateFlag};
 use crate::error::{Failure, EXIT_FREE};
 
 /// Writes what `what` names to stdout.
-pub(super) fn write(what: GenerateFlag) -> Result<i32, Failure> {
+pub fn write(what: GenerateFlag) -> Result<i32, Failure> {
     let mut command = Args::command();
     let mut out = io::BufWriter::new(io::stdout().lock());
     let shell = match what {

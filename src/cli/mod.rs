@@ -5,6 +5,8 @@
 mod connect;
 mod free;
 mod generate;
+
+pub use generate::write as generate;
 mod survey;
 mod wait;
 
@@ -14,8 +16,8 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use crate::args::Args;
-use crate::error::{Error, Failure, EXIT_BLOCKED, EXIT_FREE};
-use crate::model::{ProtocolSet, Socket, SocketTable};
+use crate::error::{Failure, EXIT_BLOCKED, EXIT_FREE};
+use crate::model::{Socket, SocketTable};
 use crate::output::inert::inert;
 use crate::output::{color_wanted, human, json};
 use crate::session::{BindSpec, PortCheck, Session};
@@ -25,18 +27,6 @@ pub(crate) const STDOUT_BUFFER: usize = 1 << 16;
 
 /// Runs the mode the flags ask for and returns its exit code.
 pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
-    if let Some(what) = args.generate {
-        return generate::write(what);
-    }
-    if let Some(problem) = args.problem() {
-        return Err(Failure::Input(Error::Invalid(problem)));
-    }
-    if args.port.is_some() && args.protocols() == ProtocolSet::ALL {
-        return Err(Failure::Refused(
-            "--proto all works for the listing; a bind is TCP or UDP: give --proto tcp or --udp with --port"
-                .into(),
-        ));
-    }
     if args.connect.is_some() {
         return connect::run(args, session);
     }
