@@ -324,6 +324,9 @@ pub struct Process {
     pub pgid: Option<u32>,
     /// The systemd service it runs in (/proc/PID/cgroup), untrusted text.
     pub unit: Option<String>,
+    /// The container it runs in (/proc/PID/cgroup); None for a plain process
+    /// or a cgroup layout no runtime is known to use.
+    pub container: Option<Container>,
 }
 
 /// One TCP or UDP socket from any source.

@@ -214,6 +214,18 @@ fn all_netns_names_the_container_of_a_namespace() {
     assert_eq!(found["netns"]["pids"], serde_json::json!([server.pid()]));
     assert_eq!(found["netns"]["container"]["runtime"], "docker");
     assert_eq!(found["netns"]["container"]["id"], ID);
+    // The socket's owner carries the same container, in JSON and in words.
+    let owner = &found["sockets"][0]["processes"][0];
+    assert_eq!(owner["pid"], server.pid());
+    assert_eq!(owner["container"]["runtime"], "docker");
+    assert_eq!(owner["container"]["id"], ID);
     let human = String::from_utf8_lossy(&text.stdout);
-    assert!(human.contains(&format!("docker {}", &ID[..12])), "{human}");
+    assert!(
+        human.contains(&format!("· docker {}", &ID[..12])),
+        "{human}"
+    );
+    assert!(
+        human.contains(&format!("/python3 [docker {}]", &ID[..12])),
+        "{human}"
+    );
 }

@@ -12,7 +12,7 @@ use crate::diagnosis::{Conflict, Probe, Verdict};
 use crate::duration::seconds_text;
 use crate::errno::Errno;
 use crate::model::{counts_by_state, Socket, SocketTable, StateSet, TcpState, Timer};
-use crate::model::{NamespaceId, Protocol};
+use crate::model::{NamespaceId, Process, Protocol};
 use crate::output::device_name;
 use crate::output::inert::inert;
 use crate::session::NamespaceEntry;
@@ -56,7 +56,24 @@ pub fn processes_text(socket: &Socket) -> String {
     if more > 0 {
         let _ = write!(text, " +{more} more");
     }
+    if let Some(workload) = socket.processes.first().and_then(workload_text) {
+        let _ = write!(text, " [{workload}]");
+    }
     text
+}
+
+/// Where a process runs, beyond its pid: "docker 5e2c1f0a9b8d" (the
+/// container's short id) or its systemd unit, "nginx.service".
+pub fn workload_text(process: &Process) -> Option<String> {
+    match (&process.container, &process.unit) {
+        (Some(container), _) => Some(format!(
+            "{} {}",
+            container.runtime.as_str(),
+            inert(container.short_id())
+        )),
+        (None, Some(unit)) => Some(inert(unit).into_owned()),
+        (None, None) => None,
+    }
 }
 
 /// Color only when asked for (a terminal without NO_COLOR); `verbose`

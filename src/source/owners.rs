@@ -150,7 +150,7 @@ fn socket_inode(target: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// comm, cmdline, parent, group and unit of a process that held a wanted
+/// comm, cmdline, parent, group, unit and container of a process that held a wanted
 /// socket; empty when it has exited since (it did hold the socket, so it is
 /// still reported).
 fn describe(proc_root: &Path, pid: u32) -> Process {
@@ -165,13 +165,15 @@ fn describe(proc_root: &Path, pid: u32) -> Process {
         .collect();
     let stat = read_capped(&dir.join("stat"), MAX_STAT);
     let (ppid, pgid) = parent_and_group(&stat).unzip();
+    let workload = read_workload_from(proc_root, pid).unwrap_or_default();
     Process {
         pid,
         comm: String::from_utf8_lossy(comm).into_owned(),
         cmdline: String::from_utf8_lossy(&cmdline).into_owned(),
         ppid,
         pgid,
-        unit: read_workload_from(proc_root, pid).ok().and_then(|w| w.unit),
+        unit: workload.unit,
+        container: workload.container,
     }
 }
 

@@ -287,6 +287,10 @@ impl<W: Write> Json<W> {
         self.string(&process.comm)?;
         self.raw(",\"cmdline\":")?;
         self.string(&process.cmdline)?;
+        self.raw(",\"unit\":")?;
+        self.optional_string(process.unit.as_deref())?;
+        self.raw(",\"container\":")?;
+        self.optional_container(process.container.as_ref())?;
         self.raw("}")
     }
 
@@ -622,7 +626,7 @@ mod tests {
         assert_eq!(listing["netns"], serde_json::Value::Null);
         assert_eq!(
             keys(&value["sockets"][1]["processes"][0]),
-            ["pid", "comm", "cmdline"]
+            ["pid", "comm", "cmdline", "unit", "container"]
         );
         let bind_keys = [
             "protocol",
