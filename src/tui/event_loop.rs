@@ -91,11 +91,19 @@ fn event_loop<B: Backend>(
             return ended();
         }
         let now = Instant::now();
+        app.expire_status(now);
         terminal
             .draw(|frame| render::draw(frame, app, now))
             .map_err(|e| Error::Invalid(format!("drawing the dashboard: {e}")))?;
-        let first = if app.countdown_running(now) {
-            match events.recv_timeout(FRAME) {
+        // Woken for the next countdown frame, or to clear a report.
+        let wake = if app.countdown_running(now) {
+            Some(FRAME)
+        } else {
+            app.status_until
+                .map(|until| until.saturating_duration_since(now))
+        };
+        let first = if let Some(wake) = wake {
+            match events.recv_timeout(wake) {
                 Ok(event) => event,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return ended(),
@@ -163,9 +171,9 @@ fn apply(
         Some(Effect::SetInterval(interval)) => commands.send(Command::Interval(interval)),
         Some(Effect::SetPaused(paused)) => commands.send(Command::Pause(paused)),
         // SOCK_DESTROY answers within a netlink round trip: no thread needed.
-        Some(Effect::Destroy(socket)) => {
-            let result = session.destroy(&socket);
-            let next = app.destroyed(&socket, result);
+        Some(Effect::Destroy(targets)) => {
+            let result = session.destroy_all(&targets);
+            let next = app.destroyed(&targets, result, Instant::now());
             return apply(next, app, commands, session);
         }
     };
