@@ -1129,4 +1129,124 @@ mod tests {
         }));
         assert_eq!(app.left_by.of(&tw).map(|o| o.pid), Some(1234));
     }
+
+    /// Everything a key may change, for telling whether it did anything.
+    fn fingerprint(app: &App) -> String {
+        format!(
+            "{:?} {:?} {} {:?} {} {:?} {:?} {:?}",
+            app.mode,
+            app.port,
+            app.reuseaddr,
+            app.interval,
+            app.paused,
+            app.spec,
+            app.cursor,
+            app.status
+        )
+    }
+
+    /// The app in `mode`, in a state where every key of that mode's table
+    /// has something to do: a row mid-table selected, a prompt with text, an
+    /// overlay scrolled a line down.
+    fn app_in(mode: KeyMode) -> App {
+        let (mut app, _) = app_on_8080();
+        app.page_rows = 2;
+        let keys: &[KeyCode] = match mode {
+            KeyMode::Normal => &[KeyCode::Down, KeyCode::Down, KeyCode::Down],
+            KeyMode::PortPrompt => &[KeyCode::Char('p'), KeyCode::Char('8')],
+            KeyMode::FilterPrompt => &[KeyCode::Char('/'), KeyCode::Char('a')],
+            KeyMode::Help => &[KeyCode::Char('?'), KeyCode::Down],
+            KeyMode::Details => &[KeyCode::Enter],
+            KeyMode::Explain => &[KeyCode::Char('e'), KeyCode::Down],
+            KeyMode::Confirm => &[KeyCode::Char('9'), KeyCode::Char('d')],
+        };
+        for &code in keys {
+            app.handle_key(key(code));
+        }
+        assert_eq!(app.mode.key_mode(), mode, "{:?}", app.status);
+        app
+    }
+
+    /// The keys a table entry stands for.
+    fn presses(pattern: keys::KeyPattern) -> Vec<KeyEvent> {
+        use keys::KeyPattern;
+        let chars = |chars: &str| -> Vec<KeyEvent> {
+            chars.chars().map(|c| key(KeyCode::Char(c))).collect()
+        };
+        match pattern {
+            KeyPattern::Char(c) if c.is_ascii_uppercase() => {
+                vec![KeyEvent::new(KeyCode::Char(c), KeyModifiers::SHIFT)]
+            }
+            KeyPattern::Char(c) => chars(&c.to_string()),
+            KeyPattern::Ctrl(c) => vec![KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)],
+            KeyPattern::Code(code) => vec![key(code)],
+            KeyPattern::Digit => chars("29"),
+            KeyPattern::AnyDigit => chars("09"),
+            KeyPattern::AnyChar => chars("qZ 1é"),
+        }
+    }
+
+    #[test]
+    fn every_key_in_a_modes_table_does_something_there() {
+        for mode in KeyMode::ALL {
+            for binding in mode.table() {
+                for press in binding.keys.iter().flat_map(|&p| presses(p)) {
+                    let mut app = app_in(mode);
+                    let before = fingerprint(&app);
+                    let effect = app.handle_key(press);
+                    assert!(
+                        effect.is_some() || fingerprint(&app) != before,
+                        "{press:?} ({:?}) does nothing in {mode:?}",
+                        binding.action
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_missing_from_a_modes_table_does_nothing_there() {
+        let codes = [
+            KeyCode::Esc,
+            KeyCode::Enter,
+            KeyCode::Tab,
+            KeyCode::BackTab,
+            KeyCode::Backspace,
+            KeyCode::Up,
+            KeyCode::Down,
+            KeyCode::Left,
+            KeyCode::Right,
+            KeyCode::PageUp,
+            KeyCode::PageDown,
+            KeyCode::Home,
+            KeyCode::End,
+            KeyCode::Delete,
+            KeyCode::Insert,
+            KeyCode::F(1),
+            KeyCode::F(5),
+        ];
+        let candidates: Vec<KeyEvent> = (' '..='~')
+            .map(KeyCode::Char)
+            .chain(codes)
+            .flat_map(|code| {
+                [KeyModifiers::NONE, KeyModifiers::CONTROL, KeyModifiers::ALT]
+                    .map(|modifiers| KeyEvent::new(code, modifiers))
+            })
+            .collect();
+        for mode in KeyMode::ALL {
+            let unbound: Vec<&KeyEvent> = candidates
+                .iter()
+                .filter(|press| keys::action_for(mode, press).is_none())
+                .collect();
+            assert!(unbound.len() > 20, "{mode:?} binds nearly every key");
+            for press in unbound {
+                let mut app = app_in(mode);
+                // A report on screen stays too.
+                app.status = Some("report".to_string());
+                let before = fingerprint(&app);
+                assert_eq!(app.handle_key(*press), None, "{press:?} in {mode:?}");
+                assert_eq!(fingerprint(&app), before, "{press:?} in {mode:?}");
+            }
+        }
+    }
 }
