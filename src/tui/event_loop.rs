@@ -16,7 +16,8 @@ use signal_hook::iterator::Signals;
 
 use crate::session::Session;
 use crate::tui::app::{App, Effect};
-use crate::tui::collector::{self, Command};
+use crate::tui::collector;
+use crate::tui::messages::{Command, LoopEvent};
 use crate::tui::terminal::{self, TerminalSession};
 use crate::tui::{render, CollectRequest, Snapshot, TuiConfig};
 use crate::Error;
@@ -26,13 +27,6 @@ const FRAME: Duration = Duration::from_millis(100);
 
 /// How often the input thread looks up from waiting to see if it must stop.
 const INPUT_STOP_CHECK: Duration = Duration::from_millis(250);
-
-pub(crate) enum LoopEvent {
-    Input(Event),
-    Reading(Box<crate::Result<Snapshot>>),
-    /// SIGTERM, SIGINT, SIGHUP, the terminal is gone, or the collector died.
-    Stop,
-}
 
 pub(crate) fn run(
     config: TuiConfig,
