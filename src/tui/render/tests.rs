@@ -137,6 +137,15 @@ fn help_overlay_80x24() {
     let (mut app, now) = scenario_app(false);
     key(&mut app, KeyCode::Char('?'));
     insta::assert_snapshot!(draw(&mut app, now, 80, 24).backend());
+    // The keys of prompts and overlays follow: End shows the last table.
+    key(&mut app, KeyCode::End);
+    let end = draw(&mut app, now, 80, 24).backend().to_string();
+    assert!(end.contains("When asked to destroy (F, d)"), "{end}");
+    assert!(
+        end.contains("n N Esc       keep them: destroy nothing"),
+        "{end}"
+    );
+    assert!(!end.contains("choose the port to diagnose"), "{end}");
 }
 
 #[test]
