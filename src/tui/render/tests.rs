@@ -409,3 +409,21 @@ fn a_refused_free_says_why_in_the_bottom_line() {
         "{bottom}"
     );
 }
+
+#[test]
+fn details_write_the_cookie_in_decimal_as_json_does() {
+    let (mut app, now) = scenario_app(false);
+    key(&mut app, KeyCode::Char('9'));
+    let cookie = app
+        .selected_socket()
+        .and_then(|socket| socket.cookie)
+        .expect("a time-wait with a cookie");
+    key(&mut app, KeyCode::Enter);
+    let text = draw(&mut app, now, 120, 40).backend().to_string();
+    let line = text
+        .lines()
+        .find(|line| line.contains("cookie"))
+        .unwrap_or_else(|| panic!("no cookie line:\n{text}"));
+    assert!(line.contains(&format!(" {cookie} ")), "{line}");
+    assert!(!line.contains("0x"), "{line}");
+}
