@@ -1,7 +1,8 @@
 //! The dashboard in a real terminal (tmux): a server-side TIME_WAIT on the
 //! chosen port shows with its peer port and a countdown that goes down; `q`
-//! ends the program and the terminal comes back. `F` then `y` destroys the
-//! TIME_WAIT and the port turns FREE.
+//! ends the program and the terminal comes back. `d` then `y` destroys the
+//! selected TIME_WAIT; `F` then `y` destroys all the port's TIME_WAITs at
+//! once, and the port turns FREE.
 mod common;
 mod support;
 
@@ -70,7 +71,7 @@ fn dashboard_counts_down_a_blocking_time_wait_and_restores_the_terminal() {
 }
 
 #[test]
-fn free_key_destroys_the_blocking_time_wait_after_confirmation() {
+fn d_destroys_the_selected_time_wait_after_confirmation() {
     require_netns!();
     let ns = Netns::new();
     let client = ns.run(|| {
@@ -90,7 +91,7 @@ fn free_key_destroys_the_blocking_time_wait_after_confirmation() {
     assert!(blocked.contains("BLOCKED"), "not blocked:\n{blocked}");
 
     // The only socket, so the selected row: the TIME_WAIT.
-    tmux.keys(&["F"]);
+    tmux.keys(&["d"]);
     let dialog = tmux.wait_for("late segments", Duration::from_secs(5));
     let four_tuple = format!("127.0.0.1:9527 → 127.0.0.1:{}", client.port());
     assert!(
@@ -110,6 +111,79 @@ fn free_key_destroys_the_blocking_time_wait_after_confirmation() {
     let free = tmux.wait_for(" FREE ", Duration::from_secs(10));
     assert!(free.contains(" FREE "), "panel did not turn FREE:\n{free}");
     assert!(!time_wait_on_port(&ns), "ss still shows the TIME_WAIT");
+
+    tmux.keys(&["q"]);
+    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
+    assert!(
+        end.contains("EXITED 0"),
+        "program did not end cleanly:\n{end}"
+    );
+}
+
+/// The port's TIME_WAITs in `ns`, as `ss` lists them.
+fn time_waits_on(ns: &Netns, local: &str) -> usize {
+    ns.ss(&["-tanH"])
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.first() == Some(&"TIME-WAIT") && fields.get(3) == Some(&local)
+        })
+        .count()
+}
+
+#[test]
+fn free_port_key_destroys_every_time_wait_of_the_port_after_one_confirmation() {
+    require_netns!();
+    let ns = Netns::new();
+    let reuse = sockets::Opts {
+        reuseaddr: true,
+        ..Default::default()
+    };
+    let (_elsewhere, clients) = ns.run(|| {
+        let elsewhere = sockets::listen_with("127.0.0.1:9600".parse().unwrap(), reuse);
+        let clients: Vec<_> = (0..4)
+            .map(|_| sockets::server_side_time_wait("127.0.0.1:9527".parse().unwrap(), reuse))
+            .collect();
+        (elsewhere, clients)
+    });
+    assert_eq!(time_waits_on(&ns, "127.0.0.1:9527"), 4);
+    let Some(tmux) = start_dashboard("free-port", &ns) else {
+        return;
+    };
+    let blocked = tmux.wait_for("BLOCKED", Duration::from_secs(10));
+    assert!(blocked.contains("BLOCKED"), "not blocked:\n{blocked}");
+
+    tmux.keys(&["F"]);
+    let dialog = tmux.wait_for("late segments", Duration::from_secs(5));
+    assert!(
+        dialog.contains("Free port 9527: destroy its 4 blocking socket(s)")
+            && dialog.contains("4 × TIME_WAIT, expire in")
+            && dialog.contains(&format!("127.0.0.1:9527 → 127.0.0.1:{}", clients[0].port())),
+        "no one confirmation for the whole port:\n{dialog}"
+    );
+    assert_eq!(
+        time_waits_on(&ns, "127.0.0.1:9527"),
+        4,
+        "destroyed before the answer"
+    );
+
+    tmux.keys(&["y"]);
+    let free = tmux.wait_for(" FREE ", Duration::from_secs(5));
+    assert!(free.contains(" FREE "), "panel did not turn FREE:\n{free}");
+    assert!(
+        free.contains("Destroyed 4 socket(s)."),
+        "no status line:\n{free}"
+    );
+    assert_eq!(
+        time_waits_on(&ns, "127.0.0.1:9527"),
+        0,
+        "ss still shows TIME_WAITs"
+    );
+    let listening = ns.ss(&["-tlnH"]);
+    assert!(
+        listening.contains("127.0.0.1:9600"),
+        "the listener elsewhere was touched:\n{listening}"
+    );
 
     tmux.keys(&["q"]);
     let end = tmux.wait_for("EXITED", Duration::from_secs(5));

@@ -4,15 +4,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use crossterm::event::KeyEvent;
 
-use crate::diagnosis::free::{destroyable, Spared};
+use crate::diagnosis::free::{destroyable, plan_free, Spared};
 use crate::diagnosis::{Blocker, IntendedBind, RuleContext, Verdict};
 use crate::model::{counts_by_state, Socket, TcpState};
 use crate::output::human::processes_text;
 use crate::session::{BindOptions, BindSpec};
 use crate::source::netlink::DestroyError;
-use crate::tui::keys::{self, Action};
+use crate::tui::keys::{self, Action, KeyMode};
 use crate::tui::left_by::LeftBy;
 use crate::tui::view::{
     self, peer_text, row_key, Cursor, RowKey, SortColumn, ViewSpec, STATE_PRESETS,
@@ -24,6 +24,9 @@ const INTERVALS_MS: [u64; 7] = [250, 500, 1_000, 2_000, 5_000, 10_000, 30_000];
 
 /// Readings the TIME_WAIT sparkline remembers: wider than any terminal.
 const HISTORY_LEN: usize = 512;
+
+/// How long a destruction's report stays in the bottom line.
+pub(crate) const STATUS_LIFETIME: Duration = Duration::from_secs(5);
 
 /// Longest port prompt input: "65535".
 const PORT_DIGITS: usize = 5;
@@ -38,7 +41,10 @@ pub(crate) enum Mode {
     FilterPrompt {
         before: String,
     },
-    Help,
+    /// The keys of every mode, scrolled down by `scroll` lines.
+    Help {
+        scroll: u16,
+    },
     /// The socket selected when Enter was pressed, kept up to date by each
     /// reading (by four-tuple and state) until it is gone from the table.
     Details {
@@ -49,10 +55,27 @@ pub(crate) enum Mode {
     Explain {
         scroll: u16,
     },
-    /// Waiting for y or n before destroying this time-wait blocker.
+    /// Waiting for y or n before destroying these time-wait blockers: the
+    /// selected one (d), or all of the port's (F, `whole_port`).
     ConfirmFree {
-        socket: Box<Socket>,
+        targets: Vec<Socket>,
+        whole_port: bool,
     },
+}
+
+impl Mode {
+    /// The key table this mode reads keys from.
+    pub fn key_mode(&self) -> KeyMode {
+        match self {
+            Mode::Normal => KeyMode::Normal,
+            Mode::PortPrompt { .. } => KeyMode::PortPrompt,
+            Mode::FilterPrompt { .. } => KeyMode::FilterPrompt,
+            Mode::Help { .. } => KeyMode::Help,
+            Mode::Details { .. } => KeyMode::Details,
+            Mode::Explain { .. } => KeyMode::Explain,
+            Mode::ConfirmFree { .. } => KeyMode::Confirm,
+        }
+    }
 }
 
 /// What the event loop must do after a key.
@@ -63,9 +86,9 @@ pub(crate) enum Effect {
     Collect(CollectRequest),
     SetInterval(Duration),
     SetPaused(bool),
-    /// The user confirmed: destroy this socket, then report to
+    /// The user confirmed: destroy these sockets, then report to
     /// [`App::destroyed`].
-    Destroy(Box<Socket>),
+    Destroy(Vec<Socket>),
 }
 
 pub(crate) struct App {
@@ -90,9 +113,11 @@ pub(crate) struct App {
     blocker_index: HashMap<RowKey, usize>,
     /// Rows the table showed last frame, for PgUp/PgDn.
     pub page_rows: usize,
-    /// The outcome of the last action (F), shown in the bottom line until
-    /// the next key. Already inert: it quotes process names.
+    /// The outcome of the last action (F, d, e), shown in the bottom line
+    /// until the next key. Already inert: it quotes process names.
     pub status: Option<String>,
+    /// When a destruction's report leaves the bottom line by itself.
+    pub status_until: Option<Instant>,
 }
 
 impl App {
@@ -115,6 +140,7 @@ impl App {
             blocker_index: HashMap::new(),
             page_rows: 10,
             status: None,
+            status_until: None,
         }
     }
 
@@ -295,26 +321,29 @@ impl App {
     }
 
     /// Handles a key press; returns what the event loop must do, if anything.
+    /// Every key goes through the current mode's key table: a key that is
+    /// not in it changes nothing.
     pub fn handle_key(&mut self, key: KeyEvent) -> Option<Effect> {
-        if key.kind == KeyEventKind::Release {
-            return None;
-        }
-        if keys::is_interrupt(&key) {
+        let action = keys::action_for(self.mode.key_mode(), &key)?;
+        self.clear_status();
+        if action == Action::Quit {
             return Some(Effect::Quit);
         }
-        self.status = None;
+        let page = self.page_rows.max(1) as u16;
         match &mut self.mode {
-            Mode::Normal => self.handle_action(keys::action_for(&key)?),
-            Mode::PortPrompt { input } => match key.code {
-                KeyCode::Char(digit) if digit.is_ascii_digit() && input.len() < PORT_DIGITS => {
-                    input.push(digit);
+            Mode::Normal => self.handle_action(action),
+            Mode::PortPrompt { input } => match action {
+                Action::Type(digit) => {
+                    if input.len() < PORT_DIGITS {
+                        input.push(digit);
+                    }
                     None
                 }
-                KeyCode::Backspace => {
+                Action::Erase => {
                     input.pop();
                     None
                 }
-                KeyCode::Enter => {
+                Action::Accept => {
                     let port = input.parse::<u16>().ok().filter(|port| *port != 0);
                     self.mode = Mode::Normal;
                     // An empty or impossible port leaves the choice as it was.
@@ -323,15 +352,14 @@ impl App {
                     self.refilter();
                     Some(Effect::Collect(self.request()))
                 }
-                KeyCode::Esc => {
+                _ => {
                     self.mode = Mode::Normal;
                     None
                 }
-                _ => None,
             },
             Mode::FilterPrompt { before } => {
-                match key.code {
-                    KeyCode::Char(c) => {
+                match action {
+                    Action::Type(c) => {
                         let shorter = self.spec.text.clone();
                         self.spec.text.push(c);
                         if view::is_narrower(&self.spec.text, &shorter) {
@@ -339,57 +367,52 @@ impl App {
                             return None;
                         }
                     }
-                    KeyCode::Backspace => {
+                    Action::Erase => {
                         self.spec.text.pop();
                     }
-                    KeyCode::Enter => {
+                    Action::Accept => {
                         self.mode = Mode::Normal;
                         return None;
                     }
-                    KeyCode::Esc => {
+                    _ => {
                         self.spec.text = std::mem::take(before);
                         self.mode = Mode::Normal;
                     }
-                    _ => return None,
                 }
                 self.refilter();
                 None
             }
-            Mode::Explain { scroll } => {
-                let page = self.page_rows.max(1) as u16;
-                match key.code {
-                    KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                    KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
-                    KeyCode::PageUp => *scroll = scroll.saturating_sub(page),
-                    KeyCode::PageDown => *scroll = scroll.saturating_add(page),
-                    KeyCode::Char('q') => return Some(Effect::Quit),
-                    KeyCode::Esc | KeyCode::Enter | KeyCode::Char('e') => self.mode = Mode::Normal,
-                    _ => {}
-                }
+            Mode::Explain { scroll } | Mode::Help { scroll } => {
+                // The drawing stops the scroll at the last screenful.
+                *scroll = match action {
+                    Action::Up => scroll.saturating_sub(1),
+                    Action::Down => scroll.saturating_add(1),
+                    Action::PageUp => scroll.saturating_sub(page),
+                    Action::PageDown => scroll.saturating_add(page),
+                    Action::Home => 0,
+                    Action::End => u16::MAX,
+                    _ => {
+                        self.mode = Mode::Normal;
+                        return None;
+                    }
+                };
                 None
             }
-            Mode::ConfirmFree { socket } => match key.code {
-                KeyCode::Char('y' | 'Y') => {
-                    let socket = socket.clone();
-                    self.mode = Mode::Normal;
-                    Some(Effect::Destroy(socket))
-                }
-                KeyCode::Char('n' | 'N') | KeyCode::Esc => {
-                    self.mode = Mode::Normal;
+            Mode::ConfirmFree { targets, .. } => {
+                let targets = std::mem::take(targets);
+                self.mode = Mode::Normal;
+                if action == Action::Yes {
+                    Some(Effect::Destroy(targets))
+                } else {
                     self.status = Some("Nothing destroyed.".to_string());
                     None
                 }
-                // Only an answer closes the question.
-                _ => None,
-            },
-            Mode::Help | Mode::Details { .. } => match key.code {
-                KeyCode::Char('q') => Some(Effect::Quit),
-                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('?') => {
-                    self.mode = Mode::Normal;
-                    None
-                }
-                _ => None,
-            },
+            }
+            // Close is the details' only other key.
+            Mode::Details { .. } => {
+                self.mode = Mode::Normal;
+                None
+            }
         }
     }
 
@@ -464,15 +487,33 @@ impl App {
                 Some(_) => self.mode = Mode::Explain { scroll: 0 },
                 None => self.status = Some(self.no_verdict_yet()),
             },
-            Action::Free => match self.free_target() {
-                Ok(socket) => {
+            Action::FreePort => match self.free_port_targets() {
+                Ok(targets) => {
                     self.mode = Mode::ConfirmFree {
-                        socket: Box::new(socket),
+                        targets,
+                        whole_port: true,
                     }
                 }
                 Err(why) => self.status = Some(why),
             },
-            Action::Help => self.mode = Mode::Help,
+            Action::DestroySelected => match self.free_target() {
+                Ok(socket) => {
+                    self.mode = Mode::ConfirmFree {
+                        targets: vec![socket],
+                        whole_port: false,
+                    }
+                }
+                Err(why) => self.status = Some(why),
+            },
+            // The keys of prompts and overlays: not in the normal table.
+            Action::Type(_)
+            | Action::Erase
+            | Action::Accept
+            | Action::Cancel
+            | Action::Close
+            | Action::Yes
+            | Action::No => {}
+            Action::Help => self.mode = Mode::Help { scroll: 0 },
         }
         None
     }
@@ -493,7 +534,7 @@ impl App {
         let socket = self.selected_socket().ok_or("No socket selected.")?;
         let blocker = self.blocker_of(socket).ok_or_else(|| {
             format!(
-                "{} does not block the bind: select a row marked ! to free the port.",
+                "{} does not block the bind: select a row marked !, or press F to free the port.",
                 socket_text(socket)
             )
         })?;
@@ -518,20 +559,80 @@ impl App {
         }
     }
 
-    /// Reports how destroying `socket` went, and reads again at once so the
-    /// panel shows what the port is now.
+    /// Every destroyable blocker of the port, when F may destroy them all;
+    /// else why not. The rule is `--free`'s, via [`plan_free`]: nothing is
+    /// destroyed while a live process blocks the port too.
+    fn free_port_targets(&self) -> Result<Vec<Socket>, String> {
+        let Some(verdict) = self.verdict() else {
+            return Err(self.no_verdict_yet());
+        };
+        let port = verdict.bind.port;
+        let plan = plan_free(verdict);
+        if let Some(live) = plan.live.first() {
+            let holder = if live.processes.is_empty() {
+                "a live process (its owner is not visible: run as root to see it)".to_string()
+            } else {
+                format!("live process {}", processes_text(live))
+            };
+            return Err(format!(
+                "Not freeing port {port}: {} is held by {holder}; stop that process instead.",
+                socket_text(live)
+            ));
+        }
+        if plan.without_cookie > 0 {
+            return Err(format!(
+                "Not freeing port {port}: {} blocker(s) were read without a cookie: {}",
+                plan.without_cookie,
+                DestroyError::NoCookie
+            ));
+        }
+        if plan.targets.is_empty() {
+            return Err(format!("Nothing to free: no socket blocks port {port}."));
+        }
+        Ok(plan.targets.into_iter().cloned().collect())
+    }
+
+    /// Reports how destroying `targets` went (`result` lists the sockets
+    /// destroyed; the others had expired already), and reads again at once
+    /// so the panel shows what the port is now. The report leaves the
+    /// bottom line [`STATUS_LIFETIME`] after `now`.
     pub fn destroyed(
         &mut self,
-        socket: &Socket,
-        result: Result<(), DestroyError>,
+        targets: &[Socket],
+        result: Result<Vec<Socket>, DestroyError>,
+        now: Instant,
     ) -> Option<Effect> {
-        let what = socket_text(socket);
-        self.status = Some(match result {
-            Ok(()) => format!("Destroyed {what}."),
-            Err(DestroyError::NotFound) => format!("{what} was gone already (expired or closed)."),
-            Err(error) => format!("Not destroyed: {error}"),
-        });
+        let status = match (result, targets) {
+            (Ok(done), [one]) if done.is_empty() => {
+                format!("{} was gone already (expired or closed).", socket_text(one))
+            }
+            (Ok(done), [one]) if done.len() == 1 => format!("Destroyed {}.", socket_text(one)),
+            (Ok(done), _) => {
+                let gone = targets.len().saturating_sub(done.len());
+                let mut text = format!("Destroyed {} socket(s)", done.len());
+                if gone > 0 {
+                    text.push_str(&format!("; {gone} had expired already"));
+                }
+                text.push('.');
+                text
+            }
+            (Err(error), _) => format!("Not destroyed: {error}"),
+        };
+        self.status = Some(status);
+        self.status_until = Some(now + STATUS_LIFETIME);
         self.port.map(|_| Effect::Collect(self.request()))
+    }
+
+    /// Clears a report whose time is up at `now`.
+    pub fn expire_status(&mut self, now: Instant) {
+        if self.status_until.is_some_and(|until| until <= now) {
+            self.clear_status();
+        }
+    }
+
+    fn clear_status(&mut self) {
+        self.status = None;
+        self.status_until = None;
     }
 
     /// The spec's sort column, for the table header.
@@ -557,7 +658,7 @@ mod tests {
     use crate::tui::test_fixtures::{
         established, request_8080, scenario, spec_8080, table, time_wait,
     };
-    use crossterm::event::KeyModifiers;
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
@@ -746,7 +847,7 @@ mod tests {
             "250 ms is the floor"
         );
         app.handle_key(key(KeyCode::Char('?')));
-        assert_eq!(app.mode, Mode::Help);
+        assert_eq!(app.mode, Mode::Help { scroll: 0 });
         // Esc closes the overlay before it quits.
         assert_eq!(app.handle_key(key(KeyCode::Esc)), None);
         app.handle_key(key(KeyCode::Enter));
@@ -820,15 +921,20 @@ mod tests {
         KeyEvent::new(KeyCode::Char('F'), KeyModifiers::SHIFT)
     }
 
+    fn d() -> KeyEvent {
+        key(KeyCode::Char('d'))
+    }
+
     #[test]
-    fn free_asks_first_then_destroys_and_reads_again() {
+    fn d_asks_first_then_destroys_the_selected_socket_and_reads_again() {
         let mut app = app_on_port_rows();
         let chosen = app.selected_socket().cloned().expect("selection");
-        assert_eq!(app.handle_key(shift_f()), None);
+        assert_eq!(app.handle_key(d()), None);
         assert_eq!(
             app.mode,
             Mode::ConfirmFree {
-                socket: Box::new(chosen.clone())
+                targets: vec![chosen.clone()],
+                whole_port: false,
             }
         );
         // Only an answer closes the question; n destroys nothing.
@@ -837,43 +943,48 @@ mod tests {
         assert_eq!(app.mode, Mode::Normal);
         assert_eq!(app.status.as_deref(), Some("Nothing destroyed."));
 
-        app.handle_key(shift_f());
+        app.handle_key(d());
         assert_eq!(
             app.handle_key(key(KeyCode::Char('y'))),
-            Some(Effect::Destroy(Box::new(chosen.clone())))
+            Some(Effect::Destroy(vec![chosen.clone()]))
         );
         assert_eq!(app.mode, Mode::Normal);
         let read_again = Some(Effect::Collect(app.request()));
-        assert_eq!(app.destroyed(&chosen, Ok(())), read_again);
+        let now = Instant::now();
+        let chosen = [chosen];
+        assert_eq!(app.destroyed(&chosen, Ok(chosen.to_vec()), now), read_again);
         assert_eq!(
             app.status.as_deref(),
             Some("Destroyed TIME_WAIT 127.0.0.1:8080 → 127.0.0.1:51234.")
         );
-        // The status lasts until the next key.
+        // The status lasts a few seconds, or until the next key.
+        app.expire_status(now + STATUS_LIFETIME / 2);
+        assert!(app.status.is_some());
+        app.expire_status(now + STATUS_LIFETIME);
+        assert_eq!(app.status, None);
+        app.destroyed(&chosen, Ok(chosen.to_vec()), now);
         app.handle_key(key(KeyCode::Down));
         assert_eq!(app.status, None);
     }
 
     #[test]
-    fn free_reports_a_socket_gone_already_or_a_refusal() {
+    fn destroying_reports_a_socket_gone_already_or_a_refusal() {
         let mut app = app_on_port_rows();
-        let chosen = app.selected_socket().cloned().expect("selection");
+        let chosen = [app.selected_socket().cloned().expect("selection")];
         let read_again = Some(Effect::Collect(app.request()));
-        assert_eq!(
-            app.destroyed(&chosen, Err(DestroyError::NotFound)),
-            read_again
-        );
+        let now = Instant::now();
+        assert_eq!(app.destroyed(&chosen, Ok(Vec::new()), now), read_again);
         assert!(app
             .status
             .as_deref()
             .is_some_and(|s| s.contains("gone already")));
-        app.destroyed(&chosen, Err(DestroyError::PermissionDenied("EPERM")));
+        app.destroyed(&chosen, Err(DestroyError::PermissionDenied("EPERM")), now);
         let status = app.status.clone().unwrap_or_default();
         assert!(
             status.starts_with("Not destroyed:") && status.contains("CAP_NET_ADMIN"),
             "{status}"
         );
-        app.destroyed(&chosen, Err(DestroyError::Unsupported));
+        app.destroyed(&chosen, Err(DestroyError::Unsupported), now);
         assert!(app
             .status
             .as_deref()
@@ -881,10 +992,10 @@ mod tests {
     }
 
     #[test]
-    fn free_never_offers_a_live_socket_a_non_blocker_or_one_without_cookie() {
+    fn d_never_offers_a_live_socket_a_non_blocker_or_one_without_cookie() {
         let mut app = app_on_port_rows();
         app.handle_key(key(KeyCode::End));
-        assert_eq!(app.handle_key(shift_f()), None);
+        assert_eq!(app.handle_key(d()), None);
         assert_eq!(app.mode, Mode::Normal);
         let status = app.status.clone().unwrap_or_default();
         assert!(
@@ -895,7 +1006,7 @@ mod tests {
         // All states: the first row is an ESTABLISHED on port 22.
         app.handle_key(key(KeyCode::Char('1')));
         app.handle_key(key(KeyCode::Home));
-        app.handle_key(shift_f());
+        app.handle_key(d());
         assert_eq!(app.mode, Mode::Normal);
         assert!(app
             .status
@@ -910,19 +1021,71 @@ mod tests {
         app.apply_reading(Ok(from_proc));
         app.handle_key(key(KeyCode::Char('9')));
         app.handle_key(key(KeyCode::Home));
-        app.handle_key(shift_f());
+        app.handle_key(d());
         assert_eq!(app.mode, Mode::Normal);
         assert!(app.status.as_deref().is_some_and(|s| s.contains("cookie")));
 
         // No port chosen: nothing to free.
         let mut idle = App::new(TuiConfig::new("netlink"));
         idle.apply_reading(Ok(scenario(Instant::now())));
-        idle.handle_key(shift_f());
+        idle.handle_key(d());
         assert_eq!(idle.mode, Mode::Normal);
         assert!(idle
             .status
             .as_deref()
             .is_some_and(|s| s.contains("press p")));
+    }
+
+    #[test]
+    fn f_frees_the_whole_port_after_one_confirmation() {
+        let (mut app, _) = app_on_8080();
+        // The listener blocks too: F refuses and says who holds the port.
+        assert_eq!(app.handle_key(shift_f()), None);
+        assert_eq!(app.mode, Mode::Normal);
+        let status = app.status.clone().unwrap_or_default();
+        assert!(
+            status.starts_with("Not freeing port 8080")
+                && status.contains("LISTEN 0.0.0.0:8080")
+                && status.contains("stop that process"),
+            "{status}"
+        );
+
+        // Without the listener: all time-wait blockers, one question.
+        let mut without_listener = scenario(Instant::now());
+        without_listener
+            .verdict
+            .as_mut()
+            .expect("verdict")
+            .blockers
+            .retain(|b| b.reason == crate::diagnosis::Reason::TimeWait);
+        let expected: Vec<Socket> = without_listener
+            .verdict
+            .as_ref()
+            .expect("verdict")
+            .blockers
+            .iter()
+            .map(|b| b.socket.clone())
+            .collect();
+        assert_eq!(expected.len(), 2);
+        app.apply_reading(Ok(without_listener));
+        assert_eq!(app.handle_key(shift_f()), None);
+        assert_eq!(
+            app.mode,
+            Mode::ConfirmFree {
+                targets: expected.clone(),
+                whole_port: true
+            }
+        );
+        assert_eq!(
+            app.handle_key(key(KeyCode::Char('y'))),
+            Some(Effect::Destroy(expected.clone()))
+        );
+        let now = Instant::now();
+        app.destroyed(&expected, Ok(expected[..1].to_vec()), now);
+        assert_eq!(
+            app.status.as_deref(),
+            Some("Destroyed 1 socket(s); 1 had expired already.")
+        );
     }
 
     #[test]
@@ -974,5 +1137,125 @@ mod tests {
             read_at: Instant::now(),
         }));
         assert_eq!(app.left_by.of(&tw).map(|o| o.pid), Some(1234));
+    }
+
+    /// Everything a key may change, for telling whether it did anything.
+    fn fingerprint(app: &App) -> String {
+        format!(
+            "{:?} {:?} {} {:?} {} {:?} {:?} {:?}",
+            app.mode,
+            app.port,
+            app.reuseaddr,
+            app.interval,
+            app.paused,
+            app.spec,
+            app.cursor,
+            app.status
+        )
+    }
+
+    /// The app in `mode`, in a state where every key of that mode's table
+    /// has something to do: a row mid-table selected, a prompt with text, an
+    /// overlay scrolled a line down.
+    fn app_in(mode: KeyMode) -> App {
+        let (mut app, _) = app_on_8080();
+        app.page_rows = 2;
+        let keys: &[KeyCode] = match mode {
+            KeyMode::Normal => &[KeyCode::Down, KeyCode::Down, KeyCode::Down],
+            KeyMode::PortPrompt => &[KeyCode::Char('p'), KeyCode::Char('8')],
+            KeyMode::FilterPrompt => &[KeyCode::Char('/'), KeyCode::Char('a')],
+            KeyMode::Help => &[KeyCode::Char('?'), KeyCode::Down],
+            KeyMode::Details => &[KeyCode::Enter],
+            KeyMode::Explain => &[KeyCode::Char('e'), KeyCode::Down],
+            KeyMode::Confirm => &[KeyCode::Char('9'), KeyCode::Char('d')],
+        };
+        for &code in keys {
+            app.handle_key(key(code));
+        }
+        assert_eq!(app.mode.key_mode(), mode, "{:?}", app.status);
+        app
+    }
+
+    /// The keys a table entry stands for.
+    fn presses(pattern: keys::KeyPattern) -> Vec<KeyEvent> {
+        use keys::KeyPattern;
+        let chars = |chars: &str| -> Vec<KeyEvent> {
+            chars.chars().map(|c| key(KeyCode::Char(c))).collect()
+        };
+        match pattern {
+            KeyPattern::Char(c) if c.is_ascii_uppercase() => {
+                vec![KeyEvent::new(KeyCode::Char(c), KeyModifiers::SHIFT)]
+            }
+            KeyPattern::Char(c) => chars(&c.to_string()),
+            KeyPattern::Ctrl(c) => vec![KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)],
+            KeyPattern::Code(code) => vec![key(code)],
+            KeyPattern::Digit => chars("29"),
+            KeyPattern::AnyDigit => chars("09"),
+            KeyPattern::AnyChar => chars("qZ 1é"),
+        }
+    }
+
+    #[test]
+    fn every_key_in_a_modes_table_does_something_there() {
+        for mode in KeyMode::ALL {
+            for binding in mode.table() {
+                for press in binding.keys.iter().flat_map(|&p| presses(p)) {
+                    let mut app = app_in(mode);
+                    let before = fingerprint(&app);
+                    let effect = app.handle_key(press);
+                    assert!(
+                        effect.is_some() || fingerprint(&app) != before,
+                        "{press:?} ({:?}) does nothing in {mode:?}",
+                        binding.action
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_missing_from_a_modes_table_does_nothing_there() {
+        let codes = [
+            KeyCode::Esc,
+            KeyCode::Enter,
+            KeyCode::Tab,
+            KeyCode::BackTab,
+            KeyCode::Backspace,
+            KeyCode::Up,
+            KeyCode::Down,
+            KeyCode::Left,
+            KeyCode::Right,
+            KeyCode::PageUp,
+            KeyCode::PageDown,
+            KeyCode::Home,
+            KeyCode::End,
+            KeyCode::Delete,
+            KeyCode::Insert,
+            KeyCode::F(1),
+            KeyCode::F(5),
+        ];
+        let candidates: Vec<KeyEvent> = (' '..='~')
+            .map(KeyCode::Char)
+            .chain(codes)
+            .flat_map(|code| {
+                [KeyModifiers::NONE, KeyModifiers::CONTROL, KeyModifiers::ALT]
+                    .map(|modifiers| KeyEvent::new(code, modifiers))
+            })
+            .collect();
+        for mode in KeyMode::ALL {
+            let unbound: Vec<&KeyEvent> = candidates
+                .iter()
+                .filter(|press| keys::action_for(mode, press).is_none())
+                .collect();
+            assert!(unbound.len() > 20, "{mode:?} binds nearly every key");
+            for press in unbound {
+                let mut app = app_in(mode);
+                // A report on screen stays too.
+                app.status = Some("report".to_string());
+                let before = fingerprint(&app);
+                assert_eq!(app.handle_key(*press), None, "{press:?} in {mode:?}");
+                assert_eq!(fingerprint(&app), before, "{press:?} in {mode:?}");
+            }
+        }
     }
 }

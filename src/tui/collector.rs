@@ -6,18 +6,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::tui::event_loop::LoopEvent;
+use crate::tui::messages::{Command, LoopEvent};
 use crate::tui::{CollectRequest, Snapshot};
-
-/// What the event loop tells the collector.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Collect(CollectRequest),
-    Interval(Duration),
-    Pause(bool),
-    /// A reading the screen is done with: freed here, off the event loop.
-    Discard(Box<Snapshot>),
-}
 
 /// Starts the thread; it reads at once, then every `interval`. It ends when
 /// the command sender is dropped or the event loop is gone.

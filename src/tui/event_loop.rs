@@ -16,7 +16,8 @@ use signal_hook::iterator::Signals;
 
 use crate::session::Session;
 use crate::tui::app::{App, Effect};
-use crate::tui::collector::{self, Command};
+use crate::tui::collector;
+use crate::tui::messages::{Command, LoopEvent};
 use crate::tui::terminal::{self, TerminalSession};
 use crate::tui::{render, CollectRequest, Snapshot, TuiConfig};
 use crate::Error;
@@ -26,13 +27,6 @@ const FRAME: Duration = Duration::from_millis(100);
 
 /// How often the input thread looks up from waiting to see if it must stop.
 const INPUT_STOP_CHECK: Duration = Duration::from_millis(250);
-
-pub(crate) enum LoopEvent {
-    Input(Event),
-    Reading(Box<crate::Result<Snapshot>>),
-    /// SIGTERM, SIGINT, SIGHUP, the terminal is gone, or the collector died.
-    Stop,
-}
 
 pub(crate) fn run(
     config: TuiConfig,
@@ -91,11 +85,19 @@ fn event_loop<B: Backend>(
             return ended();
         }
         let now = Instant::now();
+        app.expire_status(now);
         terminal
             .draw(|frame| render::draw(frame, app, now))
             .map_err(|e| Error::Invalid(format!("drawing the dashboard: {e}")))?;
-        let first = if app.countdown_running(now) {
-            match events.recv_timeout(FRAME) {
+        // Woken for the next countdown frame, or to clear a report.
+        let wake = if app.countdown_running(now) {
+            Some(FRAME)
+        } else {
+            app.status_until
+                .map(|until| until.saturating_duration_since(now))
+        };
+        let first = if let Some(wake) = wake {
+            match events.recv_timeout(wake) {
                 Ok(event) => event,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return ended(),
@@ -163,9 +165,9 @@ fn apply(
         Some(Effect::SetInterval(interval)) => commands.send(Command::Interval(interval)),
         Some(Effect::SetPaused(paused)) => commands.send(Command::Pause(paused)),
         // SOCK_DESTROY answers within a netlink round trip: no thread needed.
-        Some(Effect::Destroy(socket)) => {
-            let result = session.destroy(&socket);
-            let next = app.destroyed(&socket, result);
+        Some(Effect::Destroy(targets)) => {
+            let result = session.destroy_all(&targets);
+            let next = app.destroyed(&targets, result, Instant::now());
             return apply(next, app, commands, session);
         }
     };

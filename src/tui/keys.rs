@@ -1,9 +1,64 @@
-//! The one key table: key handling, the help overlay and the hint bar all
-//! read it, so they cannot disagree.
+//! The one key table per mode: key handling, the help overlay and the hint
+//! bar all read it, so they cannot disagree. [`App::handle_key`] acts on a
+//! key only through [`action_for`]: a key missing from its mode's table does
+//! nothing.
+//!
+//! [`App::handle_key`]: crate::tui::app::App::handle_key
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-/// What a key asks for in the normal (no prompt, no overlay) mode.
+/// Which table a key is looked up in: one per screen state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyMode {
+    Normal,
+    PortPrompt,
+    FilterPrompt,
+    Help,
+    Details,
+    Explain,
+    Confirm,
+}
+
+impl KeyMode {
+    /// Every mode, in the order the help overlay lists them.
+    pub const ALL: [KeyMode; 7] = [
+        KeyMode::Normal,
+        KeyMode::PortPrompt,
+        KeyMode::FilterPrompt,
+        KeyMode::Explain,
+        KeyMode::Help,
+        KeyMode::Details,
+        KeyMode::Confirm,
+    ];
+
+    /// The help overlay's heading for this mode's keys.
+    pub fn title(self) -> &'static str {
+        match self {
+            KeyMode::Normal => "Keys",
+            KeyMode::PortPrompt => "In the port prompt (p)",
+            KeyMode::FilterPrompt => "In the filter prompt (/)",
+            KeyMode::Help => "In this help",
+            KeyMode::Details => "In the details (Enter)",
+            KeyMode::Explain => "In the explanation (e)",
+            KeyMode::Confirm => "When asked to destroy (F, d)",
+        }
+    }
+
+    /// This mode's key table.
+    pub fn table(self) -> &'static [Binding] {
+        match self {
+            KeyMode::Normal => NORMAL_KEYS,
+            KeyMode::PortPrompt => PORT_PROMPT_KEYS,
+            KeyMode::FilterPrompt => FILTER_PROMPT_KEYS,
+            KeyMode::Help => HELP_KEYS,
+            KeyMode::Details => DETAILS_KEYS,
+            KeyMode::Explain => EXPLAIN_KEYS,
+            KeyMode::Confirm => CONFIRM_KEYS,
+        }
+    }
+}
+
+/// What a key asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Action {
     Quit,
@@ -18,6 +73,7 @@ pub(crate) enum Action {
     TogglePause,
     LongerInterval,
     ShorterInterval,
+    /// The row above, or in an overlay the line above.
     Up,
     Down,
     PageUp,
@@ -26,8 +82,22 @@ pub(crate) enum Action {
     End,
     Details,
     Explain,
-    Free,
+    /// Destroy every destroyable blocker of the port (asks first).
+    FreePort,
+    /// Destroy the selected blocker only (asks first).
+    DestroySelected,
     Help,
+    /// A character typed into a prompt.
+    Type(char),
+    Erase,
+    /// Enter in a prompt.
+    Accept,
+    /// Esc in a prompt: back as it was.
+    Cancel,
+    /// Closes an overlay.
+    Close,
+    Yes,
+    No,
 }
 
 /// A key, or a family of keys, as the table lists it.
@@ -38,6 +108,10 @@ pub(crate) enum KeyPattern {
     Code(KeyCode),
     /// 1 to 9; the digit picks the state preset.
     Digit,
+    /// 0 to 9, typed into a prompt.
+    AnyDigit,
+    /// Any character without Ctrl or Alt, typed into a prompt.
+    AnyChar,
 }
 
 impl KeyPattern {
@@ -54,10 +128,14 @@ impl KeyPattern {
             {
                 Some(action)
             }
-            (KeyPattern::Code(want), got) if want == got => Some(action),
+            (KeyPattern::Code(want), got) if plain && want == got => Some(action),
             (KeyPattern::Digit, KeyCode::Char(digit @ '1'..='9')) if plain => {
                 Some(Action::StatePreset(usize::from(digit as u8 - b'1')))
             }
+            (KeyPattern::AnyDigit, KeyCode::Char(digit @ '0'..='9')) if plain => {
+                Some(Action::Type(digit))
+            }
+            (KeyPattern::AnyChar, KeyCode::Char(c)) if plain => Some(Action::Type(c)),
             _ => None,
         }
     }
@@ -69,10 +147,13 @@ impl KeyPattern {
             KeyPattern::Char(c) => c.to_string(),
             KeyPattern::Ctrl(c) => format!("Ctrl-{}", c.to_ascii_uppercase()),
             KeyPattern::Digit => "1-9".to_string(),
+            KeyPattern::AnyDigit => "0-9".to_string(),
+            KeyPattern::AnyChar => "text".to_string(),
             KeyPattern::Code(code) => match code {
                 KeyCode::Esc => "Esc".to_string(),
                 KeyCode::Tab => "Tab".to_string(),
                 KeyCode::Enter => "Enter".to_string(),
+                KeyCode::Backspace => "Bksp".to_string(),
                 KeyCode::Up => "↑".to_string(),
                 KeyCode::Down => "↓".to_string(),
                 KeyCode::PageUp => "PgUp".to_string(),
@@ -85,8 +166,8 @@ impl KeyPattern {
     }
 }
 
-/// One row of the key table.
-#[derive(Debug)]
+/// One row of a key table.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Binding {
     pub keys: &'static [KeyPattern],
     pub action: Action,
@@ -96,7 +177,7 @@ pub(crate) struct Binding {
     pub hint: Option<&'static str>,
 }
 
-use KeyPattern::{Char, Code, Ctrl, Digit};
+use KeyPattern::{AnyChar, AnyDigit, Char, Code, Ctrl, Digit};
 
 const fn bind(
     keys: &'static [KeyPattern],
@@ -112,7 +193,11 @@ const fn bind(
     }
 }
 
-pub(crate) const KEY_TABLE: &[Binding] = &[
+/// Ctrl-C quits from every mode; listed first, so that a prompt never takes
+/// it for text.
+const INTERRUPT: Binding = bind(&[Ctrl('c')], Action::Quit, "quit", None);
+
+pub(crate) const NORMAL_KEYS: &[Binding] = &[
     bind(
         &[Char('q'), Code(KeyCode::Esc), Ctrl('c')],
         Action::Quit,
@@ -139,9 +224,15 @@ pub(crate) const KEY_TABLE: &[Binding] = &[
     ),
     bind(
         &[Char('F')],
-        Action::Free,
-        "destroy the selected TIME_WAIT blocker (asks first)",
-        Some("free"),
+        Action::FreePort,
+        "free the port: destroy all its TIME_WAIT blockers (asks first)",
+        Some("free port"),
+    ),
+    bind(
+        &[Char('d')],
+        Action::DestroySelected,
+        "destroy the selected TIME_WAIT blocker only (asks first)",
+        None,
     ),
     bind(
         &[Char('/')],
@@ -236,23 +327,165 @@ pub(crate) const KEY_TABLE: &[Binding] = &[
     bind(&[Char('?')], Action::Help, "this help", Some("help")),
 ];
 
-/// The action the key table gives `key`, if any. Releases are ignored (some
+pub(crate) const PORT_PROMPT_KEYS: &[Binding] = &[
+    INTERRUPT,
+    bind(&[AnyDigit], Action::Type('0'), "type the port", None),
+    bind(
+        &[Code(KeyCode::Backspace)],
+        Action::Erase,
+        "erase a digit",
+        None,
+    ),
+    bind(
+        &[Code(KeyCode::Enter)],
+        Action::Accept,
+        "diagnose this port",
+        Some("choose"),
+    ),
+    bind(
+        &[Code(KeyCode::Esc)],
+        Action::Cancel,
+        "keep the port as it was",
+        Some("cancel"),
+    ),
+];
+
+pub(crate) const FILTER_PROMPT_KEYS: &[Binding] = &[
+    INTERRUPT,
+    bind(&[AnyChar], Action::Type(' '), "filters as you type", None),
+    bind(
+        &[Code(KeyCode::Backspace)],
+        Action::Erase,
+        "erase a character",
+        None,
+    ),
+    bind(
+        &[Code(KeyCode::Enter)],
+        Action::Accept,
+        "keep this filter",
+        Some("keep"),
+    ),
+    bind(
+        &[Code(KeyCode::Esc)],
+        Action::Cancel,
+        "back to the filter before",
+        Some("cancel"),
+    ),
+];
+
+/// The keys that scroll a text overlay, by line, page or to either end.
+const SCROLL_KEYS: [Binding; 6] = [
+    bind(
+        &[Code(KeyCode::Up), Char('k')],
+        Action::Up,
+        "scroll up a line",
+        None,
+    ),
+    bind(
+        &[Code(KeyCode::Down), Char('j')],
+        Action::Down,
+        "scroll down a line",
+        Some("scroll"),
+    ),
+    bind(
+        &[Code(KeyCode::PageUp)],
+        Action::PageUp,
+        "scroll up a page",
+        None,
+    ),
+    bind(
+        &[Code(KeyCode::PageDown)],
+        Action::PageDown,
+        "scroll down a page",
+        None,
+    ),
+    bind(
+        &[Code(KeyCode::Home), Char('g')],
+        Action::Home,
+        "to the top",
+        None,
+    ),
+    bind(
+        &[Code(KeyCode::End), Char('G')],
+        Action::End,
+        "to the end",
+        Some("end"),
+    ),
+];
+
+pub(crate) const HELP_KEYS: &[Binding] = &[
+    INTERRUPT,
+    bind(&[Char('q')], Action::Quit, "quit", Some("quit")),
+    bind(
+        &[Code(KeyCode::Esc), Code(KeyCode::Enter), Char('?')],
+        Action::Close,
+        "close",
+        Some("close"),
+    ),
+    SCROLL_KEYS[0],
+    SCROLL_KEYS[1],
+    SCROLL_KEYS[2],
+    SCROLL_KEYS[3],
+    SCROLL_KEYS[4],
+    SCROLL_KEYS[5],
+];
+
+pub(crate) const DETAILS_KEYS: &[Binding] = &[
+    INTERRUPT,
+    bind(&[Char('q')], Action::Quit, "quit", Some("quit")),
+    bind(
+        &[Code(KeyCode::Esc), Code(KeyCode::Enter), Char('?')],
+        Action::Close,
+        "close",
+        Some("close"),
+    ),
+];
+
+pub(crate) const EXPLAIN_KEYS: &[Binding] = &[
+    INTERRUPT,
+    bind(&[Char('q')], Action::Quit, "quit", Some("quit")),
+    bind(
+        &[Code(KeyCode::Esc), Code(KeyCode::Enter), Char('e')],
+        Action::Close,
+        "close",
+        Some("close"),
+    ),
+    SCROLL_KEYS[0],
+    SCROLL_KEYS[1],
+    SCROLL_KEYS[2],
+    SCROLL_KEYS[3],
+    SCROLL_KEYS[4],
+    SCROLL_KEYS[5],
+];
+
+pub(crate) const CONFIRM_KEYS: &[Binding] = &[
+    INTERRUPT,
+    bind(
+        &[Char('y'), Char('Y')],
+        Action::Yes,
+        "destroy",
+        Some("destroy"),
+    ),
+    bind(
+        &[Char('n'), Char('N'), Code(KeyCode::Esc)],
+        Action::No,
+        "keep them: destroy nothing",
+        Some("keep"),
+    ),
+];
+
+/// The action `mode`'s table gives `key`, if any. Releases are ignored (some
 /// terminals report them).
-pub(crate) fn action_for(key: &KeyEvent) -> Option<Action> {
+pub(crate) fn action_for(mode: KeyMode, key: &KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
-    KEY_TABLE.iter().find_map(|binding| {
+    mode.table().iter().find_map(|binding| {
         binding
             .keys
             .iter()
             .find_map(|pattern| pattern.resolve(key, binding.action))
     })
-}
-
-/// True for Ctrl-C, which quits from any mode.
-pub(crate) fn is_interrupt(key: &KeyEvent) -> bool {
-    key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c' | 'C'))
 }
 
 /// All the keys of a binding, as the help shows them: "q Esc Ctrl-C".
@@ -273,73 +506,89 @@ mod tests {
         KeyEvent::new(code, modifiers)
     }
 
+    fn normal(code: KeyCode, modifiers: KeyModifiers) -> Option<Action> {
+        action_for(KeyMode::Normal, &press(code, modifiers))
+    }
+
     #[test]
     fn keys_map_to_their_actions() {
         let none = KeyModifiers::NONE;
+        assert_eq!(normal(KeyCode::Char('q'), none), Some(Action::Quit));
+        assert_eq!(normal(KeyCode::Esc, none), Some(Action::Quit));
         assert_eq!(
-            action_for(&press(KeyCode::Char('q'), none)),
+            normal(KeyCode::Char('c'), KeyModifiers::CONTROL),
             Some(Action::Quit)
         );
-        assert_eq!(action_for(&press(KeyCode::Esc, none)), Some(Action::Quit));
+        assert_eq!(normal(KeyCode::Char('c'), none), None);
         assert_eq!(
-            action_for(&press(KeyCode::Char('c'), KeyModifiers::CONTROL)),
-            Some(Action::Quit)
-        );
-        assert_eq!(action_for(&press(KeyCode::Char('c'), none)), None);
-        assert_eq!(
-            action_for(&press(KeyCode::Char('S'), KeyModifiers::SHIFT)),
+            normal(KeyCode::Char('S'), KeyModifiers::SHIFT),
             Some(Action::ReverseSort)
         );
         assert_eq!(
-            action_for(&press(KeyCode::Char('3'), none)),
+            normal(KeyCode::Char('3'), none),
             Some(Action::StatePreset(2))
         );
-        assert_eq!(action_for(&press(KeyCode::Char('0'), none)), None);
+        assert_eq!(normal(KeyCode::Char('0'), none), None);
         assert_eq!(
-            action_for(&press(KeyCode::Char('F'), KeyModifiers::SHIFT)),
-            Some(Action::Free)
-        );
-        assert_eq!(action_for(&press(KeyCode::Char('f'), none)), None);
-        assert_eq!(
-            action_for(&press(KeyCode::Char(' '), none)),
-            Some(Action::TogglePause)
+            normal(KeyCode::Char('F'), KeyModifiers::SHIFT),
+            Some(Action::FreePort)
         );
         assert_eq!(
-            action_for(&press(KeyCode::PageDown, none)),
-            Some(Action::PageDown)
+            normal(KeyCode::Char('d'), none),
+            Some(Action::DestroySelected)
         );
+        assert_eq!(normal(KeyCode::Char('f'), none), None);
+        assert_eq!(normal(KeyCode::Char(' '), none), Some(Action::TogglePause));
+        assert_eq!(normal(KeyCode::PageDown, none), Some(Action::PageDown));
         // Ctrl-p is not p.
+        assert_eq!(normal(KeyCode::Char('p'), KeyModifiers::CONTROL), None);
+    }
+
+    #[test]
+    fn prompts_take_text_but_not_ctrl_c() {
+        let none = KeyModifiers::NONE;
+        let filter = |code, modifiers| action_for(KeyMode::FilterPrompt, &press(code, modifiers));
+        assert_eq!(filter(KeyCode::Char('q'), none), Some(Action::Type('q')));
         assert_eq!(
-            action_for(&press(KeyCode::Char('p'), KeyModifiers::CONTROL)),
-            None
+            filter(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            Some(Action::Quit)
         );
+        assert_eq!(filter(KeyCode::Char('x'), KeyModifiers::ALT), None);
+        let port = |code| action_for(KeyMode::PortPrompt, &press(code, none));
+        assert_eq!(port(KeyCode::Char('0')), Some(Action::Type('0')));
+        assert_eq!(port(KeyCode::Char('x')), None);
+        assert_eq!(port(KeyCode::Esc), Some(Action::Cancel));
     }
 
     #[test]
     fn releases_are_ignored() {
         let mut key = press(KeyCode::Char('q'), KeyModifiers::NONE);
         key.kind = KeyEventKind::Release;
-        assert_eq!(action_for(&key), None);
+        assert_eq!(action_for(KeyMode::Normal, &key), None);
     }
 
     #[test]
-    fn no_key_is_bound_twice() {
-        let patterns: Vec<KeyPattern> = KEY_TABLE
-            .iter()
-            .flat_map(|b| b.keys.iter().copied())
-            .collect();
-        for (i, pattern) in patterns.iter().enumerate() {
-            assert!(
-                !patterns[i + 1..].contains(pattern),
-                "{pattern:?} bound twice"
-            );
+    fn no_key_is_bound_twice_in_a_mode() {
+        for mode in KeyMode::ALL {
+            let patterns: Vec<KeyPattern> = mode
+                .table()
+                .iter()
+                .flat_map(|b| b.keys.iter().copied())
+                .collect();
+            for (i, pattern) in patterns.iter().enumerate() {
+                assert!(
+                    !patterns[i + 1..].contains(pattern),
+                    "{pattern:?} bound twice in {mode:?}"
+                );
+            }
         }
     }
 
     #[test]
     fn labels_read_as_keys() {
-        assert_eq!(keys_label(&KEY_TABLE[0]), "q Esc Ctrl-C");
+        assert_eq!(keys_label(&NORMAL_KEYS[0]), "q Esc Ctrl-C");
         assert_eq!(Char(' ').label(), "Space");
         assert_eq!(Digit.label(), "1-9");
+        assert_eq!(AnyDigit.label(), "0-9");
     }
 }

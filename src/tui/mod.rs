@@ -14,6 +14,7 @@ mod event_loop;
 mod fault;
 mod keys;
 mod left_by;
+mod messages;
 mod render;
 mod terminal;
 mod view;

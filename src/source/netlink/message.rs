@@ -8,20 +8,11 @@ use netlink_packet_core::{NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NL
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, INET_DIAG_SKV6ONLY};
 use netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
 
-use super::request::TCPDIAG_GETSOCK;
+use super::abi::{INET_DIAG_MSG_LEN, NLA_HDR_LEN, NLA_TYPE_MASK, NLMSG_HDR_LEN, TCPDIAG_GETSOCK};
 use crate::errno::Errno;
 use crate::model::{Family, Protocol, Socket, TcpState, Timer, TimerKind};
 use crate::Error;
 
-/// `struct nlmsghdr`.
-pub(super) const NLMSG_HDR_LEN: usize = 16;
-/// `struct inet_diag_msg`: family, state, timer, retrans (u8 each), the
-/// 48-byte socket id, then expires, rqueue, wqueue, uid, inode (u32 each).
-pub const INET_DIAG_MSG_LEN: usize = 72;
-/// `struct nlattr` header.
-const NLA_HDR_LEN: usize = 4;
-/// nla_type without NLA_F_NESTED / NLA_F_NET_BYTEORDER.
-const NLA_TYPE_MASK: u16 = 0x3fff;
 /// TCP_CLOSE: what the kernel reports for a bound-inactive socket.
 const KERNEL_STATE_CLOSE: u8 = 7;
 

@@ -13,6 +13,7 @@
 //! `InetResponse`: it drops `idiag_expires` for TIME_WAIT (the one number
 //! tw-inspect needs most) and builds a vector of attributes per socket.
 
+mod abi;
 mod destroy;
 mod message;
 mod request;
@@ -22,8 +23,9 @@ use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use crate::model::{Family, Protocol, Query, Socket};
 use crate::{Error, Result};
 
+pub use abi::INET_DIAG_MSG_LEN;
 pub use destroy::{destroy, DestroyError};
-pub use message::{parse_dump, parse_inet_diag_msg, ChunkStatus, INET_DIAG_MSG_LEN};
+pub use message::{parse_dump, parse_inet_diag_msg, ChunkStatus};
 
 use message::{errno_text, Problem};
 
@@ -411,7 +413,7 @@ mod tests {
         (cookies, dumper)
     }
 
-    const BOTH: u16 = request::TCPDIAG_GETSOCK;
+    const BOTH: u16 = abi::TCPDIAG_GETSOCK;
     const PER_FAMILY: u16 = netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
 
     #[test]

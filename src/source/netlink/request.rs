@@ -11,7 +11,7 @@ use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROT
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
 
-use super::message::NLMSG_HDR_LEN;
+use super::abi::{NLMSG_HDR_LEN, TCPDIAG_GETSOCK};
 use crate::model::{Family, Protocol, Query, Socket};
 
 /// INET_DIAG_REQ_BYTECODE: the request attribute holding a filter program.
@@ -116,11 +116,6 @@ fn serialize<I: NetlinkSerializable>(flags: u16, seq: u32, payload: I) -> Vec<u8
     bytes
 }
 
-/// TCPDIAG_GETSOCK (include/uapi/linux/inet_diag.h): the pre-sock_diag TCP
-/// dump request, which the kernel answers for both families in one walk of
-/// its tables (AF_UNSPEC) where SOCK_DIAG_BY_FAMILY walks them once per
-/// family. Replies carry this type too.
-pub(super) const TCPDIAG_GETSOCK: u16 = 18;
 /// INET_DIAG_NOCOOKIE, both halves: "any socket".
 const NO_COOKIE: [u8; 8] = [0xff; 8];
 

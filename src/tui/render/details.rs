@@ -60,7 +60,7 @@ pub(super) fn draw(
         ),
         field("uid", socket.uid.to_string()),
         field("inode", socket.inode.to_string()),
-        field("cookie", optional(socket.cookie.map(|c| format!("{c:#x}")))),
+        field("cookie", optional(socket.cookie.map(|c| c.to_string()))),
         field(
             "bound device",
             match socket.bound_device {

@@ -1,5 +1,6 @@
 //! The verdict in full (key `e`): the explanation the panel only heads,
-//! every blocker's reasoning, each probe's question and answer, and the
+//! the blockers' reasoning (alike blockers summarised, so that "What to do"
+//! is never 19k lines away), each probe's question and answer, and the
 //! advice. Wrapped here so the scroll can stop at the last line.
 
 use std::time::Instant;
@@ -10,6 +11,7 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
 use super::port_panel::{bind_text, status_line};
+use super::summary::{self, EXAMPLES};
 use super::{peer_text, Theme};
 use crate::diagnosis::Verdict;
 use crate::output::inert::inert;
@@ -39,7 +41,13 @@ pub(super) fn draw(
         ));
     let inner = block.inner(area);
     let mut lines = vec![status_line(verdict, snapshot.read_at, now, theme)];
-    lines.extend(body(verdict, usize::from(inner.width), theme));
+    lines.extend(body(
+        verdict,
+        usize::from(inner.width),
+        snapshot.read_at,
+        now,
+        theme,
+    ));
     let last = lines.len().saturating_sub(usize::from(inner.height));
     let scroll = scroll.min(u16::try_from(last).unwrap_or(u16::MAX));
     frame.render_widget(Clear, area);
@@ -47,7 +55,13 @@ pub(super) fn draw(
     scroll
 }
 
-fn body(verdict: &Verdict, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+fn body(
+    verdict: &Verdict,
+    width: usize,
+    read_at: Instant,
+    now: Instant,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
     let wrap = |text: &str, first: &str, rest: &str| -> Vec<String> {
         let options = textwrap::Options::new(width.max(8))
             .initial_indent(first)
@@ -67,18 +81,38 @@ fn body(verdict: &Verdict, width: usize, theme: &Theme) -> Vec<Line<'static>> {
     if !verdict.blockers.is_empty() {
         lines.push(Line::raw(""));
         lines.push(heading("Blockers"));
-        for blocker in &verdict.blockers {
-            let socket = &blocker.socket;
-            lines.push(Line::styled(
-                format!(
-                    "! {} {} → {}",
-                    socket.state.name(),
-                    socket.local,
-                    peer_text(socket)
-                ),
-                theme.blocker(),
-            ));
-            lines.extend(wrap(&blocker.why, "  ", "  ").into_iter().map(Line::raw));
+        let blockers = verdict
+            .blockers
+            .iter()
+            .map(|blocker| (&blocker.socket, Some(blocker.why.as_ref())));
+        for group in summary::groups(blockers) {
+            let expiry = group
+                .expiry_text(read_at, now)
+                .map(|text| format!(", {text}"))
+                .unwrap_or_default();
+            let count = group.members.len();
+            if count > 1 {
+                lines.push(Line::styled(
+                    format!("{count} × {}{expiry}", group.state.name()),
+                    theme.countdown(),
+                ));
+            }
+            for socket in group.members.iter().take(EXAMPLES) {
+                lines.push(Line::styled(
+                    format!(
+                        "! {} {} → {}",
+                        socket.state.name(),
+                        socket.local,
+                        peer_text(socket)
+                    ),
+                    theme.blocker(),
+                ));
+            }
+            if let Some(more) = count.checked_sub(EXAMPLES).filter(|more| *more > 0) {
+                lines.push(Line::styled(format!("  … and {more} more"), theme.quiet()));
+            }
+            let why = group.why.unwrap_or_default();
+            lines.extend(wrap(why, "  ", "  ").into_iter().map(Line::raw));
         }
     }
     lines.push(Line::raw(""));

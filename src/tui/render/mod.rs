@@ -9,6 +9,7 @@ mod header;
 mod help;
 mod hint_bar;
 mod port_panel;
+mod summary;
 mod table;
 mod theme;
 
@@ -77,17 +78,16 @@ pub(crate) fn draw(frame: &mut Frame, app: &mut App, now: Instant) {
     table::draw(frame, table_area, app, now, &theme);
     hint_bar::draw(frame, hint_area, app, &theme);
 
-    let mut explain_scroll = None;
+    let mut shown_scroll = None;
     match &app.mode {
-        // Help takes the full height when it must: every key has to show at 80x24.
-        Mode::Help => help::draw(
-            frame,
-            area.centered(
+        // Help takes the full height when it must.
+        Mode::Help { scroll } => {
+            let area = area.centered(
                 Constraint::Length(area.width.min(78)),
                 Constraint::Length(area.height.min(26)),
-            ),
-            &theme,
-        ),
+            );
+            shown_scroll = Some(help::draw(frame, area, *scroll, &theme));
+        }
         Mode::Details { socket, gone } => details::draw(
             frame,
             popup_area(area, 100, 32),
@@ -99,13 +99,18 @@ pub(crate) fn draw(frame: &mut Frame, app: &mut App, now: Instant) {
         ),
         Mode::Explain { scroll } => {
             let area = popup_area(area, 110, 40);
-            explain_scroll = Some(explain::draw(frame, area, app, *scroll, now, &theme));
+            shown_scroll = Some(explain::draw(frame, area, app, *scroll, now, &theme));
         }
-        Mode::ConfirmFree { socket } => confirm::draw(frame, area, app, socket, now, &theme),
+        Mode::ConfirmFree {
+            targets,
+            whole_port,
+        } => confirm::draw(frame, area, app, targets, *whole_port, now, &theme),
         Mode::Normal | Mode::PortPrompt { .. } | Mode::FilterPrompt { .. } => {}
     }
     // Scrolling past the end would only hide the text.
-    if let (Some(shown), Mode::Explain { scroll }) = (explain_scroll, &mut app.mode) {
+    if let (Some(shown), Mode::Explain { scroll } | Mode::Help { scroll }) =
+        (shown_scroll, &mut app.mode)
+    {
         *scroll = shown;
     }
 }

@@ -10,7 +10,9 @@ use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
 use crate::tui::app::{App, Mode};
-use crate::tui::test_fixtures::{established, header, listen, request_8080, scenario, table};
+use crate::tui::test_fixtures::{
+    established, header, listen, request_8080, scenario, table, time_wait,
+};
 use crate::tui::{Snapshot, TuiConfig};
 
 /// The scenario on port 8080, read 250 ms before `now`, after a reading in
@@ -135,6 +137,15 @@ fn help_overlay_80x24() {
     let (mut app, now) = scenario_app(false);
     key(&mut app, KeyCode::Char('?'));
     insta::assert_snapshot!(draw(&mut app, now, 80, 24).backend());
+    // The keys of prompts and overlays follow: End shows the last table.
+    key(&mut app, KeyCode::End);
+    let end = draw(&mut app, now, 80, 24).backend().to_string();
+    assert!(end.contains("When asked to destroy (F, d)"), "{end}");
+    assert!(
+        end.contains("n N Esc       keep them: destroy nothing"),
+        "{end}"
+    );
+    assert!(!end.contains("choose the port to diagnose"), "{end}");
 }
 
 #[test]
@@ -269,6 +280,98 @@ fn explain_overlay_80x24_shows_the_whole_verdict_and_scrolls_to_its_end() {
     };
     key(&mut app, KeyCode::Up);
     assert_eq!(app.mode, Mode::Explain { scroll: scroll - 1 });
+    // Home, then End reaches the real end at once.
+    key(&mut app, KeyCode::Home);
+    assert_eq!(app.mode, Mode::Explain { scroll: 0 });
+    key(&mut app, KeyCode::End);
+    let end = draw(&mut app, now, 80, 24).backend().to_string();
+    assert!(end.contains("→ Set SO_REUSEADDR"), "{end}");
+    assert_eq!(app.mode, Mode::Explain { scroll });
+}
+
+/// The scenario with `count` TIME_WAITs on port 8080 and no listener: the
+/// verdict blames every one of them.
+fn many_time_waits_app(count: u16) -> (App, Instant) {
+    let (mut app, now) = scenario_app(false);
+    let mut snapshot = scenario(now - Duration::from_millis(250));
+    let verdict = snapshot.verdict.as_mut().expect("verdict");
+    let template = verdict.blockers[0].clone();
+    verdict.blockers = (0..count)
+        .map(|i| {
+            let mut blocker = template.clone();
+            blocker.socket = time_wait(
+                "127.0.0.1:8080",
+                &format!("127.0.0.1:{}", 20_000 + i),
+                1_000 + u64::from(i) * 3,
+            );
+            blocker
+        })
+        .collect();
+    snapshot.table.sockets = verdict.blockers.iter().map(|b| b.socket.clone()).collect();
+    app.apply_reading(Ok(snapshot));
+    (app, now)
+}
+
+#[test]
+fn free_port_confirmation_summarises_19k_blockers() {
+    let (mut app, now) = many_time_waits_app(19_098);
+    key(&mut app, KeyCode::Char('F'));
+    let Mode::ConfirmFree {
+        targets,
+        whole_port,
+    } = &app.mode
+    else {
+        panic!("asks first: {:?}", app.status);
+    };
+    assert_eq!((targets.len(), *whole_port), (19_098, true));
+    insta::assert_snapshot!(draw(&mut app, now, 80, 24).backend());
+}
+
+#[test]
+fn explain_summarises_many_blockers_and_end_reaches_what_to_do() {
+    let (mut app, now) = many_time_waits_app(19_098);
+    key(&mut app, KeyCode::Char('e'));
+    let first = draw(&mut app, now, 100, 40).backend().to_string();
+    assert!(
+        first.contains("19098 × TIME_WAIT, expire in 0.8s to 58.1s"),
+        "{first}"
+    );
+    assert!(first.contains("… and 19095 more"), "{first}");
+    assert!(first.contains("What to do"), "{first}");
+    key(&mut app, KeyCode::End);
+    let end = draw(&mut app, now, 100, 40).backend().to_string();
+    assert!(end.contains("→ Set SO_REUSEADDR"), "{end}");
+}
+
+/// The bottom line of every mode, from the mode's key table.
+#[test]
+fn hint_bar_per_mode() {
+    let bottom = |app: &mut App, now| {
+        let buffer = draw(app, now, 100, 30).backend().buffer().clone();
+        line_text(&buffer, 29)
+    };
+    let (mut app, now) = scenario_app(false);
+    let mut bars = vec![format!("normal:  {}", bottom(&mut app, now))];
+    for (name, keys) in [
+        ("port:    ", "p80"),
+        ("filter:  ", "/ngx"),
+        ("help:    ", "?"),
+        ("details: ", "\n"),
+        ("explain: ", "e"),
+        ("destroy: ", "9d"),
+    ] {
+        let (mut app, now) = scenario_app(false);
+        for c in keys.chars() {
+            let code = if c == '\n' {
+                KeyCode::Enter
+            } else {
+                KeyCode::Char(c)
+            };
+            key(&mut app, code);
+        }
+        bars.push(format!("{name}{}", bottom(&mut app, now)));
+    }
+    insta::assert_snapshot!(bars.join("\n"));
 }
 
 #[test]
@@ -276,7 +379,7 @@ fn free_asks_in_a_dialog_80x24() {
     let (mut app, now) = scenario_app(false);
     // The chosen port's sockets: the two TIME_WAITs, then the listener.
     key(&mut app, KeyCode::Char('9'));
-    key(&mut app, KeyCode::Char('F'));
+    key(&mut app, KeyCode::Char('d'));
     insta::assert_snapshot!(draw(&mut app, now, 80, 24).backend());
 }
 
@@ -285,7 +388,7 @@ fn a_refused_free_says_why_in_the_bottom_line() {
     let (mut app, now) = scenario_app(false);
     key(&mut app, KeyCode::Char('9'));
     key(&mut app, KeyCode::End);
-    key(&mut app, KeyCode::Char('F'));
+    key(&mut app, KeyCode::Char('d'));
     let buffer = draw(&mut app, now, 200, 60).backend().buffer().clone();
     let bottom = line_text(&buffer, 59);
     assert!(
@@ -295,4 +398,32 @@ fn a_refused_free_says_why_in_the_bottom_line() {
         "{bottom}"
     );
     assert!(bottom.trim_end().ends_with("? help"), "{bottom}");
+    // F refuses too: the listener would keep the port blocked.
+    key(&mut app, KeyCode::Char('F'));
+    let buffer = draw(&mut app, now, 200, 60).backend().buffer().clone();
+    let bottom = line_text(&buffer, 59);
+    assert!(
+        bottom.starts_with(
+            "Not freeing port 8080: LISTEN 0.0.0.0:8080 → * is held by live process 4321/evil\\e[2Jname; stop that process instead."
+        ),
+        "{bottom}"
+    );
+}
+
+#[test]
+fn details_write_the_cookie_in_decimal_as_json_does() {
+    let (mut app, now) = scenario_app(false);
+    key(&mut app, KeyCode::Char('9'));
+    let cookie = app
+        .selected_socket()
+        .and_then(|socket| socket.cookie)
+        .expect("a time-wait with a cookie");
+    key(&mut app, KeyCode::Enter);
+    let text = draw(&mut app, now, 120, 40).backend().to_string();
+    let line = text
+        .lines()
+        .find(|line| line.contains("cookie"))
+        .unwrap_or_else(|| panic!("no cookie line:\n{text}"));
+    assert!(line.contains(&format!(" {cookie} ")), "{line}");
+    assert!(!line.contains("0x"), "{line}");
 }
