@@ -202,3 +202,43 @@ fn wait_in_another_namespace_ends_when_the_holder_there_closes() {
     closer.join().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// The dashboard's reading of every namespace: each namespace's table, and
+/// a verdict exactly where the port is used.
+#[test]
+fn the_dashboard_reading_of_every_namespace() {
+    use tw_inspect::model::ProtocolSet;
+    use tw_inspect::session::{BindOptions, BindSpec, Session};
+    use tw_inspect::source::SourceChoice;
+    require_netns!();
+    let holding = Netns::new();
+    let empty = Netns::new();
+    let _listener =
+        holding.run(|| sockets::listen_with(addr("127.0.0.1:47109"), Default::default()));
+    let spec = BindSpec {
+        port: 47109,
+        options: BindOptions::default(),
+    };
+    let session = Session::new(SourceChoice::Auto, None, true);
+    let survey = empty
+        .run(|| session.check_table_everywhere(Some(&spec), ProtocolSet::TCP))
+        .expect("survey");
+    let of = |ns: &Netns| {
+        survey
+            .answers
+            .iter()
+            .find(|(entry, _)| entry.id.inode == inode(ns))
+            .map(|(_, check)| check)
+            .unwrap_or_else(|| panic!("{} not read", ns.name))
+    };
+    let held = of(&holding);
+    assert!(held.table.sockets.iter().any(|s| s.local.port() == 47109));
+    let (verdict, _) = held
+        .verdict
+        .as_ref()
+        .expect("a verdict where the port is used");
+    assert!(verdict.blocked);
+    let quiet = of(&empty);
+    assert!(quiet.table.sockets.is_empty());
+    assert!(quiet.verdict.is_none());
+}

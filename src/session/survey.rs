@@ -120,7 +120,7 @@ impl Session {
 
     /// Every network namespace on the host, each opened for a session like
     /// this one; the ones that vanish or cannot be opened are warnings.
-    fn every_namespace(&self) -> Result<(Vec<NamespaceSession>, Vec<String>)> {
+    pub(super) fn every_namespace(&self) -> Result<(Vec<NamespaceSession>, Vec<String>)> {
         let scan = all_namespaces().map_err(namespace_error)?;
         let mut warnings = Vec::new();
         let mut sessions = Vec::with_capacity(scan.namespaces.len());

@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use super::{empty_like, BindSpec, Session};
+use super::survey::attach_owners;
+use super::{empty_like, take_table, BindSpec, Session, Survey};
 use crate::diagnosis::{RuleContext, Verdict};
 use crate::model::{KernelContext, ProtocolSet, Query, Socket, SocketTable};
 use crate::Result;
@@ -28,38 +29,96 @@ impl Session {
         spec: Option<&BindSpec>,
         protocols: ProtocolSet,
     ) -> Result<TableCheck> {
-        self.inside(|| self.check_table_here(spec, protocols))
+        self.inside(|| {
+            let kernel = self.kernel_context_here();
+            let reading = self.read_here(Query::everything(), protocols, true)?;
+            let read_at = Instant::now();
+            let verdict = spec.map(|spec| self.verdict_on_table(&reading.table, spec, &kernel));
+            Ok(TableCheck {
+                table: reading.table,
+                kernel,
+                verdict,
+                read_at,
+            })
+        })
     }
 
-    fn check_table_here(
+    /// The dashboard's reading of every network namespace of the host: each
+    /// table read in its namespace, one owner scan for all, and the chosen
+    /// bind judged in each namespace that has a socket on its port (the
+    /// others have nothing to say about it).
+    pub fn check_table_everywhere(
         &self,
         spec: Option<&BindSpec>,
         protocols: ProtocolSet,
-    ) -> Result<TableCheck> {
-        let kernel = self.kernel_context_here();
-        let reading = self.read_here(Query::everything(), protocols, true)?;
-        let read_at = Instant::now();
-        let verdict = spec.map(|spec| {
-            let query = Query::port_with_evidence(spec.port);
-            let (on_port, evidence): (Vec<Socket>, Vec<Socket>) = reading
-                .table
-                .sockets
-                .iter()
-                .filter(|socket| query.matches(socket))
-                .cloned()
-                .partition(|socket| socket.local.port() == spec.port);
-            let table = SocketTable {
-                sockets: on_port,
-                ..empty_like(&reading.table)
+    ) -> Result<Survey<TableCheck>> {
+        let (entries, mut warnings) = self.every_namespace()?;
+        let mut read = Vec::with_capacity(entries.len());
+        for (entry, session) in entries {
+            let reading = session.inside(|| {
+                let kernel = session.kernel_context_here();
+                let reading = session.read_here(Query::everything(), protocols, false)?;
+                Ok((kernel, reading.table, Instant::now()))
+            });
+            match reading {
+                Ok(reading) => read.push((entry, session, reading)),
+                Err(error) => warnings.push(format!("net:[{}]: {error}", entry.id.inode)),
+            }
+        }
+        let mut tables: Vec<SocketTable> = read
+            .iter_mut()
+            .map(|(_, _, (_, table, _))| take_table(table))
+            .collect();
+        attach_owners(&mut tables);
+        let mut answers = Vec::with_capacity(read.len());
+        for ((entry, session, (kernel, _, read_at)), table) in read.into_iter().zip(tables) {
+            let on_port =
+                |spec: &&BindSpec| table.sockets.iter().any(|s| s.local.port() == spec.port);
+            let verdict = match spec.filter(on_port) {
+                Some(spec) => {
+                    match session.inside(|| Ok(session.verdict_on_table(&table, spec, &kernel))) {
+                        Ok(verdict) => Some(verdict),
+                        Err(error) => {
+                            warnings.push(format!("net:[{}]: {error}", entry.id.inode));
+                            continue;
+                        }
+                    }
+                }
+                None => None,
             };
-            let bind = self.intended_bind(spec, &kernel);
-            self.judge(&table, &evidence, &bind, &kernel, None)
-        });
-        Ok(TableCheck {
-            table: reading.table,
-            kernel,
-            verdict,
-            read_at,
-        })
+            answers.push((
+                entry,
+                TableCheck {
+                    table,
+                    kernel,
+                    verdict,
+                    read_at,
+                },
+            ));
+        }
+        Ok(Survey { answers, warnings })
+    }
+
+    /// The verdict for `spec` on a whole table: its port's sockets and the
+    /// peer-side evidence, picked out as a port query asks the kernel for them.
+    fn verdict_on_table(
+        &self,
+        table: &SocketTable,
+        spec: &BindSpec,
+        kernel: &KernelContext,
+    ) -> (Verdict, RuleContext) {
+        let query = Query::port_with_evidence(spec.port);
+        let (on_port, evidence): (Vec<Socket>, Vec<Socket>) = table
+            .sockets
+            .iter()
+            .filter(|socket| query.matches(socket))
+            .cloned()
+            .partition(|socket| socket.local.port() == spec.port);
+        let on_port = SocketTable {
+            sockets: on_port,
+            ..empty_like(table)
+        };
+        let bind = self.intended_bind(spec, kernel);
+        self.judge(&on_port, &evidence, &bind, kernel, None)
     }
 }
