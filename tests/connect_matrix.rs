@@ -478,6 +478,17 @@ fn an_odd_sized_range_skips_an_end_port_for_some_destinations() {
     });
 }
 
+/// 10.1.0.1 on `lo`: its traffic goes through lo, but the kernel's
+/// loopback test looks at the addresses.
+fn add_non_loopback_address(ns: &Netns) {
+    let out = ns
+        .exec("ip")
+        .args(["addr", "add", "10.1.0.1/32", "dev", "lo"])
+        .output()
+        .expect("run ip");
+    assert!(out.status.success(), "ip addr add: {out:?}");
+}
+
 /// tcp_tw_reuse = 2 takes over loopback TIME_WAITs only: between two
 /// non-loopback addresses it takes none, and 1 does.
 #[test]
@@ -487,12 +498,7 @@ fn tw_reuse_two_leaves_non_loopback_time_waits_alone() {
     // A non-loopback address on lo: its traffic goes through lo, but the
     // kernel's test looks at the addresses (and at a device binding, which
     // these sockets do not have).
-    let out = ns
-        .exec("ip")
-        .args(["addr", "add", "10.1.0.1/32", "dev", "lo"])
-        .output()
-        .expect("run ip");
-    assert!(out.status.success(), "ip addr add: {out:?}");
+    add_non_loopback_address(&ns);
     ns.run(|| {
         let host: IpAddr = "10.1.0.1".parse().unwrap();
         let mut scene = Scene::build(host, None, true, "", Vec::new());
@@ -509,12 +515,7 @@ fn tw_reuse_two_leaves_non_loopback_time_waits_alone() {
 fn tw_reuse_two_needs_only_one_loopback_end() {
     require_netns!();
     let ns = Netns::new();
-    let out = ns
-        .exec("ip")
-        .args(["addr", "add", "10.1.0.1/32", "dev", "lo"])
-        .output()
-        .expect("run ip");
-    assert!(out.status.success(), "ip addr add: {out:?}");
+    add_non_loopback_address(&ns);
     ns.run(|| {
         let source: IpAddr = "10.1.0.1".parse().unwrap();
         let mut scene = Scene::build(Family::V4.loopback(), Some(source), true, "", Vec::new());
