@@ -8,7 +8,7 @@ use crossterm::event::KeyEvent;
 
 use crate::diagnosis::free::{destroyable, plan_free, Spared};
 use crate::diagnosis::{Blocker, IntendedBind, RuleContext, Verdict};
-use crate::model::{counts_by_state, Socket, TcpState};
+use crate::model::{counts_by_state, Protocol, ProtocolSet, Socket, TcpState};
 use crate::output::human::processes_text;
 use crate::session::{BindOptions, BindSpec};
 use crate::source::netlink::DestroyError;
@@ -95,6 +95,8 @@ pub(crate) struct App {
     pub config: TuiConfig,
     pub port: Option<u16>,
     pub reuseaddr: bool,
+    /// The intended bind's protocol (`U` toggles it).
+    pub bind_protocol: Protocol,
     pub interval: Duration,
     pub paused: bool,
     pub mode: Mode,
@@ -122,16 +124,21 @@ pub(crate) struct App {
 
 impl App {
     pub fn new(config: TuiConfig) -> App {
+        let protocols = config.protocols;
         App {
             port: config.port,
             reuseaddr: config.options.reuseaddr,
+            bind_protocol: config.options.protocol,
             interval: config.interval,
             config,
             paused: false,
             mode: Mode::Normal,
             snapshot: None,
             error: None,
-            spec: ViewSpec::default(),
+            spec: ViewSpec {
+                protocols,
+                ..ViewSpec::default()
+            },
             rows: Vec::new(),
             cursor: Cursor::default(),
             left_by: LeftBy::default(),
@@ -151,6 +158,7 @@ impl App {
             port: self.port?,
             options: BindOptions {
                 reuseaddr: self.reuseaddr,
+                protocol: self.bind_protocol,
                 ..self.config.options.clone()
             },
         })
@@ -170,10 +178,17 @@ impl App {
         Some(self.bind_spec()?.resolve(&kernel))
     }
 
+    /// What the collector reads: the protocols the table shows and, for
+    /// its verdict, the intended bind's protocol even when the table hides it.
     pub fn request(&self) -> CollectRequest {
+        let shown = self.spec.protocols;
+        let protocols = match self.bind_spec() {
+            Some(spec) if !shown.contains(spec.options.protocol) => ProtocolSet::ALL,
+            _ => shown,
+        };
         CollectRequest {
             bind: self.bind_spec(),
-            protocols: self.config.protocols,
+            protocols,
         }
     }
 
@@ -431,6 +446,20 @@ impl App {
                 // Without a port there is nothing to diagnose yet.
                 return self.port.map(|_| Effect::Collect(self.request()));
             }
+            Action::NextProtocols => {
+                self.spec.protocols = view::next_protocols(self.spec.protocols);
+                self.refilter();
+                return Some(Effect::Collect(self.request()));
+            }
+            Action::ToggleBindProtocol => {
+                self.bind_protocol = self.bind_protocol.other();
+                // Its blockers must be on screen: the table shows its protocol too.
+                if !self.spec.protocols.contains(self.bind_protocol) {
+                    self.spec.protocols = ProtocolSet::ALL;
+                    self.refilter();
+                }
+                return self.port.map(|_| Effect::Collect(self.request()));
+            }
             Action::EditFilter => {
                 self.mode = Mode::FilterPrompt {
                     before: self.spec.text.clone(),
@@ -645,7 +674,7 @@ impl App {
 fn socket_text(socket: &Socket) -> String {
     format!(
         "{} {} → {}",
-        socket.state.name(),
+        view::labelled_state(socket),
         socket.local,
         peer_text(socket)
     )
@@ -654,7 +683,6 @@ fn socket_text(socket: &Socket) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ProtocolSet;
     use crate::tui::test_fixtures::{
         established, request_8080, scenario, spec_8080, table, time_wait,
     };
@@ -677,6 +705,61 @@ mod tests {
         text.chars()
             .map(|c| app.handle_key(key(KeyCode::Char(c))))
             .collect()
+    }
+
+    #[test]
+    fn protocol_key_cycles_the_table_and_asks_for_a_reading() {
+        let (mut app, read_at) = app_on_8080();
+        let mut snapshot = scenario(read_at);
+        snapshot.table.sockets.push(crate::tui::test_fixtures::udp(
+            "0.0.0.0:5353",
+            (77, "avahi"),
+        ));
+        app.apply_reading(Ok(snapshot));
+        assert_eq!(app.rows.len(), 8, "tcp only at first");
+        let mut shown = Vec::new();
+        for _ in 0..3 {
+            match app.handle_key(key(KeyCode::Char('u'))) {
+                Some(Effect::Collect(request)) => shown.push((request.protocols, app.rows.len())),
+                other => panic!("u asks for a reading, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            shown,
+            [
+                // The TCP bind's verdict still needs its TCP sockets.
+                (ProtocolSet::ALL, 1),
+                (ProtocolSet::ALL, 9),
+                (ProtocolSet::TCP, 8)
+            ]
+        );
+    }
+
+    #[test]
+    fn bind_protocol_key_judges_a_udp_bind_and_shows_its_sockets() {
+        let mut app = App::new(TuiConfig::new("netlink"));
+        assert_eq!(app.handle_key(key(KeyCode::Char('U'))), None, "no port yet");
+        assert_eq!(app.bind_protocol, Protocol::Udp);
+        assert_eq!(app.spec.protocols, ProtocolSet::ALL);
+        app.handle_key(key(KeyCode::Char('u')));
+        assert_eq!(app.spec.protocols, ProtocolSet::TCP);
+        app.port = Some(5353);
+        let request = app.request();
+        let bind = request.bind.expect("a port is chosen");
+        assert_eq!(bind.options.protocol, Protocol::Udp);
+        assert_eq!(
+            request.protocols,
+            ProtocolSet::ALL,
+            "UDP read for the verdict"
+        );
+        match app.handle_key(key(KeyCode::Char('U'))) {
+            Some(Effect::Collect(request)) => {
+                let bind = request.bind.expect("bind");
+                assert_eq!(bind.options.protocol, Protocol::Tcp);
+                assert_eq!(request.protocols, ProtocolSet::TCP);
+            }
+            other => panic!("U asks for a reading, got {other:?}"),
+        }
     }
 
     #[test]

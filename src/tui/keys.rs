@@ -64,6 +64,10 @@ pub(crate) enum Action {
     Quit,
     ChoosePort,
     ToggleReuseAddr,
+    /// The table's protocols: tcp, udp, all.
+    NextProtocols,
+    /// The intended bind's protocol: TCP or UDP.
+    ToggleBindProtocol,
     EditFilter,
     NextSortColumn,
     ReverseSort,
@@ -217,6 +221,12 @@ pub(crate) const NORMAL_KEYS: &[Binding] = &[
         Some("reuseaddr"),
     ),
     bind(
+        &[Char('U')],
+        Action::ToggleBindProtocol,
+        "toggle the intended bind's protocol: TCP or UDP",
+        None,
+    ),
+    bind(
         &[Char('e')],
         Action::Explain,
         "the verdict in full: explanation, probes, advice",
@@ -263,6 +273,12 @@ pub(crate) const NORMAL_KEYS: &[Binding] = &[
         Action::NextStatePreset,
         "next state filter",
         Some("states"),
+    ),
+    bind(
+        &[Char('u')],
+        Action::NextProtocols,
+        "show tcp, udp or all sockets in the table",
+        Some("proto"),
     ),
     bind(
         &[Char(' ')],

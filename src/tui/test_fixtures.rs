@@ -68,6 +68,14 @@ pub(crate) fn listen(local: &str, owner: (u32, &str)) -> Socket {
     socket
 }
 
+/// An unconnected UDP socket on `local`, owned by `owner`.
+pub(crate) fn udp(local: &str, owner: (u32, &str)) -> Socket {
+    let mut socket = listen(local, owner);
+    socket.protocol = crate::model::Protocol::Udp;
+    socket.state = TcpState::Close;
+    socket
+}
+
 pub(crate) fn table(sockets: Vec<Socket>) -> SocketTable {
     SocketTable {
         source: SourceKind::Netlink,

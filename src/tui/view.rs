@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use crate::model::{Socket, TcpState};
+use crate::model::{Protocol, ProtocolSet, Socket, TcpState};
 use crate::tui::left_by::LeftBy;
 
 /// A state filter the digits 1-9 (and Tab) choose.
@@ -106,6 +106,9 @@ pub(crate) struct ViewSpec {
     pub text: String,
     pub sort: SortColumn,
     pub descending: bool,
+    /// The protocols the table shows (`u` cycles them). A reading may hold
+    /// more: the intended bind's protocol is always read for its verdict.
+    pub protocols: ProtocolSet,
 }
 
 impl Default for ViewSpec {
@@ -115,6 +118,7 @@ impl Default for ViewSpec {
             text: String::new(),
             sort: SortColumn::State,
             descending: false,
+            protocols: ProtocolSet::TCP,
         }
     }
 }
@@ -141,6 +145,7 @@ pub(crate) fn compute_rows(
     let mut rows: Vec<usize> = sockets
         .iter()
         .enumerate()
+        .filter(|(_, socket)| spec.protocols.contains(socket.protocol))
         .filter(|(_, socket)| (preset.matches)(socket, chosen_port))
         .filter(|(_, socket)| matcher.matches(socket, left_by))
         .map(|(index, _)| index)
@@ -319,10 +324,50 @@ pub(crate) fn peer_text(socket: &Socket) -> String {
 }
 
 /// The key that finds a row again after the table changes under it.
-pub(crate) type RowKey = (SocketAddr, SocketAddr, TcpState);
+pub(crate) type RowKey = (Protocol, SocketAddr, SocketAddr, TcpState);
 
 pub(crate) fn row_key(socket: &Socket) -> RowKey {
-    (socket.local, socket.remote, socket.state)
+    (socket.protocol, socket.local, socket.remote, socket.state)
+}
+
+/// The state as the table writes it: TCP's name, or for UDP what `ss`
+/// says (UNCONN, ESTAB): the kernel's CLOSE would read as "closed".
+pub(crate) fn state_text(socket: &Socket) -> &'static str {
+    match socket.protocol {
+        Protocol::Tcp => socket.state.name(),
+        Protocol::Udp if socket.state == TcpState::Established => "ESTAB",
+        Protocol::Udp => "UNCONN",
+    }
+}
+
+/// The state where no protocol column says which: "UDP UNCONN" for UDP.
+pub(crate) fn labelled_state(socket: &Socket) -> String {
+    match socket.protocol {
+        Protocol::Tcp => socket.state.name().to_string(),
+        Protocol::Udp => format!("UDP {}", state_text(socket)),
+    }
+}
+
+/// What the protocol key steps through: tcp, udp, all.
+pub(crate) fn next_protocols(shown: ProtocolSet) -> ProtocolSet {
+    if shown == ProtocolSet::TCP {
+        ProtocolSet::UDP
+    } else if shown == ProtocolSet::UDP {
+        ProtocolSet::ALL
+    } else {
+        ProtocolSet::TCP
+    }
+}
+
+/// "tcp", "udp", "all": the table title's words for a protocol set.
+pub(crate) fn protocols_text(shown: ProtocolSet) -> &'static str {
+    if shown == ProtocolSet::ALL {
+        "all"
+    } else if shown.contains(Protocol::Udp) {
+        "udp"
+    } else {
+        "tcp"
+    }
 }
 
 /// Selection and scroll position over the computed rows.
@@ -374,6 +419,7 @@ mod tests {
             text: text.to_string(),
             sort,
             descending,
+            protocols: ProtocolSet::TCP,
         }
     }
 

@@ -18,9 +18,11 @@ use ratatui::Frame;
 use super::{owner_text, peer_text, Theme};
 use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
 use crate::duration::{seconds_text, whole_seconds};
+use crate::model::Protocol;
 use crate::output::inert::inert;
 use crate::tui::app::App;
 use crate::tui::countdown;
+use crate::tui::view::labelled_state;
 
 /// How many rows the panel's lines may take (its title border aside).
 #[derive(Debug, Clone, Copy)]
@@ -213,7 +215,10 @@ fn blocker_line(
         ""
     };
     let mut spans = vec![
-        Span::styled(format!("! {:<10} ", socket.state.name()), theme.blocker()),
+        Span::styled(
+            format!("! {:<10} ", labelled_state(socket)),
+            theme.blocker(),
+        ),
         Span::styled(timer, theme.countdown()),
         Span::raw(format!("{} → {}{maybe}", socket.local, peer_text(socket))),
     ];
@@ -332,11 +337,15 @@ fn reason_text(reason: Reason) -> &'static str {
     }
 }
 
-/// "0.0.0.0:8080 SO_REUSEADDR off SO_REUSEPORT off".
+/// "0.0.0.0:8080 SO_REUSEADDR off SO_REUSEPORT off"; "UDP 0.0.0.0:5353 …".
 pub(super) fn bind_text(bind: &IntendedBind) -> String {
     let on_off = |flag: bool| if flag { "on" } else { "off" };
     let mut text = format!(
-        "{} SO_REUSEADDR {} SO_REUSEPORT {}",
+        "{}{} SO_REUSEADDR {} SO_REUSEPORT {}",
+        match bind.protocol {
+            Protocol::Tcp => "",
+            Protocol::Udp => "UDP ",
+        },
         SocketAddr::new(bind.addr, bind.port),
         on_off(bind.reuseaddr),
         on_off(bind.reuseport)

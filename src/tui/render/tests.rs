@@ -11,7 +11,7 @@ use ratatui::Terminal;
 
 use crate::tui::app::{App, Mode};
 use crate::tui::test_fixtures::{
-    established, header, listen, request_8080, scenario, table, time_wait,
+    established, header, listen, request_8080, scenario, table, time_wait, udp,
 };
 use crate::tui::{Snapshot, TuiConfig};
 
@@ -426,4 +426,23 @@ fn details_write_the_cookie_in_decimal_as_json_does() {
         .unwrap_or_else(|| panic!("no cookie line:\n{text}"));
     assert!(line.contains(&format!(" {cookie} ")), "{line}");
     assert!(!line.contains("0x"), "{line}");
+}
+
+#[test]
+fn udp_rows_show_their_protocol_and_ss_state_names() {
+    let (mut app, now) = scenario_app(false);
+    let mut reading = scenario(now - Duration::from_millis(250));
+    let mut connected = udp("10.0.0.5:41234", (78, "statsd"));
+    connected.state = crate::model::TcpState::Established;
+    connected.remote = "10.0.0.9:8125".parse().expect("address");
+    reading
+        .table
+        .sockets
+        .push(udp("0.0.0.0:5353", (77, "avahi")));
+    reading.table.sockets.push(connected);
+    key(&mut app, KeyCode::Char('u'));
+    key(&mut app, KeyCode::Char('u'));
+    reading.request = app.request();
+    app.apply_reading(Ok(reading));
+    insta::assert_snapshot!(draw(&mut app, now, 100, 30).backend());
 }
