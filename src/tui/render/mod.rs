@@ -135,17 +135,23 @@ fn popup_area(area: Rect, width: u16, height: u16) -> Rect {
 
 pub(super) use crate::tui::view::peer_text;
 
-/// Who holds the socket: its process, or for a TIME_WAIT the process that
-/// left it; escaped, since process names are untrusted.
+/// Who holds the socket: its process with its container or unit, or for a
+/// TIME_WAIT the process that left it; escaped, since process names are
+/// untrusted.
 pub(super) fn owner_text(socket: &crate::model::Socket, app: &App) -> Option<String> {
+    use crate::output::human::workload_text;
     use crate::output::inert::inert;
     if let Some(process) = socket.processes.first() {
         let more = match socket.processes.len() {
             1 => String::new(),
             n => format!(" +{}", n - 1),
         };
+        // Where it runs: "[docker 3f4e2a1b9c8d]", "[nginx.service]".
+        let workload = workload_text(process)
+            .map(|workload| format!(" [{workload}]"))
+            .unwrap_or_default();
         return Some(format!(
-            "pid {} {}{more}",
+            "pid {} {}{workload}{more}",
             process.pid,
             inert(&process.comm)
         ));

@@ -446,3 +446,40 @@ fn udp_rows_show_their_protocol_and_ss_state_names() {
     app.apply_reading(Ok(reading));
     insta::assert_snapshot!(draw(&mut app, now, 100, 30).backend());
 }
+
+#[test]
+fn owners_show_their_container_or_unit() {
+    use crate::model::{Container, Runtime};
+    let (mut app, now) = scenario_app(false);
+    let mut reading = scenario(now - Duration::from_millis(250));
+    let mut in_docker = listen("0.0.0.0:9000", (5150, "api"));
+    in_docker.processes[0].container = Some(Container {
+        runtime: Runtime::Docker,
+        id: "3f4e2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f".to_string(),
+        pod_uid: None,
+    });
+    let mut in_unit = established("10.0.0.5:5432", "10.0.0.12:33010", Some((610, "postgres")));
+    in_unit.processes[0].unit = Some("postgresql.service".to_string());
+    reading.table.sockets.extend([in_docker, in_unit]);
+    app.apply_reading(Ok(reading));
+    let terminal = draw(&mut app, now, 120, 30);
+    let screen: Vec<String> = (0..30)
+        .map(|y| line_text(terminal.backend().buffer(), y))
+        .collect();
+    let row = |local: &str| {
+        screen
+            .iter()
+            .find(|line| line.contains(local) && line.contains("pid"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        row("0.0.0.0:9000").contains("pid 5150 api [docker 3f4e2a1b9c8d]"),
+        "{screen:#?}"
+    );
+    assert!(
+        row("10.0.0.5:5432").contains("pid 610 postgres [postgresql.service]"),
+        "{screen:#?}"
+    );
+    insta::assert_snapshot!(terminal.backend());
+}
