@@ -17,7 +17,7 @@ use crate::tui::left_by::LeftBy;
 use crate::tui::view::{
     self, peer_text, row_key, Cursor, RowKey, SortColumn, ViewSpec, STATE_PRESETS,
 };
-use crate::tui::{countdown, CollectRequest, Snapshot, TuiConfig};
+use crate::tui::{countdown, CollectRequest, NamespaceView, Snapshot, TuiConfig};
 
 /// The intervals + and - step through.
 const INTERVALS_MS: [u64; 7] = [250, 500, 1_000, 2_000, 5_000, 10_000, 30_000];
@@ -111,8 +111,12 @@ pub(crate) struct App {
     pub counts: Vec<(TcpState, usize)>,
     /// TIME_WAIT count of each reading, oldest first.
     pub time_wait_history: VecDeque<u64>,
-    /// Index into the verdict's blockers of each blocking socket.
-    blocker_index: HashMap<RowKey, usize>,
+    /// Where each blocking socket's blocker is: the namespace's index in an
+    /// `--all-netns` reading (None otherwise), and its index in that verdict.
+    blocker_index: HashMap<RowKey, (Option<usize>, usize)>,
+    /// With `--all-netns`: the inode of the namespace whose verdict the port
+    /// panel shows (`n` picks the next); None for the first that blocks.
+    pub picked_namespace: Option<u64>,
     /// Rows the table showed last frame, for PgUp/PgDn.
     pub page_rows: usize,
     /// The outcome of the last action (F, d, e), shown in the bottom line
@@ -145,6 +149,7 @@ impl App {
             counts: Vec::new(),
             time_wait_history: VecDeque::new(),
             blocker_index: HashMap::new(),
+            picked_namespace: None,
             page_rows: 10,
             status: None,
             status_until: None,
@@ -195,19 +200,56 @@ impl App {
     /// The verdict of the last reading, when it answers the bind the user
     /// intends now (after `p` or `r` it answers the old one until the next
     /// reading).
+    /// With `--all-netns`, the verdict in the picked namespace.
     pub fn verdict(&self) -> Option<&Verdict> {
-        let snapshot = self.snapshot.as_ref()?;
-        let verdict = snapshot.verdict.as_ref()?;
-        (snapshot.request == self.request()).then_some(verdict)
+        self.judged().map(|(verdict, _)| verdict)
     }
 
     /// The verdict with the rule context it was judged in, for judging one
     /// more socket the same way.
     pub fn judged(&self) -> Option<(&Verdict, &RuleContext)> {
-        Some((
-            self.verdict()?,
-            self.snapshot.as_ref()?.rule_context.as_ref()?,
-        ))
+        let snapshot = self.snapshot.as_ref()?;
+        if snapshot.request != self.request() {
+            return None;
+        }
+        match &snapshot.everywhere {
+            Some(_) => {
+                let (verdict, context) = self.picked()?.verdict.as_ref()?;
+                Some((verdict, context))
+            }
+            None => Some((snapshot.verdict.as_ref()?, snapshot.rule_context.as_ref()?)),
+        }
+    }
+
+    /// With `--all-netns`: the namespaces that use the chosen port (those
+    /// with a verdict), in inode order; empty otherwise.
+    pub fn namespaces_on_port(&self) -> impl Iterator<Item = &NamespaceView> {
+        self.snapshot
+            .iter()
+            .flat_map(|snapshot| snapshot.everywhere.iter())
+            .flat_map(|everywhere| everywhere.namespaces.iter())
+            .filter(|view| view.verdict.is_some())
+    }
+
+    /// The namespace whose verdict the port panel shows: the picked one
+    /// while it still uses the port, else the first that blocks the bind,
+    /// else the first that uses the port.
+    pub fn picked(&self) -> Option<&NamespaceView> {
+        let blocks = |view: &&NamespaceView| view.verdict.as_ref().is_some_and(|(v, _)| v.blocked);
+        self.namespaces_on_port()
+            .find(|view| Some(view.entry.id.inode) == self.picked_namespace)
+            .or_else(|| self.namespaces_on_port().find(blocks))
+            .or_else(|| self.namespaces_on_port().next())
+    }
+
+    /// The namespace a table row's socket is in (`--all-netns` only).
+    pub fn namespace_at(&self, row: usize) -> Option<&NamespaceView> {
+        let index = *self.rows.get(row)?;
+        let namespaces = &self.snapshot.as_ref()?.everywhere.as_ref()?.namespaces;
+        let after = namespaces.partition_point(|view| view.sockets.end <= index);
+        namespaces
+            .get(after)
+            .filter(|view| view.sockets.contains(&index))
     }
 
     /// Folds in a reading, or the error that stopped one. Returns the
@@ -234,11 +276,28 @@ impl App {
             self.time_wait_history.pop_front();
         }
         self.time_wait_history.push_back(time_waits as u64);
-        self.blocker_index = snapshot
-            .verdict
-            .iter()
-            .flat_map(|verdict| verdict.blockers.iter().enumerate())
-            .map(|(index, blocker)| (row_key(&blocker.socket), index))
+        let verdicts: Vec<(Option<usize>, &Verdict)> = match &snapshot.everywhere {
+            Some(everywhere) => everywhere
+                .namespaces
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, view)| Some((Some(slot), &view.verdict.as_ref()?.0)))
+                .collect(),
+            None => snapshot
+                .verdict
+                .iter()
+                .map(|verdict| (None, verdict))
+                .collect(),
+        };
+        self.blocker_index = verdicts
+            .into_iter()
+            .flat_map(|(slot, verdict)| {
+                verdict
+                    .blockers
+                    .iter()
+                    .enumerate()
+                    .map(move |(index, blocker)| (row_key(&blocker.socket), (slot, index)))
+            })
             .collect();
         if let Mode::Details { socket, gone } = &mut self.mode {
             let key = row_key(socket);
@@ -306,14 +365,24 @@ impl App {
     }
 
     /// The verdict's blocker entry for `socket`, if it is one.
+    /// With `--all-netns`, in whichever namespace's verdict it blocks.
     pub fn blocker_of(&self, socket: &Socket) -> Option<&Blocker> {
-        let index = *self.blocker_index.get(&row_key(socket))?;
-        self.snapshot
-            .as_ref()?
-            .verdict
-            .as_ref()?
-            .blockers
-            .get(index)
+        let (slot, index) = *self.blocker_index.get(&row_key(socket))?;
+        let snapshot = self.snapshot.as_ref()?;
+        let verdict = match slot {
+            Some(slot) => {
+                &snapshot
+                    .everywhere
+                    .as_ref()?
+                    .namespaces
+                    .get(slot)?
+                    .verdict
+                    .as_ref()?
+                    .0
+            }
+            None => snapshot.verdict.as_ref()?,
+        };
+        verdict.blockers.get(index)
     }
 
     /// True while some time-wait countdown on screen is still running, so
@@ -460,6 +529,7 @@ impl App {
                 }
                 return self.port.map(|_| Effect::Collect(self.request()));
             }
+            Action::NextNamespace => self.pick_next_namespace(),
             Action::EditFilter => {
                 self.mode = Mode::FilterPrompt {
                     before: self.spec.text.clone(),
@@ -547,6 +617,39 @@ impl App {
         None
     }
 
+    /// `n`: the port panel shows the next namespace that uses the port.
+    fn pick_next_namespace(&mut self) {
+        if !self.config.all_namespaces {
+            self.status =
+                Some("One namespace only: start with --all-netns to see them all.".into());
+            return;
+        }
+        let on_port: Vec<u64> = self
+            .namespaces_on_port()
+            .map(|view| view.entry.id.inode)
+            .collect();
+        let current = self.picked().map(|view| view.entry.id.inode);
+        let position = on_port.iter().position(|inode| Some(*inode) == current);
+        match position.map_or(on_port.first(), |at| on_port.get((at + 1) % on_port.len())) {
+            Some(next) => self.picked_namespace = Some(*next),
+            None => {
+                self.status = Some(match self.port {
+                    Some(port) => format!("No namespace has a socket on port {port}."),
+                    None => "No port chosen yet: press p.".to_string(),
+                })
+            }
+        }
+    }
+
+    /// Destroying acts in the dashboard's own namespace: refused for a
+    /// reading of every namespace.
+    fn refuse_everywhere(&self) -> Result<(), String> {
+        if self.config.all_namespaces {
+            return Err("Not destroying from --all-netns: open the dashboard with --netns NAME to free the port there.".into());
+        }
+        Ok(())
+    }
+
     fn no_verdict_yet(&self) -> String {
         match self.port {
             None => "No port chosen yet: press p.".to_string(),
@@ -557,6 +660,7 @@ impl App {
     /// The selected socket, when F may destroy it; else why not. The rule
     /// is `--free`'s, via [`destroyable`].
     fn free_target(&self) -> Result<Socket, String> {
+        self.refuse_everywhere()?;
         if self.verdict().is_none() {
             return Err(self.no_verdict_yet());
         }
@@ -592,6 +696,7 @@ impl App {
     /// else why not. The rule is `--free`'s, via [`plan_free`]: nothing is
     /// destroyed while a live process blocks the port too.
     fn free_port_targets(&self) -> Result<Vec<Socket>, String> {
+        self.refuse_everywhere()?;
         let Some(verdict) = self.verdict() else {
             return Err(self.no_verdict_yet());
         };
@@ -760,6 +865,58 @@ mod tests {
             }
             other => panic!("U asks for a reading, got {other:?}"),
         }
+    }
+
+    fn app_everywhere() -> App {
+        let mut config = TuiConfig::new("netlink, all namespaces");
+        config.port = Some(8080);
+        config.all_namespaces = true;
+        let mut app = App::new(config);
+        app.apply_reading(Ok(crate::tui::test_fixtures::everywhere_scenario(
+            Instant::now(),
+        )));
+        app
+    }
+
+    #[test]
+    fn all_namespaces_mark_each_blocker_and_n_picks_the_verdict_shown() {
+        let mut app = app_everywhere();
+        let on_port: Vec<u64> = app.namespaces_on_port().map(|v| v.entry.id.inode).collect();
+        assert_eq!(on_port, [4026532246, 4026532300]);
+        // Both listeners block, each in its own namespace; sshd does not.
+        let sockets = &app.snapshot.as_ref().expect("snapshot").table.sockets;
+        let blocking: Vec<u32> = sockets
+            .iter()
+            .filter(|s| app.blocker_of(s).is_some())
+            .map(|s| s.processes[0].pid)
+            .collect();
+        assert_eq!(blocking, [4321, 5150]);
+        let shown = |app: &App| app.verdict().map(|v| v.blockers[0].socket.processes[0].pid);
+        assert_eq!(shown(&app), Some(4321), "the first that blocks");
+        assert_eq!(app.handle_key(key(KeyCode::Char('n'))), None);
+        assert_eq!(shown(&app), Some(5150));
+        app.handle_key(key(KeyCode::Char('n')));
+        assert_eq!(shown(&app), Some(4321), "n wraps around");
+        // The rows know their namespace.
+        let rows: Vec<Option<u64>> = (0..3)
+            .map(|row| app.namespace_at(row).map(|v| v.entry.id.inode))
+            .collect();
+        assert!(rows.iter().all(Option::is_some), "{rows:?}");
+        // Destroying acts in one namespace only: refused here.
+        app.handle_key(key(KeyCode::Char('F')));
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(app.status.as_deref().is_some_and(|s| s.contains("--netns")));
+    }
+
+    #[test]
+    fn n_without_all_namespaces_says_why_it_does_nothing() {
+        let (mut app, _) = app_on_8080();
+        assert_eq!(app.handle_key(key(KeyCode::Char('n'))), None);
+        assert!(app
+            .status
+            .as_deref()
+            .is_some_and(|s| s.contains("--all-netns")));
+        assert_eq!(app.picked_namespace, None);
     }
 
     #[test]
@@ -1101,6 +1258,9 @@ mod tests {
         for blocker in &mut from_proc.verdict.as_mut().expect("verdict").blockers {
             blocker.socket.cookie = None;
         }
+        for socket in &mut from_proc.table.sockets {
+            socket.cookie = None;
+        }
         app.apply_reading(Ok(from_proc));
         app.handle_key(key(KeyCode::Char('9')));
         app.handle_key(key(KeyCode::Home));
@@ -1206,6 +1366,7 @@ mod tests {
             rule_context: None,
             header: Default::default(),
             read_at: Instant::now(),
+            everywhere: None,
         }));
         let tw = time_wait("10.0.0.1:8080", "10.0.0.2:5000", 60_000);
         app.apply_reading(Ok(crate::tui::Snapshot {
@@ -1218,6 +1379,7 @@ mod tests {
             rule_context: None,
             header: Default::default(),
             read_at: Instant::now(),
+            everywhere: None,
         }));
         assert_eq!(app.left_by.of(&tw).map(|o| o.pid), Some(1234));
     }

@@ -68,6 +68,8 @@ pub(crate) enum Action {
     NextProtocols,
     /// The intended bind's protocol: TCP or UDP.
     ToggleBindProtocol,
+    /// With --all-netns: the port panel shows the next namespace on the port.
+    NextNamespace,
     EditFilter,
     NextSortColumn,
     ReverseSort,
@@ -224,6 +226,12 @@ pub(crate) const NORMAL_KEYS: &[Binding] = &[
         &[Char('U')],
         Action::ToggleBindProtocol,
         "toggle the intended bind's protocol: TCP or UDP",
+        None,
+    ),
+    bind(
+        &[Char('n')],
+        Action::NextNamespace,
+        "--all-netns: show the next namespace's verdict on the port",
         None,
     ),
     bind(

@@ -211,5 +211,78 @@ pub(crate) fn scenario(read_at: Instant) -> Snapshot {
         table: table(sockets),
         header: header(),
         read_at,
+        everywhere: None,
+    }
+}
+
+/// A verdict for [`bind_8080`] blocked by one listener.
+fn listener_verdict(listener: &Socket) -> Verdict {
+    Verdict {
+        blockers: vec![Blocker {
+            socket: listener.clone(),
+            reason: Reason::Listen,
+            conflict: Conflict::Yes,
+            why: format!("A process listens on {}.", listener.local).into(),
+        }],
+        probes: Vec::new(),
+        explanation: format!("A live process listens on {}.", listener.local),
+        advice: Vec::new(),
+        ..scenario_verdict(&scenario_sockets())
+    }
+}
+
+/// An `--all-netns` reading of three namespaces: "blue" (a docker
+/// container's) and an unnamed one both listen on 8080, the third has
+/// only sshd on 22.
+pub(crate) fn everywhere_scenario(read_at: Instant) -> Snapshot {
+    use crate::model::{Container, NamespaceId, Runtime};
+    use crate::session::NamespaceEntry;
+    use crate::tui::{Everywhere, NamespaceView};
+    let entry = |inode: u64, name: Option<&str>, container: Option<Container>| NamespaceEntry {
+        id: NamespaceId {
+            inode,
+            name: name.map(str::to_string),
+        },
+        pids: vec![],
+        container,
+    };
+    let mut blue = listen("0.0.0.0:8080", (4321, "nginx"));
+    blue.inode = 9001;
+    let mut unnamed = listen("0.0.0.0:8080", (5150, "api"));
+    unnamed.inode = 9002;
+    let ssh = listen("[::]:22", (812, "sshd"));
+    let docker = Container {
+        runtime: Runtime::Docker,
+        id: "3f4e2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f".to_string(),
+        pod_uid: None,
+    };
+    let namespaces = vec![
+        NamespaceView {
+            entry: entry(4026531840, None, None),
+            sockets: 0..1,
+            verdict: None,
+        },
+        NamespaceView {
+            entry: entry(4026532246, Some("blue"), Some(docker)),
+            sockets: 1..2,
+            verdict: Some((listener_verdict(&blue), rule_context())),
+        },
+        NamespaceView {
+            entry: entry(4026532300, None, None),
+            sockets: 2..3,
+            verdict: Some((listener_verdict(&unnamed), rule_context())),
+        },
+    ];
+    Snapshot {
+        request: request_8080(),
+        verdict: None,
+        rule_context: None,
+        table: table(vec![ssh, blue, unnamed]),
+        header: header(),
+        read_at,
+        everywhere: Some(Everywhere {
+            namespaces,
+            warnings: vec!["net:[4026532400]: gone".to_string()],
+        }),
     }
 }

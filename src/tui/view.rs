@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 
 use crate::model::{Protocol, ProtocolSet, Socket, TcpState};
+use crate::output::inert::inert;
+use crate::session::NamespaceEntry;
 use crate::tui::left_by::LeftBy;
 
 /// A state filter the digits 1-9 (and Tab) choose.
@@ -324,10 +326,19 @@ pub(crate) fn peer_text(socket: &Socket) -> String {
 }
 
 /// The key that finds a row again after the table changes under it.
-pub(crate) type RowKey = (Protocol, SocketAddr, SocketAddr, TcpState);
+/// The inode and cookie tell apart sockets of one four-tuple in two
+/// namespaces (`--all-netns`); both last as long as the socket.
+pub(crate) type RowKey = (Protocol, SocketAddr, SocketAddr, TcpState, u64, Option<u64>);
 
 pub(crate) fn row_key(socket: &Socket) -> RowKey {
-    (socket.protocol, socket.local, socket.remote, socket.state)
+    (
+        socket.protocol,
+        socket.local,
+        socket.remote,
+        socket.state,
+        socket.inode,
+        socket.cookie,
+    )
 }
 
 /// The state as the table writes it: TCP's name, or for UDP what `ss`
@@ -346,6 +357,25 @@ pub(crate) fn labelled_state(socket: &Socket) -> String {
         Protocol::Tcp => socket.state.name().to_string(),
         Protocol::Udp => format!("UDP {}", state_text(socket)),
     }
+}
+
+/// A namespace as the table and the port panel name it: its name, or
+/// net:[inode] without one, then its container's short id when known
+/// ("blue", "net:[4026532246] docker 3f4e2a1b9c8d"). Escaped: names are
+/// the user's.
+pub(crate) fn namespace_label(entry: &NamespaceEntry) -> String {
+    let mut label = match &entry.id.name {
+        Some(name) => inert(name).into_owned(),
+        None => format!("net:[{}]", entry.id.inode),
+    };
+    if let Some(container) = &entry.container {
+        label.push_str(&format!(
+            " {} {}",
+            container.runtime.as_str(),
+            inert(container.short_id())
+        ));
+    }
+    label
 }
 
 /// What the protocol key steps through: tcp, udp, all.

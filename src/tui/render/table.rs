@@ -14,7 +14,7 @@ use crate::model::{Protocol, ProtocolSet, Socket, TimerKind};
 use crate::output::inert::inert;
 use crate::tui::app::App;
 use crate::tui::countdown;
-use crate::tui::view::{protocols_text, state_text, SortColumn, STATE_PRESETS};
+use crate::tui::view::{namespace_label, protocols_text, state_text, SortColumn, STATE_PRESETS};
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &mut App, now: Instant, theme: &Theme) {
     let block = Block::default()
@@ -40,8 +40,15 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &mut App, now: Instant, t
     // columns keep room for whole addresses.
     let with_protocol = app.spec.protocols != ProtocolSet::TCP;
     let protocol_title = with_protocol.then(|| "Proto".to_string());
+    // --all-netns: which namespace each row is in.
+    let with_namespace = app
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| s.everywhere.is_some());
+    let namespace_title = with_namespace.then(|| "Netns".to_string());
     let header = Row::new(
         std::iter::once(String::new())
+            .chain(namespace_title)
             .chain(protocol_title)
             .chain(SortColumn::ALL.into_iter().map(column_title))
             .map(Cell::from),
@@ -70,6 +77,13 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &mut App, now: Instant, t
         Some(
             Row::new(
                 std::iter::once(Cell::from(if blocks { "!" } else { " " }))
+                    .chain(with_namespace.then(|| {
+                        Cell::from(
+                            app.namespace_at(row)
+                                .map(|view| namespace_label(&view.entry))
+                                .unwrap_or_default(),
+                        )
+                    }))
                     .chain(with_protocol.then(|| Cell::from(protocol_text(socket.protocol))))
                     .chain([
                         Cell::from(state_text(socket)),
@@ -83,6 +97,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &mut App, now: Instant, t
         )
     });
     let widths = std::iter::once(Constraint::Length(1))
+        .chain(with_namespace.then_some(Constraint::Fill(2)))
         .chain(with_protocol.then_some(Constraint::Length(5)))
         .chain([
             Constraint::Length(11),
@@ -111,6 +126,14 @@ fn title(app: &App) -> String {
         }
         if table.skipped_rows > 0 {
             title.push_str(&format!(" · {} rows unreadable", table.skipped_rows));
+        }
+    }
+    if let Some(everywhere) = app.snapshot.as_ref().and_then(|s| s.everywhere.as_ref()) {
+        if !everywhere.warnings.is_empty() {
+            title.push_str(&format!(
+                " · {} namespace(s) unreadable",
+                everywhere.warnings.len()
+            ));
         }
     }
     title.push(' ');

@@ -34,6 +34,7 @@ fn scenario_app(color: bool) -> (App, Instant) {
         rule_context: None,
         header: header(),
         read_at: first_read,
+        everywhere: None,
     }));
     let read_at = first_read + Duration::from_secs(1);
     app.apply_reading(Ok(scenario(read_at)));
@@ -482,4 +483,28 @@ fn owners_show_their_container_or_unit() {
         "{screen:#?}"
     );
     insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn all_namespaces_name_each_row_and_the_blocking_namespaces() {
+    let mut config = TuiConfig::new("netlink, all namespaces");
+    config.port = Some(8080);
+    config.color = false;
+    config.all_namespaces = true;
+    let mut app = App::new(config);
+    let read_at = Instant::now();
+    app.apply_reading(Ok(crate::tui::test_fixtures::everywhere_scenario(read_at)));
+    let now = read_at + Duration::from_millis(250);
+    let first = format!("{:?}", draw(&mut app, now, 100, 24).backend());
+    assert!(first.contains("all namespaces (3)"), "{first}");
+    assert!(
+        first.contains("▸ blue docker 3f4e2a1b9c8d BLOCKED"),
+        "{first}"
+    );
+    assert!(first.contains("net:[4026532300] BLOCKED"), "{first}");
+    insta::assert_snapshot!(draw(&mut app, now, 100, 24).backend());
+    key(&mut app, KeyCode::Char('n'));
+    let next = format!("{:?}", draw(&mut app, now, 100, 24).backend());
+    assert!(next.contains("▸ net:[4026532300] BLOCKED"), "{next}");
+    assert!(next.contains("pid 5150 api"), "{next}");
 }
