@@ -251,3 +251,64 @@ fn udp_holder_blocks_a_udp_bind_and_shows_as_a_udp_row() {
         "program did not end cleanly:\n{end}"
     );
 }
+
+#[test]
+fn all_netns_dashboard_names_each_namespace_that_holds_the_port() {
+    require_netns!();
+    let (blue, red, observer) = (Netns::new(), Netns::new(), Netns::new());
+    let port = 9533;
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _blue_listener = blue.run(|| sockets::listen_with(addr, Default::default()));
+    let _red_listener = red.run(|| sockets::listen_with(addr, Default::default()));
+    // The kernel's own answer in each: the port is taken there.
+    assert!(!blue.run(|| sockets::kernel_allows(addr, Default::default())));
+    assert!(!red.run(|| sockets::kernel_allows(addr, Default::default())));
+    let args = format!("--tui --all-netns --port {port}");
+    let Some(tmux) = start_dashboard_with("all-netns", &observer, &args) else {
+        return;
+    };
+    let screen = tmux.wait_for("BLOCKED", Duration::from_secs(20));
+    assert!(screen.contains("all namespaces ("), "header:\n{screen}");
+    // Both namespaces in the port panel's list and as the rows' namespace.
+    for ns in [&blue, &red] {
+        let row = screen.lines().find(|line| {
+            line.starts_with('!') && line.contains(&ns.name) && line.contains(&format!("{addr}"))
+        });
+        assert!(row.is_some(), "no blocking row in {}:\n{screen}", ns.name);
+        assert!(
+            screen.contains(&format!("{} BLOCKED", ns.name)),
+            "{} not listed as blocking:\n{screen}",
+            ns.name
+        );
+    }
+    assert!(
+        !screen.contains(&format!("{} BLOCKED", observer.name)),
+        "the observer holds nothing:\n{screen}"
+    );
+
+    // n moves the panel's verdict to the next namespace on the port.
+    let shown = |screen: &str| {
+        [&blue, &red]
+            .into_iter()
+            .find(|ns| screen.contains(&format!("▸ {}", ns.name)))
+            .map(|ns| ns.name.clone())
+    };
+    let before = shown(&screen).unwrap_or_else(|| panic!("none marked:\n{screen}"));
+    tmux.keys(&["n"]);
+    let mut after = None;
+    for _ in 0..50 {
+        after = shown(&tmux.capture(false)).filter(|name| *name != before);
+        if after.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(after.is_some(), "n did not pick another namespace");
+
+    tmux.keys(&["q"]);
+    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
+    assert!(
+        end.contains("EXITED 0"),
+        "program did not end cleanly:\n{end}"
+    );
+}
