@@ -117,6 +117,8 @@ pub(crate) struct App {
     /// With `--all-netns`: the inode of the namespace whose verdict the port
     /// panel shows (`n` picks the next); None for the first that blocks.
     pub picked_namespace: Option<u64>,
+    /// The client-side pressure panel is open (`c`).
+    pub pressure_open: bool,
     /// Rows the table showed last frame, for PgUp/PgDn.
     pub page_rows: usize,
     /// The outcome of the last action (F, d, e), shown in the bottom line
@@ -150,6 +152,7 @@ impl App {
             time_wait_history: VecDeque::new(),
             blocker_index: HashMap::new(),
             picked_namespace: None,
+            pressure_open: false,
             page_rows: 10,
             status: None,
             status_until: None,
@@ -194,6 +197,7 @@ impl App {
         CollectRequest {
             bind: self.bind_spec(),
             protocols,
+            pressure: self.pressure_open,
         }
     }
 
@@ -209,7 +213,7 @@ impl App {
     /// more socket the same way.
     pub fn judged(&self) -> Option<(&Verdict, &RuleContext)> {
         let snapshot = self.snapshot.as_ref()?;
-        if snapshot.request != self.request() {
+        if !self.answers_current_bind() {
             return None;
         }
         match &snapshot.everywhere {
@@ -219,6 +223,15 @@ impl App {
             }
             None => Some((snapshot.verdict.as_ref()?, snapshot.rule_context.as_ref()?)),
         }
+    }
+
+    /// True when the last reading judged the bind the user intends now
+    /// (opening the pressure panel does not change the verdict).
+    pub fn answers_current_bind(&self) -> bool {
+        let request = self.request();
+        self.snapshot.as_ref().is_some_and(|snapshot| {
+            snapshot.request.bind == request.bind && snapshot.request.protocols == request.protocols
+        })
     }
 
     /// With `--all-netns`: the namespaces that use the chosen port (those
@@ -530,6 +543,11 @@ impl App {
                 return self.port.map(|_| Effect::Collect(self.request()));
             }
             Action::NextNamespace => self.pick_next_namespace(),
+            Action::TogglePressure => {
+                self.pressure_open = !self.pressure_open;
+                // Read it at once; closed, it is simply no longer read.
+                return self.pressure_open.then(|| Effect::Collect(self.request()));
+            }
             Action::EditFilter => {
                 self.mode = Mode::FilterPrompt {
                     before: self.spec.text.clone(),
@@ -920,6 +938,18 @@ mod tests {
     }
 
     #[test]
+    fn c_opens_the_pressure_panel_and_asks_for_it_at_once() {
+        let (mut app, _) = app_on_8080();
+        match app.handle_key(key(KeyCode::Char('c'))) {
+            Some(Effect::Collect(request)) => assert!(request.pressure),
+            other => panic!("c asks for a reading, got {other:?}"),
+        }
+        assert!(app.verdict().is_some(), "the verdict does not depend on it");
+        assert_eq!(app.handle_key(key(KeyCode::Char('c'))), None);
+        assert!(!app.request().pressure, "closed: no longer read");
+    }
+
+    #[test]
     fn reading_fills_rows_counts_history_and_blockers() {
         let (app, _) = app_on_8080();
         assert_eq!(app.rows.len(), 8);
@@ -993,6 +1023,7 @@ mod tests {
             Some(Effect::Collect(CollectRequest {
                 bind: Some(expected),
                 protocols: ProtocolSet::TCP,
+                pressure: false,
             }))
         );
         assert!(
@@ -1356,6 +1387,7 @@ mod tests {
             request: CollectRequest {
                 bind: None,
                 protocols: ProtocolSet::TCP,
+                pressure: false,
             },
             table: table(vec![established(
                 "10.0.0.1:8080",
@@ -1367,12 +1399,14 @@ mod tests {
             header: Default::default(),
             read_at: Instant::now(),
             everywhere: None,
+            pressure: None,
         }));
         let tw = time_wait("10.0.0.1:8080", "10.0.0.2:5000", 60_000);
         app.apply_reading(Ok(crate::tui::Snapshot {
             request: CollectRequest {
                 bind: None,
                 protocols: ProtocolSet::TCP,
+                pressure: false,
             },
             table: table(vec![tw.clone()]),
             verdict: None,
@@ -1380,6 +1414,7 @@ mod tests {
             header: Default::default(),
             read_at: Instant::now(),
             everywhere: None,
+            pressure: None,
         }));
         assert_eq!(app.left_by.of(&tw).map(|o| o.pid), Some(1234));
     }

@@ -70,6 +70,8 @@ pub(crate) enum Action {
     ToggleBindProtocol,
     /// With --all-netns: the port panel shows the next namespace on the port.
     NextNamespace,
+    /// Opens or closes the client-side pressure panel.
+    TogglePressure,
     EditFilter,
     NextSortColumn,
     ReverseSort,
@@ -233,6 +235,12 @@ pub(crate) const NORMAL_KEYS: &[Binding] = &[
         Action::NextNamespace,
         "--all-netns: show the next namespace's verdict on the port",
         None,
+    ),
+    bind(
+        &[Char('c')],
+        Action::TogglePressure,
+        "client side: local ports used by each destination (open/close)",
+        Some("clients"),
     ),
     bind(
         &[Char('e')],
@@ -543,7 +551,23 @@ mod tests {
             normal(KeyCode::Char('c'), KeyModifiers::CONTROL),
             Some(Action::Quit)
         );
-        assert_eq!(normal(KeyCode::Char('c'), none), None);
+        // Plain c is the pressure panel, not Ctrl-C.
+        assert_eq!(
+            normal(KeyCode::Char('c'), none),
+            Some(Action::TogglePressure)
+        );
+        assert_eq!(
+            normal(KeyCode::Char('u'), none),
+            Some(Action::NextProtocols)
+        );
+        assert_eq!(
+            normal(KeyCode::Char('U'), KeyModifiers::SHIFT),
+            Some(Action::ToggleBindProtocol)
+        );
+        assert_eq!(
+            normal(KeyCode::Char('n'), none),
+            Some(Action::NextNamespace)
+        );
         assert_eq!(
             normal(KeyCode::Char('S'), KeyModifiers::SHIFT),
             Some(Action::ReverseSort)

@@ -28,6 +28,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::args::Args;
+use crate::diagnosis::connect::PortPressure;
 use crate::diagnosis::{RuleContext, Verdict};
 use crate::error::Failure;
 use crate::model::{KernelContext, ProtocolSet, SocketTable, SourceKind};
@@ -79,10 +80,13 @@ pub struct CollectRequest {
     pub bind: Option<BindSpec>,
     /// The protocols the table shows.
     pub protocols: ProtocolSet,
+    /// The client-side pressure panel is open: read the local port range's
+    /// use by destination too.
+    pub pressure: bool,
 }
 
 /// One reading, as the collector closure returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// What this reading answers: a verdict is shown only while the user
     /// still intends this bind.
@@ -100,6 +104,9 @@ pub struct Snapshot {
     /// An `--all-netns` reading: which namespace each part of `table` is
     /// from, and each namespace's verdict (`verdict` above is then None).
     pub everywhere: Option<Everywhere>,
+    /// The local port range's use by destination, read in the dashboard's
+    /// namespace when the request asks for it (or why it could not be).
+    pub pressure: Option<Result<PortPressure, String>>,
 }
 
 /// The namespaces of an `--all-netns` reading.
@@ -206,6 +213,7 @@ pub fn snapshot(session: &Session, request: &CollectRequest) -> crate::Result<Sn
         header: HeaderInfo::read_local(check.kernel),
         read_at: check.read_at,
         everywhere: None,
+        pressure: pressure_for(session, request),
     })
 }
 
@@ -253,6 +261,20 @@ pub fn snapshot_everywhere(session: &Session, request: &CollectRequest) -> crate
             namespaces,
             warnings: survey.warnings,
         }),
+        pressure: pressure_for(session, request),
+    })
+}
+
+/// The pressure panel's reading, when it is open.
+fn pressure_for(
+    session: &Session,
+    request: &CollectRequest,
+) -> Option<Result<PortPressure, String>> {
+    request.pressure.then(|| {
+        session
+            .port_pressure()
+            .map(|(pressure, _)| pressure)
+            .map_err(|error| error.to_string())
     })
 }
 

@@ -75,6 +75,7 @@ fn synthetic(read_at: Instant, generation: u64) -> Snapshot {
         header: header(),
         read_at,
         everywhere: None,
+        pressure: None,
     }
 }
 

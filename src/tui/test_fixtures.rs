@@ -103,6 +103,7 @@ pub(crate) fn request_8080() -> CollectRequest {
     CollectRequest {
         bind: Some(spec_8080()),
         protocols: ProtocolSet::TCP,
+        pressure: false,
     }
 }
 
@@ -212,6 +213,7 @@ pub(crate) fn scenario(read_at: Instant) -> Snapshot {
         header: header(),
         read_at,
         everywhere: None,
+        pressure: None,
     }
 }
 
@@ -284,5 +286,39 @@ pub(crate) fn everywhere_scenario(read_at: Instant) -> Snapshot {
             namespaces,
             warnings: vec!["net:[4026532400]: gone".to_string()],
         }),
+        pressure: None,
+    }
+}
+
+/// The local port range of a proxy that eats it towards one backend:
+/// 32768-60999 with 10 reserved, six destinations.
+pub(crate) fn pressure() -> crate::diagnosis::connect::PortPressure {
+    use crate::diagnosis::connect::{DestinationPressure, PortPressure};
+    let usable = 28_222;
+    let destination = |remote: &str, time_wait: usize, live: usize| {
+        let ports = time_wait + live;
+        DestinationPressure {
+            remote: remote.parse().expect("address"),
+            ports,
+            time_wait,
+            live,
+            share: ports as f64 / usable as f64,
+        }
+    };
+    PortPressure {
+        range: (32768, 60999),
+        reserved: 10,
+        usable,
+        used: 21_540,
+        free: 6_682,
+        held: 2,
+        destinations: vec![
+            destination("10.0.0.20:5432", 18_311, 40),
+            destination("10.0.0.21:6379", 2_950, 12),
+            destination("[2001:db8::7]:443", 140, 3),
+            destination("10.0.0.22:80", 61, 0),
+            destination("10.0.0.23:8080", 17, 1),
+            destination("10.0.0.24:9000", 3, 0),
+        ],
     }
 }

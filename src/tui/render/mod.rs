@@ -9,6 +9,7 @@ mod header;
 mod help;
 mod hint_bar;
 mod port_panel;
+mod pressure;
 mod summary;
 mod table;
 mod theme;
@@ -73,6 +74,17 @@ pub(crate) fn draw(frame: &mut Frame, app: &mut App, now: Instant) {
         ]));
         counts::draw(frame, counts_area, app, &theme, false);
         port_panel::draw(frame, panel_area, app, panel, &theme);
+        table_area
+    };
+    let table_area = if app.pressure_open {
+        let lines = pressure::lines(app, &theme);
+        let [pressure_area, table_area] = table_area.layout(&Layout::vertical([
+            Constraint::Length(lines.len() as u16 + 1),
+            Constraint::Min(0),
+        ]));
+        pressure::draw(frame, pressure_area, lines, &theme);
+        table_area
+    } else {
         table_area
     };
     table::draw(frame, table_area, app, now, &theme);

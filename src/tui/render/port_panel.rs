@@ -50,7 +50,7 @@ pub(super) fn lines(
         (Some(_), None, _) => vec![Line::styled("Reading…", theme.quiet())],
         (Some(port), Some(snapshot), None)
             if snapshot.everywhere.is_some()
-                && snapshot.request == app.request()
+                && app.answers_current_bind()
                 && app.namespaces_on_port().next().is_none() =>
         {
             vec![Line::from(vec![

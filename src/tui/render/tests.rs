@@ -35,6 +35,7 @@ fn scenario_app(color: bool) -> (App, Instant) {
         header: header(),
         read_at: first_read,
         everywhere: None,
+        pressure: None,
     }));
     let read_at = first_read + Duration::from_secs(1);
     app.apply_reading(Ok(scenario(read_at)));
@@ -507,4 +508,24 @@ fn all_namespaces_name_each_row_and_the_blocking_namespaces() {
     let next = format!("{:?}", draw(&mut app, now, 100, 24).backend());
     assert!(next.contains("▸ net:[4026532300] BLOCKED"), "{next}");
     assert!(next.contains("pid 5150 api"), "{next}");
+}
+
+#[test]
+fn pressure_panel_lists_the_destinations_that_use_up_the_range() {
+    let (mut app, now) = scenario_app(false);
+    key(&mut app, KeyCode::Char('c'));
+    assert!(app.pressure_open);
+    let mut reading = scenario(now - Duration::from_millis(250));
+    reading.request = app.request();
+    reading.pressure = Some(Ok(crate::tui::test_fixtures::pressure()));
+    app.apply_reading(Ok(reading));
+    let terminal = draw(&mut app, now, 100, 40);
+    let screen = format!("{:?}", terminal.backend());
+    assert!(screen.contains("10.0.0.20:5432"), "{screen}");
+    assert!(screen.contains("… and 1 more destination(s)"), "{screen}");
+    assert!(screen.contains(" BLOCKED "), "the verdict stays: {screen}");
+    insta::assert_snapshot!(terminal.backend());
+    key(&mut app, KeyCode::Char('c'));
+    let closed = format!("{:?}", draw(&mut app, now, 100, 40).backend());
+    assert!(!closed.contains("10.0.0.20:5432"), "{closed}");
 }
