@@ -545,8 +545,9 @@ impl App {
             Action::NextNamespace => self.pick_next_namespace(),
             Action::TogglePressure => {
                 self.pressure_open = !self.pressure_open;
-                // Read it at once; closed, it is simply no longer read.
-                return self.pressure_open.then(|| Effect::Collect(self.request()));
+                // Opened, it is read at once; closed, the collector must
+                // learn to stop reading it.
+                return Some(Effect::Collect(self.request()));
             }
             Action::EditFilter => {
                 self.mode = Mode::FilterPrompt {
@@ -945,8 +946,10 @@ mod tests {
             other => panic!("c asks for a reading, got {other:?}"),
         }
         assert!(app.verdict().is_some(), "the verdict does not depend on it");
-        assert_eq!(app.handle_key(key(KeyCode::Char('c'))), None);
-        assert!(!app.request().pressure, "closed: no longer read");
+        match app.handle_key(key(KeyCode::Char('c'))) {
+            Some(Effect::Collect(request)) => assert!(!request.pressure, "closed: no longer read"),
+            other => panic!("c tells the collector, got {other:?}"),
+        }
     }
 
     #[test]
