@@ -536,11 +536,14 @@ impl App {
             Action::ToggleBindProtocol => {
                 self.bind_protocol = self.bind_protocol.other();
                 // Its blockers must be on screen: the table shows its protocol too.
-                if !self.spec.protocols.contains(self.bind_protocol) {
+                let shown = self.spec.protocols;
+                if !shown.contains(self.bind_protocol) {
                     self.spec.protocols = ProtocolSet::ALL;
                     self.refilter();
                 }
-                return self.port.map(|_| Effect::Collect(self.request()));
+                // A new verdict, or without a port, a table of more protocols.
+                let changed = self.port.is_some() || self.spec.protocols != shown;
+                return changed.then(|| Effect::Collect(self.request()));
             }
             Action::NextNamespace => self.pick_next_namespace(),
             Action::TogglePressure => {
@@ -862,7 +865,13 @@ mod tests {
     #[test]
     fn bind_protocol_key_judges_a_udp_bind_and_shows_its_sockets() {
         let mut app = App::new(TuiConfig::new("netlink"));
-        assert_eq!(app.handle_key(key(KeyCode::Char('U'))), None, "no port yet");
+        match app.handle_key(key(KeyCode::Char('U'))) {
+            // No port yet: only the table's protocols changed.
+            Some(Effect::Collect(request)) => {
+                assert_eq!((request.bind, request.protocols), (None, ProtocolSet::ALL))
+            }
+            other => panic!("U widens the table, got {other:?}"),
+        }
         assert_eq!(app.bind_protocol, Protocol::Udp);
         assert_eq!(app.spec.protocols, ProtocolSet::ALL);
         app.handle_key(key(KeyCode::Char('u')));
