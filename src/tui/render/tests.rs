@@ -508,6 +508,9 @@ fn all_namespaces_name_each_row_and_the_blocking_namespaces() {
     let next = format!("{:?}", draw(&mut app, now, 100, 24).backend());
     assert!(next.contains("▸ net:[4026532300] BLOCKED"), "{next}");
     assert!(next.contains("pid 5150 api"), "{next}");
+    key(&mut app, KeyCode::Char('e'));
+    let why = format!("{:?}", draw(&mut app, now, 120, 40).backend());
+    assert!(why.contains("· netns net:[4026532300] "), "{why}");
 }
 
 #[test]
