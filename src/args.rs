@@ -141,7 +141,7 @@ pub struct Args {
     pub netns: Option<NetnsSpec>,
 
     /// Look in every network namespace on the host (with --port, or for the listing)
-    #[arg(long, conflicts_with_all = ["netns", "proc_root", "wait", "free", "tui"])]
+    #[arg(long, conflicts_with_all = ["netns", "proc_root", "wait", "free"])]
     pub all_netns: bool,
 
     // --- Report detail and identity (issue 12) ---

@@ -51,6 +51,7 @@ fn dashboard_verdict(ns: &Netns, spec: &BindSpec) -> Verdict {
     let request = CollectRequest {
         bind: Some(spec.clone()),
         protocols: ProtocolSet::TCP,
+        pressure: false,
     };
     ns.run(|| tui::snapshot(&session, &request))
         .expect("dashboard reading")
@@ -180,4 +181,48 @@ fn bound_only_sockets_are_named_whenever_they_matter() {
     assert_eq!(doc["sockets"][0]["state"], "BOUND");
     let explanation = doc["verdict"]["explanation"].as_str().unwrap();
     assert!(explanation.contains("listen()"), "{explanation}");
+}
+
+/// The dashboard's pressure panel reads what `--connect` without a port
+/// reads: client-side TIME_WAITs towards 127.0.0.1:9532, counted alike.
+#[test]
+fn dashboard_pressure_panel_agrees_with_the_session() {
+    require_netns!();
+    let ns = Netns::new();
+    let server = addr("127.0.0.1:9532");
+    let clients: Vec<SocketAddr> = (0..3)
+        .map(|_| ns.run(|| sockets::client_side_time_wait(server)))
+        .collect();
+    let session = Session::new(SourceChoice::Auto, None, true);
+    let request = CollectRequest {
+        bind: None,
+        protocols: ProtocolSet::TCP,
+        pressure: true,
+    };
+    let snapshot = ns
+        .run(|| tui::snapshot(&session, &request))
+        .expect("dashboard reading");
+    let panel = snapshot
+        .pressure
+        .expect("read when the panel is open")
+        .expect("pressure");
+    let (direct, _) = ns.run(|| session.port_pressure()).expect("port pressure");
+    let towards = |p: &tw_inspect::diagnosis::connect::PortPressure| {
+        p.destinations
+            .iter()
+            .find(|d| d.remote == server)
+            .map(|d| (d.time_wait, d.ports))
+    };
+    assert_eq!(towards(&panel), Some((clients.len(), clients.len())));
+    assert_eq!(towards(&panel), towards(&direct));
+    assert_eq!(panel.range, direct.range);
+
+    let closed = CollectRequest {
+        pressure: false,
+        ..request
+    };
+    let snapshot = ns
+        .run(|| tui::snapshot(&session, &closed))
+        .expect("reading");
+    assert!(snapshot.pressure.is_none(), "not read while closed");
 }

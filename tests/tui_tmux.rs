@@ -2,7 +2,8 @@
 //! chosen port shows with its peer port and a countdown that goes down; `q`
 //! ends the program and the terminal comes back. `d` then `y` destroys the
 //! selected TIME_WAIT; `F` then `y` destroys all the port's TIME_WAITs at
-//! once, and the port turns FREE.
+//! once, and the port turns FREE. A UDP holder blocks a UDP bind, and the
+//! table shows its UDP row.
 mod common;
 mod support;
 
@@ -14,8 +15,13 @@ use support::Tmux;
 /// `tw-inspect --tui --port 9527` in `ns`, in a private tmux server; the
 /// pane prints "EXITED <code>" when the program ends. None when no tmux.
 fn start_dashboard(name: &str, ns: &Netns) -> Option<Tmux> {
+    start_dashboard_with(name, ns, "--tui --port 9527")
+}
+
+/// `tw-inspect ARGS` in `ns`, as [`start_dashboard`].
+fn start_dashboard_with(name: &str, ns: &Netns, args: &str) -> Option<Tmux> {
     let program = format!(
-        "ip netns exec {} {} --tui --port 9527; echo EXITED $?; sleep 60",
+        "ip netns exec {} {} {args}; echo EXITED $?; sleep 60",
         ns.name,
         common::BIN
     );
@@ -184,6 +190,120 @@ fn free_port_key_destroys_every_time_wait_of_the_port_after_one_confirmation() {
         listening.contains("127.0.0.1:9600"),
         "the listener elsewhere was touched:\n{listening}"
     );
+
+    tmux.keys(&["q"]);
+    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
+    assert!(
+        end.contains("EXITED 0"),
+        "program did not end cleanly:\n{end}"
+    );
+}
+
+/// The dashboard line of the UDP socket on `local`: "UDP   UNCONN  local".
+fn udp_row<'a>(screen: &'a str, local: &str) -> Option<&'a str> {
+    screen.lines().find(|line| {
+        let words: Vec<&str> = line.trim_start_matches('!').split_whitespace().collect();
+        words.starts_with(&["UDP", "UNCONN", local])
+    })
+}
+
+#[test]
+fn udp_holder_blocks_a_udp_bind_and_shows_as_a_udp_row() {
+    require_netns!();
+    let ns = Netns::new();
+    let _holder =
+        ns.run(|| sockets::bind_udp("0.0.0.0:9527".parse().unwrap(), Default::default()).unwrap());
+    // The kernel's own answer: a second plain UDP bind fails.
+    assert!(
+        !ns.run(|| sockets::bind_udp("0.0.0.0:9527".parse().unwrap(), Default::default()).is_ok())
+    );
+    let Some(tmux) = start_dashboard_with("udp", &ns, "--tui --udp --port 9527") else {
+        return;
+    };
+    let blocked = tmux.wait_for("BLOCKED", Duration::from_secs(10));
+    assert!(
+        blocked.contains("bind UDP 0.0.0.0:9527"),
+        "the panel does not judge a UDP bind:\n{blocked}"
+    );
+    let row = udp_row(&blocked, "0.0.0.0:9527").unwrap_or_else(|| panic!("no UDP row:\n{blocked}"));
+    assert!(row.starts_with('!'), "the UDP holder is not marked:\n{row}");
+    assert!(
+        row.contains(&format!("pid {}", std::process::id())),
+        "the holder's pid is missing:\n{row}"
+    );
+
+    // u twice: all, then tcp; the tcp table has no UDP row.
+    tmux.keys(&["u", "u"]);
+    tmux.wait_for("· tcp ·", Duration::from_secs(5));
+    // The next reading still reads UDP, for the verdict.
+    let tcp_only = tmux.wait_for("BLOCKED", Duration::from_secs(10));
+    assert!(tcp_only.contains("· tcp ·"), "{tcp_only}");
+    assert!(udp_row(&tcp_only, "0.0.0.0:9527").is_none(), "{tcp_only}");
+    assert!(
+        tcp_only.contains("BLOCKED"),
+        "the UDP verdict stays:\n{tcp_only}"
+    );
+
+    tmux.keys(&["q"]);
+    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
+    assert!(
+        end.contains("EXITED 0"),
+        "program did not end cleanly:\n{end}"
+    );
+}
+
+#[test]
+fn all_netns_dashboard_names_each_namespace_that_holds_the_port() {
+    require_netns!();
+    let (blue, red, observer) = (Netns::new(), Netns::new(), Netns::new());
+    let port = 9533;
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _blue_listener = blue.run(|| sockets::listen_with(addr, Default::default()));
+    let _red_listener = red.run(|| sockets::listen_with(addr, Default::default()));
+    // The kernel's own answer in each: the port is taken there.
+    assert!(!blue.run(|| sockets::kernel_allows(addr, Default::default())));
+    assert!(!red.run(|| sockets::kernel_allows(addr, Default::default())));
+    let args = format!("--tui --all-netns --port {port}");
+    let Some(tmux) = start_dashboard_with("all-netns", &observer, &args) else {
+        return;
+    };
+    let screen = tmux.wait_for("BLOCKED", Duration::from_secs(20));
+    assert!(screen.contains("all namespaces ("), "header:\n{screen}");
+    // Both namespaces in the port panel's list and as the rows' namespace.
+    for ns in [&blue, &red] {
+        let row = screen.lines().find(|line| {
+            line.starts_with('!') && line.contains(&ns.name) && line.contains(&format!("{addr}"))
+        });
+        assert!(row.is_some(), "no blocking row in {}:\n{screen}", ns.name);
+        assert!(
+            screen.contains(&format!("{} BLOCKED", ns.name)),
+            "{} not listed as blocking:\n{screen}",
+            ns.name
+        );
+    }
+    assert!(
+        !screen.contains(&format!("{} BLOCKED", observer.name)),
+        "the observer holds nothing:\n{screen}"
+    );
+
+    // n moves the panel's verdict to the next namespace on the port.
+    let shown = |screen: &str| {
+        [&blue, &red]
+            .into_iter()
+            .find(|ns| screen.contains(&format!("▸ {}", ns.name)))
+            .map(|ns| ns.name.clone())
+    };
+    let before = shown(&screen).unwrap_or_else(|| panic!("none marked:\n{screen}"));
+    tmux.keys(&["n"]);
+    let mut after = None;
+    for _ in 0..50 {
+        after = shown(&tmux.capture(false)).filter(|name| *name != before);
+        if after.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(after.is_some(), "n did not pick another namespace");
 
     tmux.keys(&["q"]);
     let end = tmux.wait_for("EXITED", Duration::from_secs(5));

@@ -8,7 +8,7 @@ use crossterm::event::KeyEvent;
 
 use crate::diagnosis::free::{destroyable, plan_free, Spared};
 use crate::diagnosis::{Blocker, IntendedBind, RuleContext, Verdict};
-use crate::model::{counts_by_state, Socket, TcpState};
+use crate::model::{counts_by_state, Protocol, ProtocolSet, Socket, TcpState};
 use crate::output::human::processes_text;
 use crate::session::{BindOptions, BindSpec};
 use crate::source::netlink::DestroyError;
@@ -17,7 +17,7 @@ use crate::tui::left_by::LeftBy;
 use crate::tui::view::{
     self, peer_text, row_key, Cursor, RowKey, SortColumn, ViewSpec, STATE_PRESETS,
 };
-use crate::tui::{countdown, CollectRequest, Snapshot, TuiConfig};
+use crate::tui::{countdown, CollectRequest, NamespaceView, Snapshot, TuiConfig};
 
 /// The intervals + and - step through.
 const INTERVALS_MS: [u64; 7] = [250, 500, 1_000, 2_000, 5_000, 10_000, 30_000];
@@ -95,6 +95,8 @@ pub(crate) struct App {
     pub config: TuiConfig,
     pub port: Option<u16>,
     pub reuseaddr: bool,
+    /// The intended bind's protocol (`U` toggles it).
+    pub bind_protocol: Protocol,
     pub interval: Duration,
     pub paused: bool,
     pub mode: Mode,
@@ -109,8 +111,14 @@ pub(crate) struct App {
     pub counts: Vec<(TcpState, usize)>,
     /// TIME_WAIT count of each reading, oldest first.
     pub time_wait_history: VecDeque<u64>,
-    /// Index into the verdict's blockers of each blocking socket.
-    blocker_index: HashMap<RowKey, usize>,
+    /// Where each blocking socket's blocker is: the namespace's index in an
+    /// `--all-netns` reading (None otherwise), and its index in that verdict.
+    blocker_index: HashMap<RowKey, (Option<usize>, usize)>,
+    /// With `--all-netns`: the inode of the namespace whose verdict the port
+    /// panel shows (`n` picks the next); None for the first that blocks.
+    pub picked_namespace: Option<u64>,
+    /// The client-side pressure panel is open (`c`).
+    pub pressure_open: bool,
     /// Rows the table showed last frame, for PgUp/PgDn.
     pub page_rows: usize,
     /// The outcome of the last action (F, d, e), shown in the bottom line
@@ -122,22 +130,29 @@ pub(crate) struct App {
 
 impl App {
     pub fn new(config: TuiConfig) -> App {
+        let protocols = config.protocols;
         App {
             port: config.port,
             reuseaddr: config.options.reuseaddr,
+            bind_protocol: config.options.protocol,
             interval: config.interval,
             config,
             paused: false,
             mode: Mode::Normal,
             snapshot: None,
             error: None,
-            spec: ViewSpec::default(),
+            spec: ViewSpec {
+                protocols,
+                ..ViewSpec::default()
+            },
             rows: Vec::new(),
             cursor: Cursor::default(),
             left_by: LeftBy::default(),
             counts: Vec::new(),
             time_wait_history: VecDeque::new(),
             blocker_index: HashMap::new(),
+            picked_namespace: None,
+            pressure_open: false,
             page_rows: 10,
             status: None,
             status_until: None,
@@ -151,6 +166,7 @@ impl App {
             port: self.port?,
             options: BindOptions {
                 reuseaddr: self.reuseaddr,
+                protocol: self.bind_protocol,
                 ..self.config.options.clone()
             },
         })
@@ -170,29 +186,83 @@ impl App {
         Some(self.bind_spec()?.resolve(&kernel))
     }
 
+    /// What the collector reads: the protocols the table shows and, for
+    /// its verdict, the intended bind's protocol even when the table hides it.
     pub fn request(&self) -> CollectRequest {
+        let shown = self.spec.protocols;
+        let protocols = match self.bind_spec() {
+            Some(spec) if !shown.contains(spec.options.protocol) => ProtocolSet::ALL,
+            _ => shown,
+        };
         CollectRequest {
             bind: self.bind_spec(),
-            protocols: self.config.protocols,
+            protocols,
+            pressure: self.pressure_open,
         }
     }
 
     /// The verdict of the last reading, when it answers the bind the user
     /// intends now (after `p` or `r` it answers the old one until the next
     /// reading).
+    /// With `--all-netns`, the verdict in the picked namespace.
     pub fn verdict(&self) -> Option<&Verdict> {
-        let snapshot = self.snapshot.as_ref()?;
-        let verdict = snapshot.verdict.as_ref()?;
-        (snapshot.request == self.request()).then_some(verdict)
+        self.judged().map(|(verdict, _)| verdict)
     }
 
     /// The verdict with the rule context it was judged in, for judging one
     /// more socket the same way.
     pub fn judged(&self) -> Option<(&Verdict, &RuleContext)> {
-        Some((
-            self.verdict()?,
-            self.snapshot.as_ref()?.rule_context.as_ref()?,
-        ))
+        let snapshot = self.snapshot.as_ref()?;
+        if !self.answers_current_bind() {
+            return None;
+        }
+        match &snapshot.everywhere {
+            Some(_) => {
+                let (verdict, context) = self.picked()?.verdict.as_ref()?;
+                Some((verdict, context))
+            }
+            None => Some((snapshot.verdict.as_ref()?, snapshot.rule_context.as_ref()?)),
+        }
+    }
+
+    /// True when the last reading judged the bind the user intends now
+    /// (opening the pressure panel does not change the verdict).
+    pub fn answers_current_bind(&self) -> bool {
+        let request = self.request();
+        self.snapshot.as_ref().is_some_and(|snapshot| {
+            snapshot.request.bind == request.bind && snapshot.request.protocols == request.protocols
+        })
+    }
+
+    /// With `--all-netns`: the namespaces that use the chosen port (those
+    /// with a verdict), in inode order; empty otherwise.
+    pub fn namespaces_on_port(&self) -> impl Iterator<Item = &NamespaceView> {
+        self.snapshot
+            .iter()
+            .flat_map(|snapshot| snapshot.everywhere.iter())
+            .flat_map(|everywhere| everywhere.namespaces.iter())
+            .filter(|view| view.verdict.is_some())
+    }
+
+    /// The namespace whose verdict the port panel shows: the picked one
+    /// while it still uses the port, else the first that blocks the bind,
+    /// else the first that uses the port.
+    pub fn picked(&self) -> Option<&NamespaceView> {
+        let blocks = |view: &&NamespaceView| view.verdict.as_ref().is_some_and(|(v, _)| v.blocked);
+        self.namespaces_on_port()
+            .find(|view| Some(view.entry.id.inode) == self.picked_namespace)
+            .or_else(|| self.namespaces_on_port().find(blocks))
+            .or_else(|| self.namespaces_on_port().next())
+    }
+
+    /// The namespace a table row's socket is in (`--all-netns` only).
+    pub fn namespace_at(&self, row: usize) -> Option<&NamespaceView> {
+        let index = *self.rows.get(row)?;
+        let namespaces = &self.snapshot.as_ref()?.everywhere.as_ref()?.namespaces;
+        let after = namespaces.partition_point(|view| view.sockets.end <= index);
+        namespaces
+            .get(after)
+            .filter(|view| view.sockets.contains(&index))
     }
 
     /// Folds in a reading, or the error that stopped one. Returns the
@@ -219,11 +289,28 @@ impl App {
             self.time_wait_history.pop_front();
         }
         self.time_wait_history.push_back(time_waits as u64);
-        self.blocker_index = snapshot
-            .verdict
-            .iter()
-            .flat_map(|verdict| verdict.blockers.iter().enumerate())
-            .map(|(index, blocker)| (row_key(&blocker.socket), index))
+        let verdicts: Vec<(Option<usize>, &Verdict)> = match &snapshot.everywhere {
+            Some(everywhere) => everywhere
+                .namespaces
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, view)| Some((Some(slot), &view.verdict.as_ref()?.0)))
+                .collect(),
+            None => snapshot
+                .verdict
+                .iter()
+                .map(|verdict| (None, verdict))
+                .collect(),
+        };
+        self.blocker_index = verdicts
+            .into_iter()
+            .flat_map(|(slot, verdict)| {
+                verdict
+                    .blockers
+                    .iter()
+                    .enumerate()
+                    .map(move |(index, blocker)| (row_key(&blocker.socket), (slot, index)))
+            })
             .collect();
         if let Mode::Details { socket, gone } = &mut self.mode {
             let key = row_key(socket);
@@ -291,14 +378,24 @@ impl App {
     }
 
     /// The verdict's blocker entry for `socket`, if it is one.
+    /// With `--all-netns`, in whichever namespace's verdict it blocks.
     pub fn blocker_of(&self, socket: &Socket) -> Option<&Blocker> {
-        let index = *self.blocker_index.get(&row_key(socket))?;
-        self.snapshot
-            .as_ref()?
-            .verdict
-            .as_ref()?
-            .blockers
-            .get(index)
+        let (slot, index) = *self.blocker_index.get(&row_key(socket))?;
+        let snapshot = self.snapshot.as_ref()?;
+        let verdict = match slot {
+            Some(slot) => {
+                &snapshot
+                    .everywhere
+                    .as_ref()?
+                    .namespaces
+                    .get(slot)?
+                    .verdict
+                    .as_ref()?
+                    .0
+            }
+            None => snapshot.verdict.as_ref()?,
+        };
+        verdict.blockers.get(index)
     }
 
     /// True while some time-wait countdown on screen is still running, so
@@ -431,6 +528,30 @@ impl App {
                 // Without a port there is nothing to diagnose yet.
                 return self.port.map(|_| Effect::Collect(self.request()));
             }
+            Action::NextProtocols => {
+                self.spec.protocols = view::next_protocols(self.spec.protocols);
+                self.refilter();
+                return Some(Effect::Collect(self.request()));
+            }
+            Action::ToggleBindProtocol => {
+                self.bind_protocol = self.bind_protocol.other();
+                // Its blockers must be on screen: the table shows its protocol too.
+                let shown = self.spec.protocols;
+                if !shown.contains(self.bind_protocol) {
+                    self.spec.protocols = ProtocolSet::ALL;
+                    self.refilter();
+                }
+                // A new verdict, or without a port, a table of more protocols.
+                let changed = self.port.is_some() || self.spec.protocols != shown;
+                return changed.then(|| Effect::Collect(self.request()));
+            }
+            Action::NextNamespace => self.pick_next_namespace(),
+            Action::TogglePressure => {
+                self.pressure_open = !self.pressure_open;
+                // Opened, it is read at once; closed, the collector must
+                // learn to stop reading it.
+                return Some(Effect::Collect(self.request()));
+            }
             Action::EditFilter => {
                 self.mode = Mode::FilterPrompt {
                     before: self.spec.text.clone(),
@@ -518,6 +639,39 @@ impl App {
         None
     }
 
+    /// `n`: the port panel shows the next namespace that uses the port.
+    fn pick_next_namespace(&mut self) {
+        if !self.config.all_namespaces {
+            self.status =
+                Some("One namespace only: start with --all-netns to see them all.".into());
+            return;
+        }
+        let on_port: Vec<u64> = self
+            .namespaces_on_port()
+            .map(|view| view.entry.id.inode)
+            .collect();
+        let current = self.picked().map(|view| view.entry.id.inode);
+        let position = on_port.iter().position(|inode| Some(*inode) == current);
+        match position.map_or(on_port.first(), |at| on_port.get((at + 1) % on_port.len())) {
+            Some(next) => self.picked_namespace = Some(*next),
+            None => {
+                self.status = Some(match self.port {
+                    Some(port) => format!("No namespace has a socket on port {port}."),
+                    None => "No port chosen yet: press p.".to_string(),
+                })
+            }
+        }
+    }
+
+    /// Destroying acts in the dashboard's own namespace: refused for a
+    /// reading of every namespace.
+    fn refuse_everywhere(&self) -> Result<(), String> {
+        if self.config.all_namespaces {
+            return Err("Not destroying from --all-netns: open the dashboard with --netns NAME to free the port there.".into());
+        }
+        Ok(())
+    }
+
     fn no_verdict_yet(&self) -> String {
         match self.port {
             None => "No port chosen yet: press p.".to_string(),
@@ -528,6 +682,7 @@ impl App {
     /// The selected socket, when F may destroy it; else why not. The rule
     /// is `--free`'s, via [`destroyable`].
     fn free_target(&self) -> Result<Socket, String> {
+        self.refuse_everywhere()?;
         if self.verdict().is_none() {
             return Err(self.no_verdict_yet());
         }
@@ -563,6 +718,7 @@ impl App {
     /// else why not. The rule is `--free`'s, via [`plan_free`]: nothing is
     /// destroyed while a live process blocks the port too.
     fn free_port_targets(&self) -> Result<Vec<Socket>, String> {
+        self.refuse_everywhere()?;
         let Some(verdict) = self.verdict() else {
             return Err(self.no_verdict_yet());
         };
@@ -645,7 +801,7 @@ impl App {
 fn socket_text(socket: &Socket) -> String {
     format!(
         "{} {} → {}",
-        socket.state.name(),
+        view::labelled_state(socket),
         socket.local,
         peer_text(socket)
     )
@@ -654,7 +810,6 @@ fn socket_text(socket: &Socket) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ProtocolSet;
     use crate::tui::test_fixtures::{
         established, request_8080, scenario, spec_8080, table, time_wait,
     };
@@ -677,6 +832,133 @@ mod tests {
         text.chars()
             .map(|c| app.handle_key(key(KeyCode::Char(c))))
             .collect()
+    }
+
+    #[test]
+    fn protocol_key_cycles_the_table_and_asks_for_a_reading() {
+        let (mut app, read_at) = app_on_8080();
+        let mut snapshot = scenario(read_at);
+        snapshot.table.sockets.push(crate::tui::test_fixtures::udp(
+            "0.0.0.0:5353",
+            (77, "avahi"),
+        ));
+        app.apply_reading(Ok(snapshot));
+        assert_eq!(app.rows.len(), 8, "tcp only at first");
+        let mut shown = Vec::new();
+        for _ in 0..3 {
+            match app.handle_key(key(KeyCode::Char('u'))) {
+                Some(Effect::Collect(request)) => shown.push((request.protocols, app.rows.len())),
+                other => panic!("u asks for a reading, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            shown,
+            [
+                // The TCP bind's verdict still needs its TCP sockets.
+                (ProtocolSet::ALL, 1),
+                (ProtocolSet::ALL, 9),
+                (ProtocolSet::TCP, 8)
+            ]
+        );
+    }
+
+    #[test]
+    fn bind_protocol_key_judges_a_udp_bind_and_shows_its_sockets() {
+        let mut app = App::new(TuiConfig::new("netlink"));
+        match app.handle_key(key(KeyCode::Char('U'))) {
+            // No port yet: only the table's protocols changed.
+            Some(Effect::Collect(request)) => {
+                assert_eq!((request.bind, request.protocols), (None, ProtocolSet::ALL))
+            }
+            other => panic!("U widens the table, got {other:?}"),
+        }
+        assert_eq!(app.bind_protocol, Protocol::Udp);
+        assert_eq!(app.spec.protocols, ProtocolSet::ALL);
+        app.handle_key(key(KeyCode::Char('u')));
+        assert_eq!(app.spec.protocols, ProtocolSet::TCP);
+        app.port = Some(5353);
+        let request = app.request();
+        let bind = request.bind.expect("a port is chosen");
+        assert_eq!(bind.options.protocol, Protocol::Udp);
+        assert_eq!(
+            request.protocols,
+            ProtocolSet::ALL,
+            "UDP read for the verdict"
+        );
+        match app.handle_key(key(KeyCode::Char('U'))) {
+            Some(Effect::Collect(request)) => {
+                let bind = request.bind.expect("bind");
+                assert_eq!(bind.options.protocol, Protocol::Tcp);
+                assert_eq!(request.protocols, ProtocolSet::TCP);
+            }
+            other => panic!("U asks for a reading, got {other:?}"),
+        }
+    }
+
+    fn app_everywhere() -> App {
+        let mut config = TuiConfig::new("netlink, all namespaces");
+        config.port = Some(8080);
+        config.all_namespaces = true;
+        let mut app = App::new(config);
+        app.apply_reading(Ok(crate::tui::test_fixtures::everywhere_scenario(
+            Instant::now(),
+        )));
+        app
+    }
+
+    #[test]
+    fn all_namespaces_mark_each_blocker_and_n_picks_the_verdict_shown() {
+        let mut app = app_everywhere();
+        let on_port: Vec<u64> = app.namespaces_on_port().map(|v| v.entry.id.inode).collect();
+        assert_eq!(on_port, [4026532246, 4026532300]);
+        // Both listeners block, each in its own namespace; sshd does not.
+        let sockets = &app.snapshot.as_ref().expect("snapshot").table.sockets;
+        let blocking: Vec<u32> = sockets
+            .iter()
+            .filter(|s| app.blocker_of(s).is_some())
+            .map(|s| s.processes[0].pid)
+            .collect();
+        assert_eq!(blocking, [4321, 5150]);
+        let shown = |app: &App| app.verdict().map(|v| v.blockers[0].socket.processes[0].pid);
+        assert_eq!(shown(&app), Some(4321), "the first that blocks");
+        assert_eq!(app.handle_key(key(KeyCode::Char('n'))), None);
+        assert_eq!(shown(&app), Some(5150));
+        app.handle_key(key(KeyCode::Char('n')));
+        assert_eq!(shown(&app), Some(4321), "n wraps around");
+        // The rows know their namespace.
+        let rows: Vec<Option<u64>> = (0..3)
+            .map(|row| app.namespace_at(row).map(|v| v.entry.id.inode))
+            .collect();
+        assert!(rows.iter().all(Option::is_some), "{rows:?}");
+        // Destroying acts in one namespace only: refused here.
+        app.handle_key(key(KeyCode::Char('F')));
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(app.status.as_deref().is_some_and(|s| s.contains("--netns")));
+    }
+
+    #[test]
+    fn n_without_all_namespaces_says_why_it_does_nothing() {
+        let (mut app, _) = app_on_8080();
+        assert_eq!(app.handle_key(key(KeyCode::Char('n'))), None);
+        assert!(app
+            .status
+            .as_deref()
+            .is_some_and(|s| s.contains("--all-netns")));
+        assert_eq!(app.picked_namespace, None);
+    }
+
+    #[test]
+    fn c_opens_the_pressure_panel_and_asks_for_it_at_once() {
+        let (mut app, _) = app_on_8080();
+        match app.handle_key(key(KeyCode::Char('c'))) {
+            Some(Effect::Collect(request)) => assert!(request.pressure),
+            other => panic!("c asks for a reading, got {other:?}"),
+        }
+        assert!(app.verdict().is_some(), "the verdict does not depend on it");
+        match app.handle_key(key(KeyCode::Char('c'))) {
+            Some(Effect::Collect(request)) => assert!(!request.pressure, "closed: no longer read"),
+            other => panic!("c tells the collector, got {other:?}"),
+        }
     }
 
     #[test]
@@ -753,6 +1035,7 @@ mod tests {
             Some(Effect::Collect(CollectRequest {
                 bind: Some(expected),
                 protocols: ProtocolSet::TCP,
+                pressure: false,
             }))
         );
         assert!(
@@ -1018,6 +1301,9 @@ mod tests {
         for blocker in &mut from_proc.verdict.as_mut().expect("verdict").blockers {
             blocker.socket.cookie = None;
         }
+        for socket in &mut from_proc.table.sockets {
+            socket.cookie = None;
+        }
         app.apply_reading(Ok(from_proc));
         app.handle_key(key(KeyCode::Char('9')));
         app.handle_key(key(KeyCode::Home));
@@ -1113,6 +1399,7 @@ mod tests {
             request: CollectRequest {
                 bind: None,
                 protocols: ProtocolSet::TCP,
+                pressure: false,
             },
             table: table(vec![established(
                 "10.0.0.1:8080",
@@ -1123,18 +1410,23 @@ mod tests {
             rule_context: None,
             header: Default::default(),
             read_at: Instant::now(),
+            everywhere: None,
+            pressure: None,
         }));
         let tw = time_wait("10.0.0.1:8080", "10.0.0.2:5000", 60_000);
         app.apply_reading(Ok(crate::tui::Snapshot {
             request: CollectRequest {
                 bind: None,
                 protocols: ProtocolSet::TCP,
+                pressure: false,
             },
             table: table(vec![tw.clone()]),
             verdict: None,
             rule_context: None,
             header: Default::default(),
             read_at: Instant::now(),
+            everywhere: None,
+            pressure: None,
         }));
         assert_eq!(app.left_by.of(&tw).map(|o| o.pid), Some(1234));
     }

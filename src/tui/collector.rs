@@ -103,6 +103,7 @@ mod tests {
             CollectRequest {
                 bind: None,
                 protocols: ProtocolSet::TCP,
+                pressure: false,
             },
             interval,
             command_receiver,
@@ -135,6 +136,7 @@ mod tests {
             .send(Command::Collect(CollectRequest {
                 bind: Some(spec_8080()),
                 protocols: ProtocolSet::TCP,
+                pressure: false,
             }))
             .expect("send");
         assert_eq!(next_port(&events, PATIENCE), Some(8080));

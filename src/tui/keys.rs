@@ -64,6 +64,14 @@ pub(crate) enum Action {
     Quit,
     ChoosePort,
     ToggleReuseAddr,
+    /// The table's protocols: tcp, udp, all.
+    NextProtocols,
+    /// The intended bind's protocol: TCP or UDP.
+    ToggleBindProtocol,
+    /// With --all-netns: the port panel shows the next namespace on the port.
+    NextNamespace,
+    /// Opens or closes the client-side pressure panel.
+    TogglePressure,
     EditFilter,
     NextSortColumn,
     ReverseSort,
@@ -217,6 +225,24 @@ pub(crate) const NORMAL_KEYS: &[Binding] = &[
         Some("reuseaddr"),
     ),
     bind(
+        &[Char('U')],
+        Action::ToggleBindProtocol,
+        "toggle the intended bind's protocol: TCP or UDP",
+        None,
+    ),
+    bind(
+        &[Char('n')],
+        Action::NextNamespace,
+        "--all-netns: show the next namespace's verdict on the port",
+        None,
+    ),
+    bind(
+        &[Char('c')],
+        Action::TogglePressure,
+        "client side: local ports used by each destination (open/close)",
+        Some("clients"),
+    ),
+    bind(
         &[Char('e')],
         Action::Explain,
         "the verdict in full: explanation, probes, advice",
@@ -263,6 +289,12 @@ pub(crate) const NORMAL_KEYS: &[Binding] = &[
         Action::NextStatePreset,
         "next state filter",
         Some("states"),
+    ),
+    bind(
+        &[Char('u')],
+        Action::NextProtocols,
+        "show tcp, udp or all sockets in the table",
+        Some("proto"),
     ),
     bind(
         &[Char(' ')],
@@ -519,7 +551,23 @@ mod tests {
             normal(KeyCode::Char('c'), KeyModifiers::CONTROL),
             Some(Action::Quit)
         );
-        assert_eq!(normal(KeyCode::Char('c'), none), None);
+        // Plain c is the pressure panel, not Ctrl-C.
+        assert_eq!(
+            normal(KeyCode::Char('c'), none),
+            Some(Action::TogglePressure)
+        );
+        assert_eq!(
+            normal(KeyCode::Char('u'), none),
+            Some(Action::NextProtocols)
+        );
+        assert_eq!(
+            normal(KeyCode::Char('U'), KeyModifiers::SHIFT),
+            Some(Action::ToggleBindProtocol)
+        );
+        assert_eq!(
+            normal(KeyCode::Char('n'), none),
+            Some(Action::NextNamespace)
+        );
         assert_eq!(
             normal(KeyCode::Char('S'), KeyModifiers::SHIFT),
             Some(Action::ReverseSort)

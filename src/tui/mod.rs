@@ -24,15 +24,17 @@ mod perf;
 #[cfg(test)]
 mod test_fixtures;
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::args::Args;
+use crate::diagnosis::connect::PortPressure;
 use crate::diagnosis::{RuleContext, Verdict};
 use crate::error::Failure;
 use crate::model::{KernelContext, ProtocolSet, SocketTable, SourceKind};
 use crate::output::color_wanted;
 use crate::output::human::namespace_text;
-use crate::session::{BindOptions, BindSpec, Session};
+use crate::session::{BindOptions, BindSpec, NamespaceEntry, Session};
 use crate::source::SourceChoice;
 
 /// How the dashboard starts.
@@ -51,6 +53,8 @@ pub struct TuiConfig {
     pub color: bool,
     /// Shown in the header: where the table comes from ("netlink", "proc", a file).
     pub source: String,
+    /// `--all-netns`: every network namespace of the host in one table.
+    pub all_namespaces: bool,
 }
 
 impl TuiConfig {
@@ -64,6 +68,7 @@ impl TuiConfig {
             interval: Duration::from_secs(1),
             color: color_wanted(true),
             source: source.into(),
+            all_namespaces: false,
         }
     }
 }
@@ -75,10 +80,13 @@ pub struct CollectRequest {
     pub bind: Option<BindSpec>,
     /// The protocols the table shows.
     pub protocols: ProtocolSet,
+    /// The client-side pressure panel is open: read the local port range's
+    /// use by destination too.
+    pub pressure: bool,
 }
 
 /// One reading, as the collector closure returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// What this reading answers: a verdict is shown only while the user
     /// still intends this bind.
@@ -93,6 +101,32 @@ pub struct Snapshot {
     pub header: HeaderInfo,
     /// When the table was read: timers count down from here.
     pub read_at: Instant,
+    /// An `--all-netns` reading: which namespace each part of `table` is
+    /// from, and each namespace's verdict (`verdict` above is then None).
+    pub everywhere: Option<Everywhere>,
+    /// The local port range's use by destination, read in the dashboard's
+    /// namespace when the request asks for it (or why it could not be).
+    pub pressure: Option<Result<PortPressure, String>>,
+}
+
+/// The namespaces of an `--all-netns` reading.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Everywhere {
+    /// Ascending by inode; their sockets follow one another in the table.
+    pub namespaces: Vec<NamespaceView>,
+    /// Namespaces that could not be read (gone mid-scan, not enterable).
+    pub warnings: Vec<String>,
+}
+
+/// One namespace's part of an `--all-netns` reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceView {
+    pub entry: NamespaceEntry,
+    /// Its sockets: this range of the snapshot's table.
+    pub sockets: Range<usize>,
+    /// The bind's verdict in it, with its rule context; None when no port
+    /// is chosen or none of its sockets uses the port.
+    pub verdict: Option<(Verdict, RuleContext)>,
 }
 
 /// The machine facts the header shows; None where they could not be read.
@@ -145,6 +179,8 @@ pub fn launch(session: Session, args: &Args) -> Result<(), Failure> {
     }
     if let Some(dir) = session.captured() {
         source_name = format!("captured {}", dir.display());
+    } else if args.all_netns {
+        source_name.push_str(", all namespaces");
     } else if let Some(id) = session.namespace() {
         source_name.push_str(&format!(" netns {}", namespace_text(&id)));
     }
@@ -158,6 +194,7 @@ pub fn launch(session: Session, args: &Args) -> Result<(), Failure> {
         options: args.bind_options(),
         protocols: args.protocols(),
         interval: args.interval,
+        all_namespaces: args.all_netns,
         ..TuiConfig::new(source_name)
     };
     run(config, session).map_err(Failure::from)
@@ -175,6 +212,69 @@ pub fn snapshot(session: &Session, request: &CollectRequest) -> crate::Result<Sn
         rule_context,
         header: HeaderInfo::read_local(check.kernel),
         read_at: check.read_at,
+        everywhere: None,
+        pressure: pressure_for(session, request),
+    })
+}
+
+/// One `--all-netns` reading: every namespace's table one after the other,
+/// and the bind's verdict in each namespace that uses its port. The header
+/// shows the sysctls of the first namespace read.
+pub fn snapshot_everywhere(session: &Session, request: &CollectRequest) -> crate::Result<Snapshot> {
+    let survey = session.check_table_everywhere(request.bind.as_ref(), request.protocols)?;
+    let mut table: Option<SocketTable> = None;
+    let mut kernel = None;
+    let mut read_at = None;
+    let mut namespaces = Vec::with_capacity(survey.answers.len());
+    for (entry, check) in survey.answers {
+        let whole = table.get_or_insert_with(|| SocketTable {
+            source: check.table.source,
+            sockets: Vec::new(),
+            skipped_rows: 0,
+            owners_unseen: 0,
+        });
+        let start = whole.sockets.len();
+        whole.sockets.extend(check.table.sockets);
+        whole.skipped_rows += check.table.skipped_rows;
+        whole.owners_unseen += check.table.owners_unseen;
+        kernel.get_or_insert(check.kernel);
+        read_at.get_or_insert(check.read_at);
+        namespaces.push(NamespaceView {
+            entry,
+            sockets: start..whole.sockets.len(),
+            verdict: check.verdict,
+        });
+    }
+    Ok(Snapshot {
+        request: request.clone(),
+        table: table.unwrap_or(SocketTable {
+            source: SourceKind::Netlink,
+            sockets: Vec::new(),
+            skipped_rows: 0,
+            owners_unseen: 0,
+        }),
+        verdict: None,
+        rule_context: None,
+        header: HeaderInfo::read_local(kernel.unwrap_or_default()),
+        read_at: read_at.unwrap_or_else(Instant::now),
+        everywhere: Some(Everywhere {
+            namespaces,
+            warnings: survey.warnings,
+        }),
+        pressure: pressure_for(session, request),
+    })
+}
+
+/// The pressure panel's reading, when it is open.
+fn pressure_for(
+    session: &Session,
+    request: &CollectRequest,
+) -> Option<Result<PortPressure, String>> {
+    request.pressure.then(|| {
+        session
+            .port_pressure()
+            .map(|(pressure, _)| pressure)
+            .map_err(|error| error.to_string())
     })
 }
 
@@ -184,9 +284,16 @@ pub fn snapshot(session: &Session, request: &CollectRequest) -> crate::Result<Sn
 /// thread, once per interval and at once when the user changes the bind.
 pub fn run(config: TuiConfig, session: Session) -> crate::Result<()> {
     let reader = session.clone();
+    let everywhere = config.all_namespaces;
     event_loop::run(
         config,
-        move |request: &CollectRequest| snapshot(&reader, request),
+        move |request: &CollectRequest| {
+            if everywhere {
+                snapshot_everywhere(&reader, request)
+            } else {
+                snapshot(&reader, request)
+            }
+        },
         session,
     )
 }

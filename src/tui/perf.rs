@@ -74,6 +74,8 @@ fn synthetic(read_at: Instant, generation: u64) -> Snapshot {
         table: table(sockets),
         header: header(),
         read_at,
+        everywhere: None,
+        pressure: None,
     }
 }
 

@@ -68,6 +68,14 @@ pub(crate) fn listen(local: &str, owner: (u32, &str)) -> Socket {
     socket
 }
 
+/// An unconnected UDP socket on `local`, owned by `owner`.
+pub(crate) fn udp(local: &str, owner: (u32, &str)) -> Socket {
+    let mut socket = listen(local, owner);
+    socket.protocol = crate::model::Protocol::Udp;
+    socket.state = TcpState::Close;
+    socket
+}
+
 pub(crate) fn table(sockets: Vec<Socket>) -> SocketTable {
     SocketTable {
         source: SourceKind::Netlink,
@@ -95,6 +103,7 @@ pub(crate) fn request_8080() -> CollectRequest {
     CollectRequest {
         bind: Some(spec_8080()),
         protocols: ProtocolSet::TCP,
+        pressure: false,
     }
 }
 
@@ -203,5 +212,113 @@ pub(crate) fn scenario(read_at: Instant) -> Snapshot {
         table: table(sockets),
         header: header(),
         read_at,
+        everywhere: None,
+        pressure: None,
+    }
+}
+
+/// A verdict for [`bind_8080`] blocked by one listener.
+fn listener_verdict(listener: &Socket) -> Verdict {
+    Verdict {
+        blockers: vec![Blocker {
+            socket: listener.clone(),
+            reason: Reason::Listen,
+            conflict: Conflict::Yes,
+            why: format!("A process listens on {}.", listener.local).into(),
+        }],
+        probes: Vec::new(),
+        explanation: format!("A live process listens on {}.", listener.local),
+        advice: Vec::new(),
+        ..scenario_verdict(&scenario_sockets())
+    }
+}
+
+/// An `--all-netns` reading of three namespaces: "blue" (a docker
+/// container's) and an unnamed one both listen on 8080, the third has
+/// only sshd on 22.
+pub(crate) fn everywhere_scenario(read_at: Instant) -> Snapshot {
+    use crate::model::{Container, NamespaceId, Runtime};
+    use crate::session::NamespaceEntry;
+    use crate::tui::{Everywhere, NamespaceView};
+    let entry = |inode: u64, name: Option<&str>, container: Option<Container>| NamespaceEntry {
+        id: NamespaceId {
+            inode,
+            name: name.map(str::to_string),
+        },
+        pids: vec![],
+        container,
+    };
+    let mut blue = listen("0.0.0.0:8080", (4321, "nginx"));
+    blue.inode = 9001;
+    let mut unnamed = listen("0.0.0.0:8080", (5150, "api"));
+    unnamed.inode = 9002;
+    let ssh = listen("[::]:22", (812, "sshd"));
+    let docker = Container {
+        runtime: Runtime::Docker,
+        id: "3f4e2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f".to_string(),
+        pod_uid: None,
+    };
+    let namespaces = vec![
+        NamespaceView {
+            entry: entry(4026531840, None, None),
+            sockets: 0..1,
+            verdict: None,
+        },
+        NamespaceView {
+            entry: entry(4026532246, Some("blue"), Some(docker)),
+            sockets: 1..2,
+            verdict: Some((listener_verdict(&blue), rule_context())),
+        },
+        NamespaceView {
+            entry: entry(4026532300, None, None),
+            sockets: 2..3,
+            verdict: Some((listener_verdict(&unnamed), rule_context())),
+        },
+    ];
+    Snapshot {
+        request: request_8080(),
+        verdict: None,
+        rule_context: None,
+        table: table(vec![ssh, blue, unnamed]),
+        header: header(),
+        read_at,
+        everywhere: Some(Everywhere {
+            namespaces,
+            warnings: vec!["net:[4026532400]: gone".to_string()],
+        }),
+        pressure: None,
+    }
+}
+
+/// The local port range of a proxy that eats it towards one backend:
+/// 32768-60999 with 10 reserved, six destinations.
+pub(crate) fn pressure() -> crate::diagnosis::connect::PortPressure {
+    use crate::diagnosis::connect::{DestinationPressure, PortPressure};
+    let usable = 28_222;
+    let destination = |remote: &str, time_wait: usize, live: usize| {
+        let ports = time_wait + live;
+        DestinationPressure {
+            remote: remote.parse().expect("address"),
+            ports,
+            time_wait,
+            live,
+            share: ports as f64 / usable as f64,
+        }
+    };
+    PortPressure {
+        range: (32768, 60999),
+        reserved: 10,
+        usable,
+        used: 21_540,
+        free: 6_682,
+        held: 2,
+        destinations: vec![
+            destination("10.0.0.20:5432", 18_311, 40),
+            destination("10.0.0.21:6379", 2_950, 12),
+            destination("[2001:db8::7]:443", 140, 3),
+            destination("10.0.0.22:80", 61, 0),
+            destination("10.0.0.23:8080", 17, 1),
+            destination("10.0.0.24:9000", 3, 0),
+        ],
     }
 }

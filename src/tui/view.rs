@@ -4,7 +4,9 @@
 
 use std::net::SocketAddr;
 
-use crate::model::{Socket, TcpState};
+use crate::model::{Protocol, ProtocolSet, Socket, TcpState};
+use crate::output::inert::inert;
+use crate::session::NamespaceEntry;
 use crate::tui::left_by::LeftBy;
 
 /// A state filter the digits 1-9 (and Tab) choose.
@@ -106,6 +108,9 @@ pub(crate) struct ViewSpec {
     pub text: String,
     pub sort: SortColumn,
     pub descending: bool,
+    /// The protocols the table shows (`u` cycles them). A reading may hold
+    /// more: the intended bind's protocol is always read for its verdict.
+    pub protocols: ProtocolSet,
 }
 
 impl Default for ViewSpec {
@@ -115,6 +120,7 @@ impl Default for ViewSpec {
             text: String::new(),
             sort: SortColumn::State,
             descending: false,
+            protocols: ProtocolSet::TCP,
         }
     }
 }
@@ -141,6 +147,7 @@ pub(crate) fn compute_rows(
     let mut rows: Vec<usize> = sockets
         .iter()
         .enumerate()
+        .filter(|(_, socket)| spec.protocols.contains(socket.protocol))
         .filter(|(_, socket)| (preset.matches)(socket, chosen_port))
         .filter(|(_, socket)| matcher.matches(socket, left_by))
         .map(|(index, _)| index)
@@ -319,10 +326,78 @@ pub(crate) fn peer_text(socket: &Socket) -> String {
 }
 
 /// The key that finds a row again after the table changes under it.
-pub(crate) type RowKey = (SocketAddr, SocketAddr, TcpState);
+/// The inode and cookie tell apart sockets of one four-tuple in two
+/// namespaces (`--all-netns`); both last as long as the socket.
+pub(crate) type RowKey = (Protocol, SocketAddr, SocketAddr, TcpState, u64, Option<u64>);
 
 pub(crate) fn row_key(socket: &Socket) -> RowKey {
-    (socket.local, socket.remote, socket.state)
+    (
+        socket.protocol,
+        socket.local,
+        socket.remote,
+        socket.state,
+        socket.inode,
+        socket.cookie,
+    )
+}
+
+/// The state as the table writes it: TCP's name, or for UDP what `ss`
+/// says (UNCONN, ESTAB): the kernel's CLOSE would read as "closed".
+pub(crate) fn state_text(socket: &Socket) -> &'static str {
+    match socket.protocol {
+        Protocol::Tcp => socket.state.name(),
+        Protocol::Udp if socket.state == TcpState::Established => "ESTAB",
+        Protocol::Udp => "UNCONN",
+    }
+}
+
+/// The state where no protocol column says which: "UDP UNCONN" for UDP.
+pub(crate) fn labelled_state(socket: &Socket) -> String {
+    match socket.protocol {
+        Protocol::Tcp => socket.state.name().to_string(),
+        Protocol::Udp => format!("UDP {}", state_text(socket)),
+    }
+}
+
+/// A namespace as the table and the port panel name it: its name, or
+/// net:[inode] without one, then its container's short id when known
+/// ("blue", "net:[4026532246] docker 3f4e2a1b9c8d"). Escaped: names are
+/// the user's.
+pub(crate) fn namespace_label(entry: &NamespaceEntry) -> String {
+    let mut label = match &entry.id.name {
+        Some(name) => inert(name).into_owned(),
+        None => format!("net:[{}]", entry.id.inode),
+    };
+    if let Some(container) = &entry.container {
+        label.push_str(&format!(
+            " {} {}",
+            container.runtime.as_str(),
+            inert(container.short_id())
+        ));
+    }
+    label
+}
+
+/// What the protocol key steps through: tcp, udp, all.
+pub(crate) fn next_protocols(shown: ProtocolSet) -> ProtocolSet {
+    if shown == ProtocolSet::TCP {
+        ProtocolSet::UDP
+    } else if shown == ProtocolSet::UDP {
+        ProtocolSet::ALL
+    } else {
+        ProtocolSet::TCP
+    }
+}
+
+/// "tcp", "udp", "all": the table title's words for a protocol set.
+pub(crate) fn protocols_text(shown: ProtocolSet) -> &'static str {
+    if shown == ProtocolSet::ALL {
+        "all"
+    } else if shown.contains(Protocol::Udp) {
+        "udp"
+    } else {
+        "tcp"
+    }
 }
 
 /// Selection and scroll position over the computed rows.
@@ -374,6 +449,7 @@ mod tests {
             text: text.to_string(),
             sort,
             descending,
+            protocols: ProtocolSet::TCP,
         }
     }
 

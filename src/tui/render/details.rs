@@ -37,7 +37,7 @@ pub(super) fn draw(
     };
     let optional = |value: Option<String>| value.unwrap_or_else(|| "-".to_string());
     let mut lines = vec![
-        field("state", socket.state.name().to_string()),
+        field("state", crate::tui::view::labelled_state(socket)),
         field("family", socket.family.as_str().to_string()),
         field("local", socket.local.to_string()),
         field("peer", peer_text(socket)),

@@ -32,7 +32,11 @@ pub(super) fn draw(
     };
     let block = Block::bordered()
         .title(Span::styled(
-            format!(" Why · bind {} ", bind_text(&verdict.bind)),
+            format!(
+                " Why · bind {}{} ",
+                bind_text(&verdict.bind),
+                in_namespace(app)
+            ),
             theme.title(),
         ))
         .title_bottom(Span::styled(
@@ -146,4 +150,19 @@ fn body(
         }
     }
     lines
+}
+
+/// " · netns blue" when the verdict is one namespace's of `--all-netns`.
+fn in_namespace(app: &App) -> String {
+    let everywhere = app
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| s.everywhere.is_some());
+    match app.picked().filter(|_| everywhere) {
+        Some(view) => format!(
+            " · netns {}",
+            crate::tui::view::namespace_label(&view.entry)
+        ),
+        None => String::new(),
+    }
 }

@@ -20,6 +20,9 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     };
     let mut source = inert(&app.config.source).into_owned();
     if let Some(snapshot) = &app.snapshot {
+        if let Some(everywhere) = &snapshot.everywhere {
+            source.push_str(&format!(" ({})", everywhere.namespaces.len()));
+        }
         let read_from = snapshot.table.source.as_str();
         if read_from != source {
             source = format!("{source} → {read_from}");

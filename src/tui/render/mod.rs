@@ -9,6 +9,7 @@ mod header;
 mod help;
 mod hint_bar;
 mod port_panel;
+mod pressure;
 mod summary;
 mod table;
 mod theme;
@@ -75,6 +76,17 @@ pub(crate) fn draw(frame: &mut Frame, app: &mut App, now: Instant) {
         port_panel::draw(frame, panel_area, app, panel, &theme);
         table_area
     };
+    let table_area = if app.pressure_open {
+        let lines = pressure::lines(app, &theme);
+        let [pressure_area, table_area] = table_area.layout(&Layout::vertical([
+            Constraint::Length(lines.len() as u16 + 1),
+            Constraint::Min(0),
+        ]));
+        pressure::draw(frame, pressure_area, lines, &theme);
+        table_area
+    } else {
+        table_area
+    };
     table::draw(frame, table_area, app, now, &theme);
     hint_bar::draw(frame, hint_area, app, &theme);
 
@@ -135,17 +147,23 @@ fn popup_area(area: Rect, width: u16, height: u16) -> Rect {
 
 pub(super) use crate::tui::view::peer_text;
 
-/// Who holds the socket: its process, or for a TIME_WAIT the process that
-/// left it; escaped, since process names are untrusted.
+/// Who holds the socket: its process with its container or unit, or for a
+/// TIME_WAIT the process that left it; escaped, since process names are
+/// untrusted.
 pub(super) fn owner_text(socket: &crate::model::Socket, app: &App) -> Option<String> {
+    use crate::output::human::workload_text;
     use crate::output::inert::inert;
     if let Some(process) = socket.processes.first() {
         let more = match socket.processes.len() {
             1 => String::new(),
             n => format!(" +{}", n - 1),
         };
+        // Where it runs: "[docker 3f4e2a1b9c8d]", "[nginx.service]".
+        let workload = workload_text(process)
+            .map(|workload| format!(" [{workload}]"))
+            .unwrap_or_default();
         return Some(format!(
-            "pid {} {}{more}",
+            "pid {} {}{workload}{more}",
             process.pid,
             inert(&process.comm)
         ));

@@ -18,9 +18,11 @@ use ratatui::Frame;
 use super::{owner_text, peer_text, Theme};
 use crate::diagnosis::{Blocker, Conflict, IntendedBind, Probe, Reason, Verdict};
 use crate::duration::{seconds_text, whole_seconds};
+use crate::model::Protocol;
 use crate::output::inert::inert;
 use crate::tui::app::App;
 use crate::tui::countdown;
+use crate::tui::view::{labelled_state, namespace_label};
 
 /// How many rows the panel's lines may take (its title border aside).
 #[derive(Debug, Clone, Copy)]
@@ -46,20 +48,77 @@ pub(super) fn lines(
             Span::raw(" and type the port whose bind() fails."),
         ])],
         (Some(_), None, _) => vec![Line::styled("Reading…", theme.quiet())],
+        (Some(port), Some(snapshot), None)
+            if snapshot.everywhere.is_some()
+                && app.answers_current_bind()
+                && app.namespaces_on_port().next().is_none() =>
+        {
+            vec![Line::from(vec![
+                Span::styled(" FREE ", theme.free_badge()),
+                Span::raw(format!(
+                    " no namespace has a socket on port {port}: bind() succeeds in each"
+                )),
+            ])]
+        }
         (Some(_), Some(_), None) => vec![Line::styled(
             "Reading the verdict for this bind…",
             theme.quiet(),
         )],
-        (Some(_), Some(snapshot), Some(verdict)) => verdict_lines(
-            app,
-            verdict,
-            snapshot.read_at,
-            now,
-            theme,
-            usize::from(width),
-            room,
-        ),
+        (Some(_), Some(snapshot), Some(verdict)) => {
+            let namespaces = namespaces_line(app, theme);
+            let room = Room {
+                essential: room.essential.saturating_sub(namespaces.len()),
+                roomy: room.roomy.saturating_sub(namespaces.len()),
+            };
+            let mut lines = namespaces;
+            lines.extend(verdict_lines(
+                app,
+                verdict,
+                snapshot.read_at,
+                now,
+                theme,
+                usize::from(width),
+                room,
+            ));
+            lines
+        }
     }
+}
+
+/// With `--all-netns`: every namespace that uses the port with its
+/// verdict, the one shown first and marked ▸; `n` shows the next.
+/// "▸ blue BLOCKED · red FREE  (n: next)".
+fn namespaces_line(app: &App, theme: &Theme) -> Vec<Line<'static>> {
+    let Some(picked) = app.picked() else {
+        return Vec::new();
+    };
+    let mut spans = vec![Span::styled("netns ", theme.quiet())];
+    for (index, view) in app.namespaces_on_port().enumerate() {
+        if index > 0 {
+            spans.push(Span::styled(" · ", theme.quiet()));
+        }
+        let shown = view.entry.id.inode == picked.entry.id.inode;
+        let blocked = view.verdict.as_ref().is_some_and(|(v, _)| v.blocked);
+        let name = format!(
+            "{}{}",
+            if shown { "▸ " } else { "" },
+            namespace_label(&view.entry)
+        );
+        spans.push(if shown {
+            Span::styled(name, theme.title())
+        } else {
+            Span::raw(name)
+        });
+        spans.push(if blocked {
+            Span::styled(" BLOCKED", theme.blocker())
+        } else {
+            Span::raw(" FREE")
+        });
+    }
+    if app.namespaces_on_port().nth(1).is_some() {
+        spans.push(Span::styled("  (n: next)", theme.quiet()));
+    }
+    vec![Line::from(spans)]
 }
 
 pub(super) fn draw(
@@ -213,7 +272,10 @@ fn blocker_line(
         ""
     };
     let mut spans = vec![
-        Span::styled(format!("! {:<10} ", socket.state.name()), theme.blocker()),
+        Span::styled(
+            format!("! {:<10} ", labelled_state(socket)),
+            theme.blocker(),
+        ),
         Span::styled(timer, theme.countdown()),
         Span::raw(format!("{} → {}{maybe}", socket.local, peer_text(socket))),
     ];
@@ -332,11 +394,15 @@ fn reason_text(reason: Reason) -> &'static str {
     }
 }
 
-/// "0.0.0.0:8080 SO_REUSEADDR off SO_REUSEPORT off".
+/// "0.0.0.0:8080 SO_REUSEADDR off SO_REUSEPORT off"; "UDP 0.0.0.0:5353 …".
 pub(super) fn bind_text(bind: &IntendedBind) -> String {
     let on_off = |flag: bool| if flag { "on" } else { "off" };
     let mut text = format!(
-        "{} SO_REUSEADDR {} SO_REUSEPORT {}",
+        "{}{} SO_REUSEADDR {} SO_REUSEPORT {}",
+        match bind.protocol {
+            Protocol::Tcp => "",
+            Protocol::Udp => "UDP ",
+        },
         SocketAddr::new(bind.addr, bind.port),
         on_off(bind.reuseaddr),
         on_off(bind.reuseport)

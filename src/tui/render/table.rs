@@ -10,11 +10,11 @@ use ratatui::Frame;
 
 use super::{owner_text, peer_text, Theme};
 use crate::duration::{seconds_text, whole_seconds};
-use crate::model::{Socket, TimerKind};
+use crate::model::{Protocol, ProtocolSet, Socket, TimerKind};
 use crate::output::inert::inert;
 use crate::tui::app::App;
 use crate::tui::countdown;
-use crate::tui::view::{SortColumn, STATE_PRESETS};
+use crate::tui::view::{namespace_label, protocols_text, state_text, SortColumn, STATE_PRESETS};
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &mut App, now: Instant, theme: &Theme) {
     let block = Block::default()
@@ -36,8 +36,20 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &mut App, now: Instant, t
             column.title().to_string()
         }
     };
+    // TCP alone needs no protocol column: the title says "tcp", and 80
+    // columns keep room for whole addresses.
+    let with_protocol = app.spec.protocols != ProtocolSet::TCP;
+    let protocol_title = with_protocol.then(|| "Proto".to_string());
+    // --all-netns: which namespace each row is in.
+    let with_namespace = app
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| s.everywhere.is_some());
+    let namespace_title = with_namespace.then(|| "Netns".to_string());
     let header = Row::new(
         std::iter::once(String::new())
+            .chain(namespace_title)
+            .chain(protocol_title)
             .chain(SortColumn::ALL.into_iter().map(column_title))
             .map(Cell::from),
     )
@@ -63,33 +75,46 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &mut App, now: Instant, t
             (true, Some(left_by)) => Cell::from(Span::styled(left_by, theme.quiet())),
         };
         Some(
-            Row::new([
-                Cell::from(if blocks { "!" } else { " " }),
-                Cell::from(socket.state.name()),
-                Cell::from(socket.local.to_string()),
-                Cell::from(peer_text(socket)),
-                Cell::from(timer_text(socket, read_at?, now)),
-                process,
-            ])
+            Row::new(
+                std::iter::once(Cell::from(if blocks { "!" } else { " " }))
+                    .chain(with_namespace.then(|| {
+                        Cell::from(
+                            app.namespace_at(row)
+                                .map(|view| namespace_label(&view.entry))
+                                .unwrap_or_default(),
+                        )
+                    }))
+                    .chain(with_protocol.then(|| Cell::from(protocol_text(socket.protocol))))
+                    .chain([
+                        Cell::from(state_text(socket)),
+                        Cell::from(socket.local.to_string()),
+                        Cell::from(peer_text(socket)),
+                        Cell::from(timer_text(socket, read_at?, now)),
+                        process,
+                    ]),
+            )
             .style(style),
         )
     });
-    let widths = [
-        Constraint::Length(1),
-        Constraint::Length(11),
-        Constraint::Fill(2),
-        Constraint::Fill(2),
-        Constraint::Length(10),
-        Constraint::Fill(3),
-    ];
+    let widths = std::iter::once(Constraint::Length(1))
+        .chain(with_namespace.then_some(Constraint::Fill(2)))
+        .chain(with_protocol.then_some(Constraint::Length(5)))
+        .chain([
+            Constraint::Length(11),
+            Constraint::Fill(2),
+            Constraint::Fill(2),
+            Constraint::Length(10),
+            Constraint::Fill(3),
+        ]);
     frame.render_widget(Table::new(rows, widths).header(header), inner);
 }
 
 fn title(app: &App) -> String {
     let total = app.snapshot.as_ref().map_or(0, |s| s.table.sockets.len());
     let mut title = format!(
-        " Sockets {} of {total} · states {}",
+        " Sockets {} of {total} · {} · states {}",
         app.rows.len(),
+        protocols_text(app.spec.protocols),
         STATE_PRESETS[app.spec.preset].name
     );
     if !app.spec.text.is_empty() {
@@ -101,6 +126,14 @@ fn title(app: &App) -> String {
         }
         if table.skipped_rows > 0 {
             title.push_str(&format!(" · {} rows unreadable", table.skipped_rows));
+        }
+    }
+    if let Some(everywhere) = app.snapshot.as_ref().and_then(|s| s.everywhere.as_ref()) {
+        if !everywhere.warnings.is_empty() {
+            title.push_str(&format!(
+                " · {} namespace(s) unreadable",
+                everywhere.warnings.len()
+            ));
         }
     }
     title.push(' ');
@@ -124,5 +157,13 @@ fn timer_text(socket: &Socket, read_at: Instant, now: Instant) -> String {
         format!("{}s {kind}", whole_seconds(left))
     } else {
         format!("{} {kind}", seconds_text(left))
+    }
+}
+
+/// "TCP", "UDP".
+fn protocol_text(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => "TCP",
+        Protocol::Udp => "UDP",
     }
 }

@@ -11,7 +11,7 @@ use ratatui::Terminal;
 
 use crate::tui::app::{App, Mode};
 use crate::tui::test_fixtures::{
-    established, header, listen, request_8080, scenario, table, time_wait,
+    established, header, listen, request_8080, scenario, table, time_wait, udp,
 };
 use crate::tui::{Snapshot, TuiConfig};
 
@@ -34,6 +34,8 @@ fn scenario_app(color: bool) -> (App, Instant) {
         rule_context: None,
         header: header(),
         read_at: first_read,
+        everywhere: None,
+        pressure: None,
     }));
     let read_at = first_read + Duration::from_secs(1);
     app.apply_reading(Ok(scenario(read_at)));
@@ -426,4 +428,107 @@ fn details_write_the_cookie_in_decimal_as_json_does() {
         .unwrap_or_else(|| panic!("no cookie line:\n{text}"));
     assert!(line.contains(&format!(" {cookie} ")), "{line}");
     assert!(!line.contains("0x"), "{line}");
+}
+
+#[test]
+fn udp_rows_show_their_protocol_and_ss_state_names() {
+    let (mut app, now) = scenario_app(false);
+    let mut reading = scenario(now - Duration::from_millis(250));
+    let mut connected = udp("10.0.0.5:41234", (78, "statsd"));
+    connected.state = crate::model::TcpState::Established;
+    connected.remote = "10.0.0.9:8125".parse().expect("address");
+    reading
+        .table
+        .sockets
+        .push(udp("0.0.0.0:5353", (77, "avahi")));
+    reading.table.sockets.push(connected);
+    key(&mut app, KeyCode::Char('u'));
+    key(&mut app, KeyCode::Char('u'));
+    reading.request = app.request();
+    app.apply_reading(Ok(reading));
+    insta::assert_snapshot!(draw(&mut app, now, 100, 30).backend());
+}
+
+#[test]
+fn owners_show_their_container_or_unit() {
+    use crate::model::{Container, Runtime};
+    let (mut app, now) = scenario_app(false);
+    let mut reading = scenario(now - Duration::from_millis(250));
+    let mut in_docker = listen("0.0.0.0:9000", (5150, "api"));
+    in_docker.processes[0].container = Some(Container {
+        runtime: Runtime::Docker,
+        id: "3f4e2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f".to_string(),
+        pod_uid: None,
+    });
+    let mut in_unit = established("10.0.0.5:5432", "10.0.0.12:33010", Some((610, "postgres")));
+    in_unit.processes[0].unit = Some("postgresql.service".to_string());
+    reading.table.sockets.extend([in_docker, in_unit]);
+    app.apply_reading(Ok(reading));
+    let terminal = draw(&mut app, now, 120, 30);
+    let screen: Vec<String> = (0..30)
+        .map(|y| line_text(terminal.backend().buffer(), y))
+        .collect();
+    let row = |local: &str| {
+        screen
+            .iter()
+            .find(|line| line.contains(local) && line.contains("pid"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        row("0.0.0.0:9000").contains("pid 5150 api [docker 3f4e2a1b9c8d]"),
+        "{screen:#?}"
+    );
+    assert!(
+        row("10.0.0.5:5432").contains("pid 610 postgres [postgresql.service]"),
+        "{screen:#?}"
+    );
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn all_namespaces_name_each_row_and_the_blocking_namespaces() {
+    let mut config = TuiConfig::new("netlink, all namespaces");
+    config.port = Some(8080);
+    config.color = false;
+    config.all_namespaces = true;
+    let mut app = App::new(config);
+    let read_at = Instant::now();
+    app.apply_reading(Ok(crate::tui::test_fixtures::everywhere_scenario(read_at)));
+    let now = read_at + Duration::from_millis(250);
+    let first = format!("{:?}", draw(&mut app, now, 100, 24).backend());
+    assert!(first.contains("all namespaces (3)"), "{first}");
+    assert!(
+        first.contains("▸ blue docker 3f4e2a1b9c8d BLOCKED"),
+        "{first}"
+    );
+    assert!(first.contains("net:[4026532300] BLOCKED"), "{first}");
+    insta::assert_snapshot!(draw(&mut app, now, 100, 24).backend());
+    key(&mut app, KeyCode::Char('n'));
+    let next = format!("{:?}", draw(&mut app, now, 100, 24).backend());
+    assert!(next.contains("▸ net:[4026532300] BLOCKED"), "{next}");
+    assert!(next.contains("pid 5150 api"), "{next}");
+    key(&mut app, KeyCode::Char('e'));
+    let why = format!("{:?}", draw(&mut app, now, 120, 40).backend());
+    assert!(why.contains("· netns net:[4026532300] "), "{why}");
+}
+
+#[test]
+fn pressure_panel_lists_the_destinations_that_use_up_the_range() {
+    let (mut app, now) = scenario_app(false);
+    key(&mut app, KeyCode::Char('c'));
+    assert!(app.pressure_open);
+    let mut reading = scenario(now - Duration::from_millis(250));
+    reading.request = app.request();
+    reading.pressure = Some(Ok(crate::tui::test_fixtures::pressure()));
+    app.apply_reading(Ok(reading));
+    let terminal = draw(&mut app, now, 100, 40);
+    let screen = format!("{:?}", terminal.backend());
+    assert!(screen.contains("10.0.0.20:5432"), "{screen}");
+    assert!(screen.contains("… and 1 more destination(s)"), "{screen}");
+    assert!(screen.contains(" BLOCKED "), "the verdict stays: {screen}");
+    insta::assert_snapshot!(terminal.backend());
+    key(&mut app, KeyCode::Char('c'));
+    let closed = format!("{:?}", draw(&mut app, now, 100, 40).backend());
+    assert!(!closed.contains("10.0.0.20:5432"), "{closed}");
 }
