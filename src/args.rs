@@ -34,6 +34,7 @@ pub enum ProtoFlag {
 /// and when the port frees.
 #[derive(Debug, Parser)]
 #[command(name = "tw-inspect", version, about, long_about = None)]
+#[command(group(clap::ArgGroup::new("waiting").args(["wait", "watch"])))]
 #[command(
     after_help = "Exit codes with --port: 0 the bind would succeed, 1 it is blocked, 2 error."
 )]
@@ -86,8 +87,8 @@ pub struct Args {
     #[arg(long, requires = "port", conflicts_with_all = ["free", "tui", "no_probe", "proc_root"])]
     pub wait: bool,
 
-    /// Give up waiting after this many seconds (exit 1)
-    #[arg(long, value_name = "SECS", requires = "wait", value_parser = parse_seconds)]
+    /// Give up waiting after this many seconds (exit 1); with --watch, stop watching (exit 0)
+    #[arg(long, value_name = "SECS", requires = "waiting", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
 
     /// Destroy the TIME_WAIT sockets that block the intended bind (SOCK_DESTROY), then probe again
@@ -127,6 +128,15 @@ pub struct Args {
     /// Look in every network namespace on the host (with --port, or for the listing)
     #[arg(long, conflicts_with_all = ["netns", "proc_root", "wait", "free", "tui"])]
     pub all_netns: bool,
+
+    // Watching bind failures as they happen.
+    /// Report every bind() that fails with EADDRINUSE as it happens, diagnosed with the failing socket's own options (root; eBPF)
+    #[arg(long, conflicts_with_all = ["free", "tui", "proc_root", "states"])]
+    pub watch: bool,
+
+    /// With --watch: stop after this many failed binds
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
 }
 
 impl Args {
@@ -287,6 +297,17 @@ mod tests {
         assert!(parse(&["--port", "1", "--dev", "lo"]).is_ok());
         assert!(parse(&["--port", "1", "--dev", "a/b"]).is_err());
         assert!(parse(&["--port", "1", "--dev", "waytoolonginterface"]).is_err());
+    }
+
+    #[test]
+    fn watch_flags_go_together() {
+        assert!(parse(&["--watch", "--count", "3", "--timeout", "5"]).is_ok());
+        assert!(parse(&["--watch", "--port", "80", "--all-netns"]).is_ok());
+        assert!(parse(&["--count", "3"]).is_err());
+        assert!(parse(&["--watch", "--count", "0"]).is_err());
+        assert!(parse(&["--timeout", "5"]).is_err());
+        assert!(parse(&["--watch", "--port", "1", "--wait"]).is_err());
+        assert!(parse(&["--watch", "--tui"]).is_err());
     }
 
     #[test]

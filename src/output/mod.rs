@@ -1,6 +1,7 @@
 //! What the faces print with: the human report, the JSON document, and the
 //! small renderings they share (device names, inert text, color).
 
+pub mod event;
 pub mod human;
 pub mod inert;
 pub mod json;
