@@ -270,13 +270,15 @@ fn an_ipv6_v6only_restart_is_reported_with_its_option() {
 }
 
 #[test]
-fn a_failed_udp_bind_is_reported_with_its_holder() {
+fn a_failed_udp_bind_is_reported_with_its_holder_and_not_the_probes() {
     let test = module_path!();
     if !common::can_use_netns(test) {
         return;
     }
     let netns = Netns::new();
-    let Some(watch) = start_watch(test, &netns, &["--json", "--count", "1", "--timeout", "20"])
+    // Room for a second event: the verdict's own probe bind fails too, and
+    // must not be reported.
+    let Some(watch) = start_watch(test, &netns, &["--json", "--count", "2", "--timeout", "5"])
     else {
         return;
     };
@@ -298,6 +300,11 @@ fn a_failed_udp_bind_is_reported_with_its_holder() {
     assert_eq!(blocker["protocol"], "udp", "{event}");
     assert_eq!(blocker["local_port"], addr.port());
     assert_eq!(blocker["left_by"], serde_json::Value::Null);
+    let probes = event["verdict"]["probes"].as_array().unwrap();
+    assert!(
+        probes.iter().any(|probe| probe["errno"] == "EADDRINUSE"),
+        "a probe failed as the bind did (and was not reported): {event}"
+    );
 }
 
 #[test]
@@ -454,4 +461,104 @@ fn ctrl_c_ends_it_with_the_programs_detached() {
         !program_exists(*id)
     };
     assert!(ids.iter().all(gone), "programs left attached: {ids:?}");
+}
+
+#[test]
+fn a_burst_of_failed_binds_is_reported_or_counted_lost() {
+    let test = module_path!();
+    if !common::can_use_netns(test) {
+        return;
+    }
+    let netns = Netns::new();
+    let Some(watch) = start_watch(test, &netns, &["--json", "--timeout", "15"]) else {
+        return;
+    };
+    // Twice what the 1 MiB ring holds undrained: whatever the watcher could
+    // not take in time must show in the lost count.
+    const BURST: u64 = 20_000;
+    let addr: SocketAddr = "127.0.0.1:7108".parse().unwrap();
+    netns.run(|| {
+        let _holder = bind_udp(addr, Opts::default()).expect("the holder binds");
+        for _ in 0..BURST {
+            let refused = bind_udp(addr, Opts::default()).expect_err("the port is held");
+            assert_eq!(refused.kind(), ErrorKind::AddrInUse);
+        }
+    });
+    let (stdout, stderr, ok) = watch.finish();
+    assert!(ok, "{stderr}");
+    let reported = stdout.lines().count() as u64;
+    let summary = stderr
+        .lines()
+        .find(|line| line.ends_with(" lost"))
+        .unwrap_or_else(|| panic!("no summary: {stderr}"));
+    let numbers: Vec<u64> = summary
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let [in_summary, lost] = numbers[..] else {
+        panic!("summary {summary:?}");
+    };
+    assert_eq!(in_summary, reported, "{summary}");
+    // Every failed bind of the test is reported or counted lost, and nothing
+    // else is reported (the watcher's own probes, which fail too, are not;
+    // while the ring is full they can add to the lost count).
+    assert!(reported <= BURST, "{summary}");
+    assert!(reported + lost >= BURST, "{summary}");
+    if lost > 0 {
+        assert!(stderr.contains("events lost so far"), "{stderr}");
+    }
+    let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["bind"]["protocol"], "udp");
+    assert_eq!(first["verdict"]["blocked"], true);
+}
+
+#[test]
+fn netns_flag_scopes_the_watch_from_outside() {
+    let test = module_path!();
+    if !common::can_use_netns(test) {
+        return;
+    }
+    let netns = Netns::new();
+    let addr: SocketAddr = "127.0.0.1:7109".parse().unwrap();
+    // Run from the test's own namespace: only --netns points it there.
+    let child = Command::new(BIN)
+        .args(["--watch", "--json", "--count", "1", "--timeout", "20"])
+        .args(["--netns", &netns.name, "--port", "7109"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tw-inspect --watch");
+    let mut child = ChildGuard(child);
+    let mut stderr = BufReader::new(child.0.stderr.take().expect("piped stderr"));
+    let mut seen = String::new();
+    while !seen.contains("tw-inspect: watching") {
+        if stderr.read_line(&mut seen).expect("read stderr") == 0 {
+            panic!("the watcher ended before attaching: {seen}");
+        }
+        if seen.contains("--watch cannot run") {
+            eprintln!("SKIP {test}: the watcher cannot run here: {seen}");
+            return;
+        }
+    }
+    assert!(seen.contains(&netns.name), "{seen}");
+    let watch = Watch {
+        child,
+        stderr,
+        seen,
+    };
+    let _held = netns.run(|| {
+        // Another port first: outside the --port scope, no event.
+        let other: SocketAddr = "127.0.0.1:7110".parse().unwrap();
+        let _other_holder = bind_udp(other, Opts::default()).unwrap();
+        assert!(bind_udp(other, Opts::default()).is_err());
+        let holder = bind_udp(addr, Opts::default()).unwrap();
+        assert!(bind_udp(addr, Opts::default()).is_err());
+        holder
+    });
+    let (stdout, stderr, ok) = watch.finish();
+    assert!(ok, "{stderr}");
+    let event = one_event(&stdout, &stderr);
+    check_bind(&event, "udp", addr, Opts::default());
+    assert_eq!(event["netns"]["name"], netns.name.as_str());
 }

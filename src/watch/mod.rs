@@ -11,6 +11,9 @@
 //! (Ctrl-C/SIGTERM, `--count`, `--timeout`). It exits 0 when it stopped
 //! as asked (with or without events), 2 when the watcher cannot run.
 //!
+//! The watcher's own binds (the verdict's probes, which fail with
+//! EADDRINUSE by design) are not reported.
+//!
 //! stderr carries the `watching …` line once the programs are attached
 //! (scripts and tests wait for it), a warning each time the lost-event
 //! count grows, and a final `N failed binds, M lost` summary.
@@ -22,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::args::Args;
-use crate::diagnosis::{IntendedBind, Reason};
+use crate::diagnosis::{IntendedBind, Reason, Verdict};
 use crate::error::{Error, Failure, EXIT_FREE};
 use crate::model::{self, NamespaceId};
 use crate::output::device_name;
@@ -59,6 +62,7 @@ pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
     let mut close_log = CloseLog::new(CLOSE_LOG_CAPACITY);
     let (mut reported, mut lost_seen) = (0u64, 0u64);
     let stdout = io::stdout();
+    let own_pid = std::process::id();
     let result = (|| -> Result<(), Failure> {
         while !stop.load(Ordering::Relaxed) && args.count.is_none_or(|n| reported < n) {
             let wait = match deadline {
@@ -70,14 +74,21 @@ pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
             };
             let events = watcher.poll(wait);
             close_log.prune(monotonic_now_ns());
+            let mut verdicts = BatchVerdicts::default();
             for event in events {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 match event {
                     WatchEvent::Closed(closed) => close_log.record(closed),
+                    // Our own probe binds fail too: judging them would
+                    // judge again, without end.
+                    WatchEvent::BindFailed(failed) if failed.task.tgid == own_pid => {}
                     WatchEvent::BindFailed(failed) => {
                         if args.count.is_some_and(|n| reported >= n) {
                             continue;
                         }
-                        let report = report(&failed, session, &close_log);
+                        let report = report(&failed, session, &close_log, &mut verdicts);
                         let mut out = stdout.lock();
                         if args.json {
                             write_event(&mut out, &report)?;
@@ -137,30 +148,57 @@ fn scope_text(scope: &WatchScope, session: &Session) -> String {
     }
 }
 
-/// Everything about one failed bind, its verdict judged now.
-fn report(failed: &BindFailed, session: &Session, close_log: &CloseLog) -> FailureReport {
-    let spec = bind_spec(failed);
-    let pid = failed.task.tgid;
-    let (netns, verdict) = match namespace_session(session, failed.netns_inode, pid) {
+/// Verdicts already judged in the current batch of events, by namespace
+/// and bind: a process retrying a failed bind in a loop sends many identical
+/// events, and judging each again would only make the watcher fall behind
+/// (and the ring buffer overflow). Cleared after each batch, so a verdict is
+/// never older than one poll.
+#[derive(Default)]
+struct BatchVerdicts(Vec<((u32, BindSpec), Judged)>);
+
+/// The namespace an event was judged in, and the verdict (or why none).
+type Judged = (NamespaceId, Result<Verdict, String>);
+
+impl BatchVerdicts {
+    fn judge(&mut self, failed: &BindFailed, spec: &BindSpec, session: &Session) -> Judged {
+        let key = (failed.netns_inode, spec.clone());
+        if let Some((_, answer)) = self.0.iter().find(|(seen, _)| *seen == key) {
+            return answer.clone();
+        }
+        let answer = judge(failed, spec, session);
+        self.0.push((key, answer.clone()));
+        answer
+    }
+}
+
+/// The verdict on `spec` in the event's namespace, and that namespace's name.
+fn judge(failed: &BindFailed, spec: &BindSpec, session: &Session) -> Judged {
+    let unnamed = NamespaceId {
+        inode: u64::from(failed.netns_inode),
+        name: None,
+    };
+    match namespace_session(session, failed.netns_inode, failed.task.tgid) {
         Ok(session) => {
-            let netns = session.namespace().unwrap_or(NamespaceId {
-                inode: u64::from(failed.netns_inode),
-                name: None,
-            });
             let verdict = session
-                .check_port(&spec)
+                .check_port(spec)
                 .map(|check| check.verdict)
                 .map_err(|e| e.to_string());
-            (netns, verdict)
+            (session.namespace().unwrap_or(unnamed), verdict)
         }
-        Err(why) => (
-            NamespaceId {
-                inode: u64::from(failed.netns_inode),
-                name: None,
-            },
-            Err(why),
-        ),
-    };
+        Err(why) => (unnamed, Err(why)),
+    }
+}
+
+/// Everything about one failed bind, its verdict judged now.
+fn report(
+    failed: &BindFailed,
+    session: &Session,
+    close_log: &CloseLog,
+    verdicts: &mut BatchVerdicts,
+) -> FailureReport {
+    let spec = bind_spec(failed);
+    let pid = failed.task.tgid;
+    let (netns, verdict) = verdicts.judge(failed, &spec, session);
     let left_by = match &verdict {
         Ok(verdict) => verdict
             .blockers
