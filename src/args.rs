@@ -37,6 +37,7 @@ pub enum ProtoFlag {
 #[derive(Debug, Parser)]
 #[command(name = "tw-inspect", version, about, long_about = None)]
 #[command(group(clap::ArgGroup::new("target").args(["port", "connect"])))]
+#[command(group(clap::ArgGroup::new("waiting").args(["wait", "watch"])))]
 #[command(
     after_help = "Exit codes with --port: 0 the bind would succeed, 1 it is blocked, 2 error."
 )]
@@ -89,8 +90,8 @@ pub struct Args {
     #[arg(long, requires = "port", conflicts_with_all = ["free", "tui", "no_probe", "proc_root"])]
     pub wait: bool,
 
-    /// Give up waiting after this many seconds (exit 1)
-    #[arg(long, value_name = "SECS", requires = "wait", value_parser = parse_seconds)]
+    /// Give up waiting after this many seconds (exit 1); with --watch, stop watching (exit 0)
+    #[arg(long, value_name = "SECS", requires = "waiting", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
 
     /// Destroy the TIME_WAIT sockets that block the intended bind (SOCK_DESTROY), then probe again
@@ -156,6 +157,15 @@ pub struct Args {
     /// Write the man page (man) or a shell's completion script (bash, zsh, fish) to stdout
     #[arg(long, value_enum, value_name = "WHAT", exclusive = true)]
     pub generate: Option<GenerateFlag>,
+
+    // Watching bind failures as they happen.
+    /// Report every bind() that fails with EADDRINUSE as it happens, diagnosed with the failing socket's own options (root; eBPF)
+    #[arg(long, conflicts_with_all = ["free", "tui", "proc_root", "states"])]
+    pub watch: bool,
+
+    /// With --watch: stop after this many failed binds
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
 }
 
 /// What `--generate` writes.
@@ -508,6 +518,17 @@ mod tests {
         // No --addr: the default is IPv4's wildcard.
         let default = parse(&["--port", "1", "--v6only"]).unwrap();
         assert!(default.problem().is_some());
+    }
+
+    #[test]
+    fn watch_flags_go_together() {
+        assert!(parse(&["--watch", "--count", "3", "--timeout", "5"]).is_ok());
+        assert!(parse(&["--watch", "--port", "80", "--all-netns"]).is_ok());
+        assert!(parse(&["--count", "3"]).is_err());
+        assert!(parse(&["--watch", "--count", "0"]).is_err());
+        assert!(parse(&["--timeout", "5"]).is_err());
+        assert!(parse(&["--watch", "--port", "1", "--wait"]).is_err());
+        assert!(parse(&["--watch", "--tui"]).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use clap::Parser;
 use crate::args::Args;
 use crate::error::{Failure, EXIT_ERROR, EXIT_FREE};
 use crate::output::inert::inert;
-use crate::{cli, tui};
+use crate::{cli, tui, watch};
 
 /// Runs the program and returns its exit code.
 pub fn main() -> i32 {
@@ -31,7 +31,9 @@ pub fn main() -> i32 {
             return EXIT_ERROR;
         }
     };
-    finish(if wants_dashboard(&args) {
+    finish(if args.watch {
+        watch::run(&args, &session)
+    } else if wants_dashboard(&args) {
         tui::launch(session, &args).map(|()| EXIT_FREE)
     } else {
         cli::run(&args, &session)

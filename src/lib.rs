@@ -30,5 +30,6 @@ pub mod source;
 #[cfg(test)]
 mod testing;
 pub mod tui;
+pub mod watch;
 
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 //! small renderings they share (device names, inert text, color).
 
 pub mod connect;
+pub mod event;
 pub mod human;
 pub mod inert;
 pub mod json;

@@ -11,6 +11,7 @@
 //! [`Indented`], so there is one writer for both.
 
 mod connect;
+mod event;
 mod indent;
 mod writer;
 
@@ -24,6 +25,8 @@ use crate::output::device_name;
 use crate::session::NamespaceEntry;
 use indent::Indented;
 use writer::Json;
+
+pub use event::write_event;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -295,6 +298,16 @@ impl<W: Write> Json<W> {
     }
 
     fn verdict(&mut self, verdict: &Verdict) -> io::Result<()> {
+        self.verdict_with(verdict, Self::blocker)
+    }
+
+    /// The verdict object, each blocker written by `blocker` (the watch
+    /// event adds `left_by` to them).
+    fn verdict_with(
+        &mut self,
+        verdict: &Verdict,
+        blocker: impl FnMut(&mut Self, &Blocker) -> io::Result<()>,
+    ) -> io::Result<()> {
         self.raw("{\"bind\":{")?;
         self.bind_fields(&verdict.bind)?;
         self.raw("},\"blocked\":")?;
@@ -307,7 +320,7 @@ impl<W: Write> Json<W> {
         self.raw(",\"free_in_ms\":")?;
         self.optional_number(verdict.free_in_ms)?;
         self.raw(",\"blockers\":")?;
-        self.array(&verdict.blockers, Self::blocker)?;
+        self.array(&verdict.blockers, blocker)?;
         self.raw(",\"probes\":")?;
         self.array(&verdict.probes, Self::probe)?;
         self.raw(",\"client_time_waits\":")?;
@@ -339,6 +352,12 @@ impl<W: Write> Json<W> {
 
     /// A socket object plus the rules' reasoning.
     fn blocker(&mut self, blocker: &Blocker) -> io::Result<()> {
+        self.blocker_fields(blocker)?;
+        self.raw("}")
+    }
+
+    /// A blocker object without its closing brace.
+    fn blocker_fields(&mut self, blocker: &Blocker) -> io::Result<()> {
         self.socket_fields(&blocker.socket)?;
         self.raw(",\"reason\":")?;
         self.name(match blocker.reason {
@@ -354,8 +373,7 @@ impl<W: Write> Json<W> {
             Conflict::Unknown => "unknown",
         })?;
         self.raw(",\"why\":")?;
-        self.string(&blocker.why)?;
-        self.raw("}")
+        self.string(&blocker.why)
     }
 
     /// The bind it made, then the question, the outcome and the errno.
