@@ -21,12 +21,7 @@ fn message(args: &[&str]) -> String {
 
 #[test]
 fn missing_port_is_named() {
-    for args in [
-        &["--wait"][..],
-        &["--free"],
-        &["--yes"],
-        &["--dry-run"],
-    ] {
+    for args in [&["--wait"][..], &["--free"], &["--yes"], &["--dry-run"]] {
         let line = message(args);
         assert!(
             line.contains("not provided: --port <PORT>"),

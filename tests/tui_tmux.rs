@@ -267,7 +267,13 @@ fn all_netns_dashboard_names_each_namespace_that_holds_the_port() {
     let Some(tmux) = start_dashboard_with("all-netns", &observer, &args) else {
         return;
     };
-    let screen = tmux.wait_for("BLOCKED", Duration::from_secs(20));
+    tmux.wait_for("BLOCKED", Duration::from_secs(20));
+    // Other namespaces of the host (other tests') fill the table: show only
+    // the port's rows.
+    tmux.keys(&["/"]);
+    tmux.keys(&[&port.to_string()]);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(&format!("filter \"{port}\""), Duration::from_secs(10));
     assert!(screen.contains("all namespaces ("), "header:\n{screen}");
     // Both namespaces in the port panel's list and as the rows' namespace.
     for ns in [&blue, &red] {
