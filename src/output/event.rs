@@ -1,49 +1,17 @@
 //! One failed bind caught by `--watch`, as the faces print it: the human
 //! line ([`write_event_line`]) here, the JSON document in
 //! [`crate::output::json::write_event`]. Both render a [`FailureReport`],
-//! which the watch face fills from the watcher's event and the session's
-//! verdict; nothing here reads the kernel.
+//! which [`crate::session::Session::judge_failure`] fills from the watcher's
+//! event and the verdict; nothing here reads the kernel.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::diagnosis::{IntendedBind, Verdict};
 use crate::duration::seconds_text;
-use crate::model::{NamespaceId, Workload};
 use crate::output::human::{bind_text, endpoint, namespace_text};
 use crate::output::inert::inert;
-
-/// Who left a TIME_WAIT: the task that closed the connection first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeftBy {
-    pub pid: u32,
-    pub comm: String,
-    pub at: SystemTime,
-}
-
-/// A failed bind, where it was made, and what blocked it.
-#[derive(Debug, Clone)]
-pub struct FailureReport {
-    /// When bind() returned EADDRINUSE (wall clock).
-    pub time: SystemTime,
-    /// The process (tgid, as seen from the initial pid namespace).
-    pub pid: u32,
-    pub comm: String,
-    pub uid: u32,
-    /// /proc/PID/cmdline with NULs as spaces; empty when the process is gone.
-    pub cmdline: String,
-    pub netns: NamespaceId,
-    pub workload: Workload,
-    /// The bind as the process made it: options read from its socket.
-    pub bind: IntendedBind,
-    /// The verdict judged at once in its namespace with its options, or why
-    /// there is none (the namespace vanished before it could be read).
-    pub verdict: Result<Verdict, String>,
-    /// For each of the verdict's blockers (same order): who left it, when it
-    /// is a TIME_WAIT whose close the watcher saw.
-    pub left_by: Vec<Option<LeftBy>>,
-}
+use crate::session::FailureReport;
 
 /// RFC 3339 in UTC with milliseconds: `2026-11-30T18:40:01.123Z`.
 pub fn rfc3339_utc(time: SystemTime) -> String {

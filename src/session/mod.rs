@@ -8,15 +8,17 @@
 //!
 //! `mod.rs` holds the session itself (where to read: source, captured files,
 //! network namespace); each question has a file: [`port`] (a bind on one
-//! port), [`table`] (the dashboard's whole table), [`survey`] (every
+//! port), [`failure`] (a failed bind the kernel watcher caught), [`table`] (the dashboard's whole table), [`survey`] (every
 //! namespace), [`connect`] (the client side).
 
 mod connect;
+mod failure;
 mod port;
 mod survey;
 mod table;
 
 pub use connect::ConnectCheck;
+pub use failure::{bind_spec, namespace_session, BatchVerdicts, FailureReport, LeftBy};
 pub use port::PortCheck;
 pub use survey::{NamespaceEntry, Survey};
 pub use table::TableCheck;

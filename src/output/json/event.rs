@@ -8,7 +8,8 @@ use std::io::{self, Write};
 
 use super::writer::Json;
 use super::SCHEMA_VERSION;
-use crate::output::event::{rfc3339_utc, FailureReport, LeftBy};
+use crate::output::event::rfc3339_utc;
+use crate::session::{FailureReport, LeftBy};
 
 /// Writes one event document and its newline (compact: one line per event).
 pub fn write_event(out: &mut impl Write, report: &FailureReport) -> io::Result<()> {
