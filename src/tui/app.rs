@@ -10,7 +10,8 @@ use crate::diagnosis::free::{destroyable, plan_free, Spared};
 use crate::diagnosis::{Blocker, IntendedBind, RuleContext, Verdict};
 use crate::model::{counts_by_state, Protocol, ProtocolSet, Socket, TcpState};
 use crate::output::human::processes_text;
-use crate::session::{BindOptions, BindSpec};
+use crate::output::inert::inert;
+use crate::session::{BindOptions, BindSpec, FailureReport};
 use crate::source::netlink::DestroyError;
 use crate::tui::keys::{self, Action, KeyMode};
 use crate::tui::left_by::LeftBy;
@@ -27,6 +28,9 @@ const HISTORY_LEN: usize = 512;
 
 /// How long a destruction's report stays in the bottom line.
 pub(crate) const STATUS_LIFETIME: Duration = Duration::from_secs(5);
+
+/// Bind failures the panel keeps; older ones go first.
+pub(crate) const FAILURES_KEPT: usize = 50;
 
 /// Longest port prompt input: "65535".
 const PORT_DIGITS: usize = 5;
@@ -61,6 +65,17 @@ pub(crate) enum Mode {
         targets: Vec<Socket>,
         whole_port: bool,
     },
+    /// Choosing among the bind failures: `selected` indexes
+    /// [`App::failures`] (0 the newest), kept on its failure as new ones
+    /// arrive.
+    Failures {
+        selected: usize,
+    },
+    /// One failure's verdict, scrolled down by `scroll` lines.
+    FailureVerdict {
+        index: usize,
+        scroll: u16,
+    },
 }
 
 impl Mode {
@@ -74,6 +89,8 @@ impl Mode {
             Mode::Details { .. } => KeyMode::Details,
             Mode::Explain { .. } => KeyMode::Explain,
             Mode::ConfirmFree { .. } => KeyMode::Confirm,
+            Mode::Failures { .. } => KeyMode::Failures,
+            Mode::FailureVerdict { .. } => KeyMode::FailureVerdict,
         }
     }
 }
@@ -126,6 +143,11 @@ pub(crate) struct App {
     pub status: Option<String>,
     /// When a destruction's report leaves the bottom line by itself.
     pub status_until: Option<Instant>,
+    /// The latest bind failures the kernel watcher caught, newest first,
+    /// at most [`FAILURES_KEPT`].
+    pub failures: VecDeque<FailureReport>,
+    /// The bind failures panel is open (`w`).
+    pub failures_open: bool,
 }
 
 impl App {
@@ -156,6 +178,22 @@ impl App {
             page_rows: 10,
             status: None,
             status_until: None,
+            failures: VecDeque::new(),
+            failures_open: false,
+        }
+    }
+
+    /// A bind failure the watcher judged: listed first; a selection stays
+    /// on the failure it was on (or the oldest kept, when that one went).
+    pub fn add_failure(&mut self, report: FailureReport) {
+        self.failures.push_front(report);
+        self.failures.truncate(FAILURES_KEPT);
+        let last = self.failures.len() - 1;
+        match &mut self.mode {
+            Mode::Failures { selected: index } | Mode::FailureVerdict { index, .. } => {
+                *index = (*index + 1).min(last);
+            }
+            _ => {}
         }
     }
 
@@ -505,6 +543,37 @@ impl App {
                     None
                 }
             }
+            Mode::Failures { selected } => {
+                let last = self.failures.len().saturating_sub(1);
+                match action {
+                    Action::Up => *selected = selected.saturating_sub(1),
+                    Action::Down => *selected = (*selected + 1).min(last),
+                    Action::Details => {
+                        self.mode = Mode::FailureVerdict {
+                            index: *selected,
+                            scroll: 0,
+                        }
+                    }
+                    _ => self.mode = Mode::Normal,
+                }
+                None
+            }
+            Mode::FailureVerdict { index, scroll } => {
+                // The drawing stops the scroll at the last screenful.
+                *scroll = match action {
+                    Action::Up => scroll.saturating_sub(1),
+                    Action::Down => scroll.saturating_add(1),
+                    Action::PageUp => scroll.saturating_sub(page),
+                    Action::PageDown => scroll.saturating_add(page),
+                    Action::Home => 0,
+                    Action::End => u16::MAX,
+                    _ => {
+                        self.mode = Mode::Failures { selected: *index };
+                        return None;
+                    }
+                };
+                None
+            }
             // Close is the details' only other key.
             Mode::Details { .. } => {
                 self.mode = Mode::Normal;
@@ -551,6 +620,20 @@ impl App {
                 // Opened, it is read at once; closed, the collector must
                 // learn to stop reading it.
                 return Some(Effect::Collect(self.request()));
+            }
+            Action::ToggleFailures => self.failures_open = !self.failures_open,
+            Action::PickFailure => {
+                if self.failures.is_empty() {
+                    self.status = Some(match &self.config.failures_off {
+                        Some(why) => {
+                            format!("No bind failures: the watcher is off ({})", inert(why))
+                        }
+                        None => "No bind failure caught yet.".to_string(),
+                    });
+                } else {
+                    self.failures_open = true;
+                    self.mode = Mode::Failures { selected: 0 };
+                }
             }
             Action::EditFilter => {
                 self.mode = Mode::FilterPrompt {
@@ -811,7 +894,7 @@ fn socket_text(socket: &Socket) -> String {
 mod tests {
     use super::*;
     use crate::tui::test_fixtures::{
-        established, request_8080, scenario, spec_8080, table, time_wait,
+        established, failure, request_8080, scenario, spec_8080, table, time_wait,
     };
     use crossterm::event::{KeyCode, KeyModifiers};
 
@@ -1431,6 +1514,68 @@ mod tests {
         assert_eq!(app.left_by.of(&tw).map(|o| o.pid), Some(1234));
     }
 
+    #[test]
+    fn failures_arrive_newest_first_and_w_shows_their_panel() {
+        let (mut app, _) = app_on_8080();
+        assert!(!app.failures_open);
+        key_press(&mut app, KeyCode::Char('w'));
+        assert!(app.failures_open);
+        app.add_failure(failure(101, "old", true));
+        app.add_failure(failure(102, "new", false));
+        let pids: Vec<u32> = app.failures.iter().map(|f| f.pid).collect();
+        assert_eq!(pids, [102, 101]);
+        for pid in 0..FAILURES_KEPT as u32 {
+            app.add_failure(failure(200 + pid, "flood", true));
+        }
+        assert_eq!(app.failures.len(), FAILURES_KEPT);
+        assert_eq!(app.failures[0].pid, 200 + FAILURES_KEPT as u32 - 1);
+        key_press(&mut app, KeyCode::Char('w'));
+        assert!(!app.failures_open);
+    }
+
+    #[test]
+    fn selecting_a_failure_shows_its_verdict_and_keeps_it_as_others_arrive() {
+        let (mut app, _) = app_on_8080();
+        app.handle_key(KeyEvent::new(KeyCode::Char('W'), KeyModifiers::SHIFT));
+        assert_eq!(app.mode, Mode::Normal, "nothing to select yet");
+        assert_eq!(app.status.as_deref(), Some("No bind failure caught yet."));
+        app.add_failure(failure(101, "first", true));
+        app.add_failure(failure(102, "second", false));
+        app.handle_key(KeyEvent::new(KeyCode::Char('W'), KeyModifiers::SHIFT));
+        assert!(app.failures_open);
+        assert_eq!(app.mode, Mode::Failures { selected: 0 });
+        key_press(&mut app, KeyCode::Down);
+        key_press(&mut app, KeyCode::Enter);
+        assert_eq!(
+            app.mode,
+            Mode::FailureVerdict {
+                index: 1,
+                scroll: 0
+            }
+        );
+        // A new failure goes first: the verdict shown stays pid 101's.
+        app.add_failure(failure(103, "third", true));
+        let Mode::FailureVerdict { index, .. } = app.mode else {
+            panic!("{:?}", app.mode);
+        };
+        assert_eq!(app.failures[index].pid, 101);
+        key_press(&mut app, KeyCode::Esc);
+        assert_eq!(app.mode, Mode::Failures { selected: 2 });
+        key_press(&mut app, KeyCode::Esc);
+        assert_eq!(app.mode, Mode::Normal);
+    }
+
+    #[test]
+    fn without_the_watcher_w_says_why() {
+        let mut config = TuiConfig::new("netlink");
+        config.failures_off = Some("not root (uid 1000)".into());
+        let mut app = App::new(config);
+        app.handle_key(KeyEvent::new(KeyCode::Char('W'), KeyModifiers::SHIFT));
+        assert_eq!(app.mode, Mode::Normal);
+        let status = app.status.clone().unwrap_or_default();
+        assert!(status.contains("off (not root (uid 1000))"), "{status}");
+    }
+
     /// Everything a key may change, for telling whether it did anything.
     fn fingerprint(app: &App) -> String {
         format!(
@@ -1442,8 +1587,8 @@ mod tests {
             app.paused,
             app.spec,
             app.cursor,
-            app.status
-        )
+            app.status,
+        ) + &format!(" {}", app.failures_open)
     }
 
     /// The app in `mode`, in a state where every key of that mode's table
@@ -1460,7 +1605,17 @@ mod tests {
             KeyMode::Details => &[KeyCode::Enter],
             KeyMode::Explain => &[KeyCode::Char('e'), KeyCode::Down],
             KeyMode::Confirm => &[KeyCode::Char('9'), KeyCode::Char('d')],
+            KeyMode::Failures => &[KeyCode::Char('W'), KeyCode::Down],
+            KeyMode::FailureVerdict => &[
+                KeyCode::Char('W'),
+                KeyCode::Down,
+                KeyCode::Enter,
+                KeyCode::Down,
+            ],
         };
+        for pid in [101, 102, 103] {
+            app.add_failure(failure(pid, "server", pid != 102));
+        }
         for &code in keys {
             app.handle_key(key(code));
         }

@@ -15,10 +15,12 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::session::Session;
+use crate::source::bpf::Watcher;
 use crate::tui::app::{App, Effect};
 use crate::tui::collector;
 use crate::tui::messages::{Command, LoopEvent};
 use crate::tui::terminal::{self, TerminalSession};
+use crate::tui::watcher as failures_watcher;
 use crate::tui::{render, CollectRequest, Snapshot, TuiConfig};
 use crate::Error;
 
@@ -32,6 +34,7 @@ pub(crate) fn run(
     config: TuiConfig,
     collect: impl FnMut(&CollectRequest) -> crate::Result<Snapshot> + Send + 'static,
     session: Session,
+    watcher: Option<Watcher>,
 ) -> crate::Result<()> {
     let mut app = App::new(config);
     let (events, event_receiver) = mpsc::channel();
@@ -51,9 +54,22 @@ pub(crate) fn run(
             app.request(),
             app.interval,
             command_receiver,
-            events,
+            events.clone(),
         )
         .map_err(|e| Error::io("collector thread", e))?;
+        let stop_watcher = Arc::new(AtomicBool::new(false));
+        let watcher_ended = match watcher {
+            Some(watcher) => Some(
+                failures_watcher::spawn(
+                    watcher,
+                    session.clone(),
+                    Arc::clone(&stop_watcher),
+                    events.clone(),
+                )
+                .map_err(|e| Error::io("watcher thread", e))?,
+            ),
+            None => None,
+        };
         let result = event_loop(
             &mut terminal.terminal,
             &mut app,
@@ -66,6 +82,12 @@ pub(crate) fn run(
         // keys meant for the shell), but never wait on it for long: a
         // thread stuck in crossterm must not keep the process alive.
         let _ = input_ended.recv_timeout(2 * INPUT_STOP_CHECK);
+        // Detach the programs before leaving (they cost every bind on the
+        // host), unless a judgement is slow: the exit detaches them too.
+        stop_watcher.store(true, Ordering::Relaxed);
+        if let Some(ended) = watcher_ended {
+            let _ = ended.recv_timeout(4 * INPUT_STOP_CHECK);
+        }
         result
     });
     signal_handle.close();
@@ -144,6 +166,10 @@ fn handle(event: LoopEvent, app: &mut App, commands: &Sender<Command>, session: 
             if let Some(replaced) = app.apply_reading(*reading) {
                 let _ = commands.send(Command::Discard(Box::new(replaced)));
             }
+            None
+        }
+        LoopEvent::Failure(report) => {
+            app.add_failure(*report);
             None
         }
         LoopEvent::Stop => Some(Effect::Quit),

@@ -17,11 +17,13 @@ pub(crate) enum KeyMode {
     Details,
     Explain,
     Confirm,
+    Failures,
+    FailureVerdict,
 }
 
 impl KeyMode {
     /// Every mode, in the order the help overlay lists them.
-    pub const ALL: [KeyMode; 7] = [
+    pub const ALL: [KeyMode; 9] = [
         KeyMode::Normal,
         KeyMode::PortPrompt,
         KeyMode::FilterPrompt,
@@ -29,6 +31,8 @@ impl KeyMode {
         KeyMode::Help,
         KeyMode::Details,
         KeyMode::Confirm,
+        KeyMode::Failures,
+        KeyMode::FailureVerdict,
     ];
 
     /// The help overlay's heading for this mode's keys.
@@ -41,6 +45,8 @@ impl KeyMode {
             KeyMode::Details => "In the details (Enter)",
             KeyMode::Explain => "In the explanation (e)",
             KeyMode::Confirm => "When asked to destroy (F, d)",
+            KeyMode::Failures => "In the bind failures (W)",
+            KeyMode::FailureVerdict => "In a failure's verdict (Enter)",
         }
     }
 
@@ -54,6 +60,8 @@ impl KeyMode {
             KeyMode::Details => DETAILS_KEYS,
             KeyMode::Explain => EXPLAIN_KEYS,
             KeyMode::Confirm => CONFIRM_KEYS,
+            KeyMode::Failures => FAILURES_KEYS,
+            KeyMode::FailureVerdict => FAILURE_VERDICT_KEYS,
         }
     }
 }
@@ -72,6 +80,10 @@ pub(crate) enum Action {
     NextNamespace,
     /// Opens or closes the client-side pressure panel.
     TogglePressure,
+    /// Opens or closes the bind failures panel.
+    ToggleFailures,
+    /// Selects among the bind failures (opens their panel).
+    PickFailure,
     EditFilter,
     NextSortColumn,
     ReverseSort,
@@ -241,6 +253,18 @@ pub(crate) const NORMAL_KEYS: &[Binding] = &[
         Action::TogglePressure,
         "client side: local ports used by each destination (open/close)",
         Some("clients"),
+    ),
+    bind(
+        &[Char('w')],
+        Action::ToggleFailures,
+        "bind failures the kernel watcher caught (open/close)",
+        None,
+    ),
+    bind(
+        &[Char('W')],
+        Action::PickFailure,
+        "choose a bind failure to see its verdict",
+        None,
     ),
     bind(
         &[Char('e')],
@@ -504,6 +528,52 @@ pub(crate) const CONFIRM_KEYS: &[Binding] = &[
         "keep them: destroy nothing",
         Some("keep"),
     ),
+];
+
+pub(crate) const FAILURES_KEYS: &[Binding] = &[
+    INTERRUPT,
+    bind(&[Char('q')], Action::Quit, "quit", Some("quit")),
+    bind(
+        &[Code(KeyCode::Up), Char('k')],
+        Action::Up,
+        "the failure above (newer)",
+        None,
+    ),
+    bind(
+        &[Code(KeyCode::Down), Char('j')],
+        Action::Down,
+        "the failure below (older)",
+        Some("select"),
+    ),
+    bind(
+        &[Code(KeyCode::Enter)],
+        Action::Details,
+        "its verdict, judged when it failed",
+        Some("verdict"),
+    ),
+    bind(
+        &[Code(KeyCode::Esc), Char('W')],
+        Action::Close,
+        "back to the table",
+        Some("back"),
+    ),
+];
+
+pub(crate) const FAILURE_VERDICT_KEYS: &[Binding] = &[
+    INTERRUPT,
+    bind(&[Char('q')], Action::Quit, "quit", Some("quit")),
+    bind(
+        &[Code(KeyCode::Esc), Code(KeyCode::Enter)],
+        Action::Close,
+        "back to the failures",
+        Some("close"),
+    ),
+    SCROLL_KEYS[0],
+    SCROLL_KEYS[1],
+    SCROLL_KEYS[2],
+    SCROLL_KEYS[3],
+    SCROLL_KEYS[4],
+    SCROLL_KEYS[5],
 ];
 
 /// The action `mode`'s table gives `key`, if any. Releases are ignored (some

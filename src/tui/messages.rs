@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use crossterm::event::Event;
 
+use crate::session::FailureReport;
 use crate::tui::{CollectRequest, Snapshot};
 
 /// What the event loop receives.
 pub(crate) enum LoopEvent {
     Input(Event),
     Reading(Box<crate::Result<Snapshot>>),
+    /// A bind that failed with EADDRINUSE, judged by the watcher thread.
+    Failure(Box<FailureReport>),
     /// SIGTERM, SIGINT, SIGHUP, the terminal is gone, or the collector died.
     Stop,
 }

@@ -18,6 +18,7 @@ mod messages;
 mod render;
 mod terminal;
 mod view;
+mod watcher;
 
 #[cfg(test)]
 mod perf;
@@ -35,6 +36,7 @@ use crate::model::{KernelContext, ProtocolSet, SocketTable, SourceKind};
 use crate::output::color_wanted;
 use crate::output::human::namespace_text;
 use crate::session::{BindOptions, BindSpec, NamespaceEntry, Session};
+use crate::source::bpf::{WatchScope, Watcher};
 use crate::source::SourceChoice;
 
 /// How the dashboard starts.
@@ -55,6 +57,10 @@ pub struct TuiConfig {
     pub source: String,
     /// `--all-netns`: every network namespace of the host in one table.
     pub all_namespaces: bool,
+    /// Why the bind failures panel is off (the kernel watcher could not
+    /// start: not root, no BTF, refused…), shown in the header; None when
+    /// it runs.
+    pub failures_off: Option<String>,
 }
 
 impl TuiConfig {
@@ -69,6 +75,7 @@ impl TuiConfig {
             color: color_wanted(true),
             source: source.into(),
             all_namespaces: false,
+            failures_off: None,
         }
     }
 }
@@ -189,7 +196,12 @@ pub fn launch(session: Session, args: &Args) -> Result<(), Failure> {
     } else {
         session
     };
+    let (watcher, failures_off) = match start_watcher(&session, args.all_netns) {
+        Ok(watcher) => (Some(watcher), None),
+        Err(why) => (None, Some(why)),
+    };
     let config = TuiConfig {
+        failures_off,
         port: args.port,
         options: args.bind_options(),
         protocols: args.protocols(),
@@ -197,7 +209,28 @@ pub fn launch(session: Session, args: &Args) -> Result<(), Failure> {
         all_namespaces: args.all_netns,
         ..TuiConfig::new(source_name)
     };
-    run(config, session).map_err(Failure::from)
+    run(config, session, watcher).map_err(Failure::from)
+}
+
+/// The kernel watcher for the bind failures panel, over the dashboard's
+/// namespace (every namespace with `--all-netns`), or why it cannot run.
+fn start_watcher(session: &Session, all_namespaces: bool) -> Result<Watcher, String> {
+    if session.captured().is_some() {
+        return Err("captured files are not this host".to_string());
+    }
+    let scope = if all_namespaces {
+        WatchScope::all_namespaces()
+    } else {
+        let inode = session
+            .namespace()
+            .and_then(|id| u32::try_from(id.inode).ok())
+            .ok_or_else(|| "cannot name the namespace".to_string())?;
+        WatchScope {
+            netns_inode: Some(inode),
+            port: None,
+        }
+    };
+    Watcher::start(scope).map_err(|why| why.to_string())
 }
 
 /// One reading for the dashboard: the whole table and, for a chosen port,
@@ -281,8 +314,9 @@ fn pressure_for(
 /// Runs the dashboard in this terminal until the user quits (q, Esc, Ctrl-C)
 /// or SIGTERM/SIGINT/SIGHUP arrives; the terminal is restored on every exit,
 /// a panic included. The collector reads through `session` on its own
-/// thread, once per interval and at once when the user changes the bind.
-pub fn run(config: TuiConfig, session: Session) -> crate::Result<()> {
+/// thread, once per interval and at once when the user changes the bind;
+/// `watcher`, when given, feeds the bind failures panel from its own thread.
+pub fn run(config: TuiConfig, session: Session, watcher: Option<Watcher>) -> crate::Result<()> {
     let reader = session.clone();
     let everywhere = config.all_namespaces;
     event_loop::run(
@@ -295,5 +329,6 @@ pub fn run(config: TuiConfig, session: Session) -> crate::Result<()> {
             }
         },
         session,
+        watcher,
     )
 }

@@ -322,3 +322,35 @@ pub(crate) fn pressure() -> crate::diagnosis::connect::PortPressure {
         ],
     }
 }
+
+/// A failed bind of 127.0.0.1:8080 by `pid` at a fixed wall-clock time
+/// (2026-11-30T16:40:01.000Z plus `pid` ms): blocked by the scenario's
+/// verdict when `blocked`, else free by the time it was judged.
+pub(crate) fn failure(pid: u32, comm: &str, blocked: bool) -> crate::session::FailureReport {
+    use std::time::{Duration, UNIX_EPOCH};
+    let sockets = scenario_sockets();
+    let mut verdict = scenario_verdict(&sockets);
+    if !blocked {
+        verdict.blocked = false;
+        verdict.blockers.clear();
+    }
+    let left_by = verdict.blockers.iter().map(|_| None).collect();
+    crate::session::FailureReport {
+        time: UNIX_EPOCH + Duration::from_millis(1_796_056_801_000 + u64::from(pid)),
+        pid,
+        comm: comm.to_string(),
+        uid: 0,
+        cmdline: format!("{comm} --port 8080"),
+        netns: crate::model::NamespaceId {
+            inode: 4_026_531_840,
+            name: None,
+        },
+        workload: crate::model::Workload::default(),
+        bind: IntendedBind {
+            addr: "127.0.0.1".parse().expect("address"),
+            ..bind_8080()
+        },
+        verdict: Ok(verdict),
+        left_by,
+    }
+}

@@ -59,7 +59,9 @@ pub(super) fn draw(
     scroll
 }
 
-fn body(
+/// The verdict's lines below its status line (the failures overlay shows
+/// them too).
+pub(super) fn body(
     verdict: &Verdict,
     width: usize,
     read_at: Instant,

@@ -82,6 +82,12 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ])
         }
     };
+    let mut second = second;
+    // Item 4 of the watcher: the dashboard says when it runs without it.
+    if let Some(why) = &app.config.failures_off {
+        second.push_span(Span::styled("  bind failures: off — ", theme.error()));
+        second.push_span(Span::raw(inert(why).into_owned()));
+    }
     frame.render_widget(Paragraph::new(vec![first, second]), area);
 }
 

@@ -25,7 +25,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             format!("Destroy {} socket(s)? ", targets.len()),
             theme.title(),
         )]),
-        Mode::Help { .. } | Mode::Details { .. } | Mode::Explain { .. } => None,
+        Mode::Failures { .. } => Some(vec![Span::styled("Bind failures ", theme.title())]),
+        Mode::Help { .. }
+        | Mode::Details { .. }
+        | Mode::Explain { .. }
+        | Mode::FailureVerdict { .. } => None,
     };
     let mut spans = lead.unwrap_or_default();
     let used: usize = spans.iter().map(|span| span.content.chars().count()).sum();

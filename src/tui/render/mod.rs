@@ -5,6 +5,7 @@ mod confirm;
 mod counts;
 mod details;
 mod explain;
+mod failures;
 mod header;
 mod help;
 mod hint_bar;
@@ -87,6 +88,17 @@ pub(crate) fn draw(frame: &mut Frame, app: &mut App, now: Instant) {
     } else {
         table_area
     };
+    let table_area = if app.failures_open {
+        let lines = failures::lines(app, &theme);
+        let [failures_area, table_area] = table_area.layout(&Layout::vertical([
+            Constraint::Length(lines.len() as u16 + 1),
+            Constraint::Min(0),
+        ]));
+        failures::draw(frame, failures_area, lines, &theme);
+        table_area
+    } else {
+        table_area
+    };
     table::draw(frame, table_area, app, now, &theme);
     hint_bar::draw(frame, hint_area, app, &theme);
 
@@ -117,11 +129,24 @@ pub(crate) fn draw(frame: &mut Frame, app: &mut App, now: Instant) {
             targets,
             whole_port,
         } => confirm::draw(frame, area, app, targets, *whole_port, now, &theme),
-        Mode::Normal | Mode::PortPrompt { .. } | Mode::FilterPrompt { .. } => {}
+        Mode::FailureVerdict { index, scroll } => {
+            if let Some(report) = app.failures.get(*index) {
+                let area = popup_area(area, 110, 40);
+                shown_scroll = Some(failures::draw_verdict(
+                    frame, area, report, *scroll, now, &theme,
+                ));
+            }
+        }
+        Mode::Normal
+        | Mode::PortPrompt { .. }
+        | Mode::FilterPrompt { .. }
+        | Mode::Failures { .. } => {}
     }
     // Scrolling past the end would only hide the text.
-    if let (Some(shown), Mode::Explain { scroll } | Mode::Help { scroll }) =
-        (shown_scroll, &mut app.mode)
+    if let (
+        Some(shown),
+        Mode::Explain { scroll } | Mode::Help { scroll } | Mode::FailureVerdict { scroll, .. },
+    ) = (shown_scroll, &mut app.mode)
     {
         *scroll = shown;
     }

@@ -11,7 +11,7 @@ use ratatui::Terminal;
 
 use crate::tui::app::{App, Mode};
 use crate::tui::test_fixtures::{
-    established, header, listen, request_8080, scenario, table, time_wait, udp,
+    established, failure, header, listen, request_8080, scenario, table, time_wait, udp,
 };
 use crate::tui::{Snapshot, TuiConfig};
 
@@ -531,4 +531,55 @@ fn pressure_panel_lists_the_destinations_that_use_up_the_range() {
     key(&mut app, KeyCode::Char('c'));
     let closed = format!("{:?}", draw(&mut app, now, 100, 40).backend());
     assert!(!closed.contains("10.0.0.20:5432"), "{closed}");
+}
+
+#[test]
+fn failures_panel_lists_the_latest_and_shows_a_chosen_verdict() {
+    let (mut app, now) = scenario_app(false);
+    key(&mut app, KeyCode::Char('w'));
+    let empty = format!("{:?}", draw(&mut app, now, 100, 30).backend());
+    assert!(empty.contains("Bind failures (w closes"), "{empty}");
+    assert!(empty.contains("none caught yet"), "{empty}");
+    app.add_failure(failure(4100, "python3", false));
+    app.add_failure(failure(4242, "nginx", true));
+    let terminal = draw(&mut app, now, 100, 30);
+    let screen = format!("{:?}", terminal.backend());
+    let blocked = screen
+        .lines()
+        .find(|line| line.contains("pid 4242 nginx"))
+        .unwrap_or_default();
+    assert!(blocked.contains("16:40:05.242"), "{screen}");
+    assert!(blocked.contains("127.0.0.1:8080"), "{screen}");
+    assert!(blocked.contains(" BLOCKED "), "{screen}");
+    let free = screen
+        .lines()
+        .find(|line| line.contains("pid 4100 python3"))
+        .unwrap_or_default();
+    assert!(free.contains(" free now "), "{screen}");
+    insta::assert_snapshot!(terminal.backend());
+    app.handle_key(KeyEvent::new(KeyCode::Char('W'), KeyModifiers::SHIFT));
+    key(&mut app, KeyCode::Enter);
+    let verdict = format!("{:?}", draw(&mut app, now, 120, 40).backend());
+    assert!(
+        verdict.contains("Failed bind · pid 4242 nginx"),
+        "{verdict}"
+    );
+    assert!(verdict.contains("cmdline: nginx --port 8080"), "{verdict}");
+    assert!(verdict.contains("What to do"), "{verdict}");
+}
+
+#[test]
+fn header_says_when_the_failures_panel_is_off() {
+    let mut config = TuiConfig::new("netlink");
+    config.failures_off = Some("no kernel BTF".into());
+    let mut app = App::new(config);
+    let now = Instant::now();
+    let header = line_text(draw(&mut app, now, 120, 24).backend().buffer(), 1);
+    assert!(
+        header.contains("bind failures: off — no kernel BTF"),
+        "{header}"
+    );
+    key(&mut app, KeyCode::Char('w'));
+    let screen = format!("{:?}", draw(&mut app, now, 120, 24).backend());
+    assert!(screen.contains("off — no kernel BTF"), "{screen}");
 }
