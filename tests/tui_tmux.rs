@@ -318,3 +318,72 @@ fn all_netns_dashboard_names_each_namespace_that_holds_the_port() {
         "program did not end cleanly:\n{end}"
     );
 }
+
+/// The dashboard runs the kernel watcher: a process in its namespace whose
+/// bind() fails shows in the bind failures panel (`w`) with its pid and
+/// its blocker, and `W` then Enter shows its verdict. When the watcher
+/// cannot run here the header must say so instead.
+#[test]
+fn failures_panel_lists_a_bind_that_failed_in_the_namespace() {
+    require_netns!();
+    if std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP failures_panel: python3 is not installed");
+        return;
+    }
+    let ns = Netns::new();
+    let _holder =
+        ns.run(|| sockets::listen_with("127.0.0.1:9531".parse().unwrap(), Default::default()));
+    let Some(tmux) = start_dashboard_with("failures", &ns, "--tui") else {
+        return;
+    };
+    let first = tmux.wait_for("LIVE", Duration::from_secs(10));
+    if let Some(line) = first.lines().find(|l| l.contains("bind failures: off")) {
+        eprintln!("SKIP failures_panel: the watcher cannot run here: {line}");
+        tmux.keys(&["q"]);
+        return;
+    }
+    tmux.keys(&["w"]);
+    tmux.wait_for("Bind failures (w closes", Duration::from_secs(5));
+    // The kernel's own answer: this bind fails with EADDRINUSE.
+    let out = ns
+        .exec("python3")
+        .args([
+            "-c",
+            "import errno, os, socket\n\
+             s = socket.socket()\n\
+             try:\n    s.bind(('127.0.0.1', 9531)); print(os.getpid(), 'bound')\n\
+             except OSError as e:\n    print(os.getpid(), errno.errorcode[e.errno])",
+        ])
+        .output()
+        .expect("run python3");
+    let text = support::text(&out.stdout);
+    let [pid, outcome] = text.split_whitespace().collect::<Vec<_>>()[..] else {
+        panic!("python3 printed {text:?}");
+    };
+    assert_eq!(outcome, "EADDRINUSE", "the bind did not fail");
+    let listed = tmux.wait_for(&format!("pid {pid} python3"), Duration::from_secs(10));
+    let line = listed
+        .lines()
+        .find(|l| l.contains(&format!("pid {pid} python3")))
+        .unwrap_or_default();
+    assert!(line.contains("tcp 127.0.0.1:9531"), "{listed}");
+    assert!(line.contains("BLOCKED"), "{listed}");
+    assert!(line.contains("LISTEN 127.0.0.1:9531"), "{listed}");
+
+    tmux.keys(&["W", "Enter"]);
+    let verdict = tmux.wait_for("Failed bind · pid", Duration::from_secs(5));
+    assert!(
+        verdict.contains(&format!("Failed bind · pid {pid} python3")),
+        "{verdict}"
+    );
+    tmux.keys(&["q"]);
+    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
+    assert!(
+        end.contains("EXITED 0"),
+        "program did not end cleanly:\n{end}"
+    );
+}
