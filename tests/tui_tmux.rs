@@ -319,8 +319,9 @@ fn all_netns_dashboard_names_each_namespace_that_holds_the_port() {
     );
 }
 
-/// The dashboard runs the kernel watcher: a process in its namespace whose
-/// bind() fails shows in the bind failures panel (`w`) with its pid and
+/// The dashboard runs the kernel watcher: a TIME_WAIT left by a process
+/// gone before any reading names it (the kernel's record); a process in
+/// its namespace whose bind() fails shows in the bind failures panel (`w`) with its pid and
 /// its blocker, and `W` then Enter shows its verdict. When the watcher
 /// cannot run here the header must say so instead.
 #[test]
@@ -346,6 +347,32 @@ fn failures_panel_lists_a_bind_that_failed_in_the_namespace() {
         tmux.keys(&["q"]);
         return;
     }
+    // A connection its server closes first, in a process that is gone
+    // before the next reading: only the kernel's record can name who left
+    // the TIME_WAIT.
+    let out = ns
+        .exec("python3")
+        .args([
+            "-c",
+            "import os, socket, time\n\
+             l = socket.socket()\n\
+             l.bind(('127.0.0.1', 9532)); l.listen()\n\
+             c = socket.create_connection(('127.0.0.1', 9532)); a, _ = l.accept()\n\
+             a.close(); time.sleep(0.1); c.close(); print(os.getpid())",
+        ])
+        .output()
+        .expect("run python3");
+    let closer = support::text(&out.stdout).trim().to_string();
+    let left = tmux.wait_for(
+        &format!("left by pid {closer} python3"),
+        Duration::from_secs(10),
+    );
+    assert!(
+        left.lines()
+            .any(|l| l.contains("TIME_WAIT") && l.contains(&format!("left by pid {closer}"))),
+        "{left}"
+    );
+
     tmux.keys(&["w"]);
     tmux.wait_for("Bind failures (w closes", Duration::from_secs(5));
     // The kernel's own answer: this bind fails with EADDRINUSE.

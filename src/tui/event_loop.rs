@@ -172,6 +172,17 @@ fn handle(event: LoopEvent, app: &mut App, commands: &Sender<Command>, session: 
             app.add_failure(*report);
             None
         }
+        LoopEvent::Closes(closes) => {
+            for closed in closes {
+                app.left_by.record_close(
+                    closed.local,
+                    closed.remote,
+                    closed.task.tgid,
+                    &closed.task.comm,
+                );
+            }
+            None
+        }
         LoopEvent::Stop => Some(Effect::Quit),
     };
     apply(effect, app, commands, session)

@@ -3,6 +3,11 @@
 //! reading by four-tuple, through the ownerless closing states, into
 //! TIME_WAIT; an entry lives only as long as its socket does, so the memory
 //! is bounded by the table.
+//!
+//! When the kernel watcher runs, its record of each close (the task that
+//! closed first, [`LeftBy::record_close`]) is preferred: sampling misses a
+//! connection that opened and closed between two readings. Such a record
+//! lives until one reading has come in without its socket.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,17 +26,37 @@ pub(crate) struct Owner {
 
 type FourTuple = (SocketAddr, SocketAddr);
 
+/// Kernel records kept at most (a close storm must not grow the memory
+/// without bound; the sampled owners still answer for the rest).
+const KERNEL_RECORDS: usize = 65_536;
+
 /// Last known owner of every connection in the latest reading.
 #[derive(Debug, Default)]
 pub(crate) struct LeftBy {
     // foldhash: SipHash made this map most of a 100k-socket refresh.
     owners: HashMap<FourTuple, Owner, RandomState>,
+    /// The kernel's closes, with the reading (generation) that last
+    /// showed their socket, or for a record not yet read, the next one.
+    kernel: HashMap<FourTuple, (Owner, u64), RandomState>,
+    /// Readings folded in so far.
+    generation: u64,
 }
 
 impl LeftBy {
     /// Folds in a new reading: sockets with a process record it, ownerless
     /// ones keep what the previous reading knew, vanished ones are forgotten.
     pub fn update(&mut self, table: &SocketTable) {
+        self.generation += 1;
+        if !self.kernel.is_empty() {
+            for socket in &table.sockets {
+                if let Some((_, seen)) = self.kernel.get_mut(&(socket.local, socket.remote)) {
+                    *seen = self.generation;
+                }
+            }
+            // Still in this reading, or recorded since the last one.
+            let generation = self.generation;
+            self.kernel.retain(|_, (_, seen)| *seen >= generation);
+        }
         let mut previous = std::mem::take(&mut self.owners);
         self.owners.reserve(previous.len());
         for socket in &table.sockets {
@@ -59,12 +84,31 @@ impl LeftBy {
         }
     }
 
-    /// The process that left this TIME_WAIT, when a reading saw it alive.
+    /// The kernel watcher saw `pid` (`comm`) close the connection
+    /// `local` ↔ `remote` first: the one that leaves the TIME_WAIT.
+    pub fn record_close(&mut self, local: SocketAddr, remote: SocketAddr, pid: u32, comm: &str) {
+        if self.kernel.len() >= KERNEL_RECORDS {
+            return;
+        }
+        let owner = Owner {
+            pid,
+            comm: comm.to_string(),
+        };
+        self.kernel
+            .insert((local, remote), (owner, self.generation + 1));
+    }
+
+    /// The process that left this TIME_WAIT: the kernel's record of its
+    /// close, else the owner a reading saw alive.
     pub fn of(&self, socket: &Socket) -> Option<&Owner> {
         if !socket.is_time_wait_like() {
             return None;
         }
-        self.owners.get(&(socket.local, socket.remote))
+        let tuple = (socket.local, socket.remote);
+        match self.kernel.get(&tuple) {
+            Some((owner, _)) => Some(owner),
+            None => self.owners.get(&tuple),
+        }
     }
 
     #[cfg(test)]
@@ -109,6 +153,44 @@ mod tests {
         let tw = time_wait("10.0.0.1:8080", "10.0.0.9:50000", 30_000);
         left_by.update(&table(vec![tw.clone()]));
         assert_eq!(left_by.of(&tw).map(|o| o.pid), Some(7));
+    }
+
+    #[test]
+    fn the_kernel_record_wins_and_lives_while_its_socket_does() {
+        let mut left_by = LeftBy::default();
+        left_by.update(&table(vec![established(
+            "10.0.0.1:8080",
+            "10.0.0.9:50000",
+            Some((1234, "nginx")),
+        )]));
+        // Closed between two readings by a worker the readings never saw.
+        left_by.record_close(
+            "10.0.0.1:8080".parse().unwrap(),
+            "10.0.0.9:50000".parse().unwrap(),
+            4321,
+            "worker",
+        );
+        let tw = time_wait("10.0.0.1:8080", "10.0.0.9:50000", 59_000);
+        assert_eq!(left_by.of(&tw).map(|o| o.pid), Some(4321));
+        left_by.update(&table(vec![tw.clone()]));
+        left_by.update(&table(vec![tw.clone()]));
+        assert_eq!(left_by.of(&tw).map(|o| o.pid), Some(4321));
+        // Gone from a reading: forgotten, as the sampled owner is.
+        left_by.update(&table(vec![]));
+        left_by.update(&table(vec![tw.clone()]));
+        assert_eq!(left_by.of(&tw), None);
+        // A record whose socket never shows lasts one reading only.
+        left_by.record_close(
+            "10.0.0.1:8080".parse().unwrap(),
+            "10.0.0.9:1".parse().unwrap(),
+            1,
+            "brief",
+        );
+        left_by.update(&table(vec![]));
+        let brief = time_wait("10.0.0.1:8080", "10.0.0.9:1", 1_000);
+        assert_eq!(left_by.of(&brief).map(|o| o.pid), Some(1));
+        left_by.update(&table(vec![]));
+        assert_eq!(left_by.of(&brief), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crossterm::event::Event;
 
 use crate::session::FailureReport;
+use crate::source::bpf::Closed;
 use crate::tui::{CollectRequest, Snapshot};
 
 /// What the event loop receives.
@@ -15,6 +16,9 @@ pub(crate) enum LoopEvent {
     Reading(Box<crate::Result<Snapshot>>),
     /// A bind that failed with EADDRINUSE, judged by the watcher thread.
     Failure(Box<FailureReport>),
+    /// Connections the watcher saw closed in one poll: who left each
+    /// TIME_WAIT.
+    Closes(Vec<Closed>),
     /// SIGTERM, SIGINT, SIGHUP, the terminal is gone, or the collector died.
     Stop,
 }

@@ -2,7 +2,8 @@
 //! watcher ([`crate::source::bpf::Watcher`]), remembers closes in a
 //! [`CloseLog`] (who left each TIME_WAIT), has the session judge each
 //! failed bind ([`Session::judge_failure`]) and sends the report to the
-//! event loop. It ends when told to or when the loop is gone; the watcher
+//! event loop, and the batch's closes too (the table's "left by" prefers
+//! them). It ends when told to or when the loop is gone; the watcher
 //! drops with it, which detaches its programs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,9 +41,13 @@ pub(crate) fn spawn(
                 let batch = watcher.poll(POLL_INTERVAL);
                 close_log.prune(monotonic_now_ns());
                 verdicts.clear();
+                let mut closes = Vec::new();
                 for event in batch {
                     match event {
-                        WatchEvent::Closed(closed) => close_log.record(closed),
+                        WatchEvent::Closed(closed) => {
+                            closes.push(closed.clone());
+                            close_log.record(closed);
+                        }
                         // Our own probe binds fail too: judging them would
                         // judge again, without end.
                         WatchEvent::BindFailed(failed) if failed.task.tgid == own_pid => {}
@@ -53,6 +58,9 @@ pub(crate) fn spawn(
                             }
                         }
                     }
+                }
+                if !closes.is_empty() && events.send(LoopEvent::Closes(closes)).is_err() {
+                    return;
                 }
             }
         })?;
