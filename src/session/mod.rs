@@ -8,8 +8,9 @@
 //!
 //! `mod.rs` holds the session itself (where to read: source, captured files,
 //! network namespace); each question has a file: [`port`] (a bind on one
-//! port), [`failure`] (a failed bind the kernel watcher caught), [`table`] (the dashboard's whole table), [`survey`] (every
-//! namespace), [`connect`] (the client side).
+//! port), [`failure`] (a failed bind the kernel watcher caught), [`table`]
+//! (the dashboard's whole table), [`survey`] (every namespace), [`connect`]
+//! (the client side).
 
 mod connect;
 mod failure;
