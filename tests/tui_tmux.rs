@@ -414,3 +414,41 @@ fn failures_panel_lists_a_bind_that_failed_in_the_namespace() {
         "program did not end cleanly:\n{end}"
     );
 }
+
+/// As nobody the kernel refuses the watcher: the dashboard runs anyway and
+/// its header says the bind failures panel is off, and why.
+#[test]
+fn dashboard_without_the_watcher_says_so_in_its_header() {
+    require_netns!();
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP header_off: setpriv (util-linux) is not installed");
+        return;
+    }
+    let ns = Netns::new();
+    let program = format!(
+        "ip netns exec {} setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all -- {} --tui; echo EXITED $?; sleep 60",
+        ns.name,
+        common::BIN
+    );
+    let Some(tmux) = Tmux::start("header-off", &program) else {
+        return;
+    };
+    let screen = tmux.wait_for("LIVE", Duration::from_secs(10));
+    assert!(
+        screen.contains("bind failures: off — not root (uid 65534)"),
+        "{screen}"
+    );
+    tmux.keys(&["w"]);
+    let panel = tmux.wait_for("Bind failures (w closes", Duration::from_secs(5));
+    assert!(panel.contains("off — not root"), "{panel}");
+    tmux.keys(&["q"]);
+    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
+    assert!(
+        end.contains("EXITED 0"),
+        "program did not end cleanly:\n{end}"
+    );
+}
