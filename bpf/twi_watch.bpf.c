@@ -176,6 +176,9 @@ struct event {
 
 const volatile __u32 scope_netns_inode = 0; // 0: every namespace
 const volatile __u16 scope_port = 0;        // 0: every port
+// The watching process itself: its probe binds fail with EADDRINUSE too, and
+// reporting them would feed the watcher its own verdicts' probes forever.
+const volatile __u32 ignore_tgid = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -221,6 +224,8 @@ int twi_bind_fail(__u64 *ctx)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)ctx[0];
 	if (BPF_CORE_READ(regs, orig_ax) != NR_BIND)
+		return 0;
+	if (ignore_tgid && (bpf_get_current_pid_tgid() >> 32) == ignore_tgid)
 		return 0;
 
 	int fd = (int)BPF_CORE_READ(regs, di);

@@ -225,7 +225,8 @@ impl Args {
             addr: self.addr.as_ref().map(|a| a.ip),
             reuseaddr: self.reuseaddr,
             reuseport: self.reuseport,
-            v6only: self.v6only,
+            // --v6only says it sets the flag; without it, the kernel's default.
+            v6only: self.v6only.then_some(true),
             device: self.dev.clone().or(scope),
             uid: self.uid,
         }

@@ -160,7 +160,8 @@ pub fn bind_spec(failed: &BindFailed) -> BindSpec {
             addr: Some(failed.addr.ip()),
             reuseaddr: failed.reuseaddr,
             reuseport: failed.reuseport,
-            v6only: failed.v6only,
+            // As the socket has it: set or cleared, whatever bindv6only says.
+            v6only: Some(failed.v6only),
             device: failed.bound_dev_if.and_then(device_name),
             // SO_REUSEPORT shares a port only within one uid: the process's.
             uid: Some(failed.task.uid),
@@ -254,7 +255,9 @@ mod tests {
         assert_eq!(spec.port, 7001);
         assert_eq!(spec.options.protocol, model::Protocol::Udp);
         assert_eq!(spec.options.addr, Some("::1".parse().unwrap()));
-        assert!(spec.options.reuseaddr && !spec.options.reuseport && spec.options.v6only);
+        assert!(
+            spec.options.reuseaddr && !spec.options.reuseport && spec.options.v6only == Some(true)
+        );
         assert_eq!(spec.options.device, None);
         // The loopback device is index 1 in every namespace.
         let on_lo = bind_spec(&failed("127.0.0.1:7001", Some(1)));

@@ -57,8 +57,9 @@ pub struct BindOptions {
     pub addr: Option<IpAddr>,
     pub reuseaddr: bool,
     pub reuseport: bool,
-    /// IPV6_V6ONLY set explicitly; when false, net.ipv6.bindv6only decides.
-    pub v6only: bool,
+    /// IPV6_V6ONLY as the server sets it; None when it does not say, and
+    /// net.ipv6.bindv6only decides (a socket may also clear it explicitly).
+    pub v6only: Option<bool>,
     pub device: Option<String>,
     /// The uid the server binds as (`--uid`); None: this process's.
     pub uid: Option<u32>,
@@ -84,7 +85,7 @@ impl BindSpec {
             port: self.port,
             reuseaddr: options.reuseaddr,
             reuseport: options.reuseport,
-            v6only: addr.is_ipv6() && (options.v6only || kernel.default_v6only()),
+            v6only: addr.is_ipv6() && options.v6only.unwrap_or(kernel.default_v6only()),
             device: options.device.clone(),
             uid: options.uid,
         }
@@ -288,7 +289,7 @@ pub(super) fn empty_like(table: &SocketTable) -> SocketTable {
 mod tests {
     use super::*;
 
-    fn spec(addr: &str, v6only: bool) -> BindSpec {
+    fn spec(addr: &str, v6only: Option<bool>) -> BindSpec {
         BindSpec {
             port: 8080,
             options: BindOptions {
@@ -307,11 +308,17 @@ mod tests {
             ..KernelContext::default()
         };
         let off = KernelContext::default();
-        assert!(session.intended_bind(&spec("::", false), &on).v6only);
-        assert!(!session.intended_bind(&spec("::", false), &off).v6only);
-        assert!(session.intended_bind(&spec("::", true), &off).v6only);
+        assert!(session.intended_bind(&spec("::", None), &on).v6only);
+        assert!(!session.intended_bind(&spec("::", None), &off).v6only);
+        assert!(session.intended_bind(&spec("::", Some(true)), &off).v6only);
+        // A socket that clears it explicitly is dual-stack whatever the default.
+        assert!(!session.intended_bind(&spec("::", Some(false)), &on).v6only);
         // IPv4 binds never carry it.
-        assert!(!session.intended_bind(&spec("0.0.0.0", true), &on).v6only);
+        assert!(
+            !session
+                .intended_bind(&spec("0.0.0.0", Some(true)), &on)
+                .v6only
+        );
         let wildcard = BindSpec {
             port: 1,
             options: BindOptions::default(),

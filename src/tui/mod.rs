@@ -227,10 +227,11 @@ fn start_watcher(session: &Session, all_namespaces: bool) -> Result<Watcher, Str
             .ok_or_else(|| "cannot name the namespace".to_string())?;
         WatchScope {
             netns_inode: Some(inode),
-            port: None,
+            ..WatchScope::default()
         }
     };
-    Watcher::start(scope).map_err(|why| why.to_string())
+    // The verdicts' own probe binds fail too: never list them.
+    Watcher::start(scope.ignoring_self()).map_err(|why| why.to_string())
 }
 
 /// One reading for the dashboard: the whole table and, for a chosen port,

@@ -34,7 +34,6 @@ pub(crate) fn spawn(
         .name("tw-inspect watcher".into())
         .spawn(move || {
             let _ended = ended;
-            let own_pid = std::process::id();
             let mut close_log = CloseLog::new(CLOSE_LOG_CAPACITY);
             let mut verdicts = BatchVerdicts::default();
             while !stop.load(Ordering::Relaxed) {
@@ -48,9 +47,8 @@ pub(crate) fn spawn(
                             closes.push(closed.clone());
                             close_log.record(closed);
                         }
-                        // Our own probe binds fail too: judging them would
-                        // judge again, without end.
-                        WatchEvent::BindFailed(failed) if failed.task.tgid == own_pid => {}
+                        // (Our own probe binds, which fail too, are left out
+                        // in the kernel: the scope ignores this process.)
                         WatchEvent::BindFailed(failed) => {
                             let report = session.judge_failure(&failed, &close_log, &mut verdicts);
                             if events.send(LoopEvent::Failure(Box::new(report))).is_err() {

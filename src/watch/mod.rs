@@ -53,7 +53,6 @@ pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
     let mut close_log = CloseLog::new(CLOSE_LOG_CAPACITY);
     let (mut reported, mut lost_seen) = (0u64, 0u64);
     let stdout = io::stdout();
-    let own_pid = std::process::id();
     let result = (|| -> Result<(), Failure> {
         while !stop.load(Ordering::Relaxed) && args.count.is_none_or(|n| reported < n) {
             let wait = match deadline {
@@ -72,9 +71,8 @@ pub fn run(args: &Args, session: &Session) -> Result<i32, Failure> {
                 }
                 match event {
                     WatchEvent::Closed(closed) => close_log.record(closed),
-                    // Our own probe binds fail too: judging them would
-                    // judge again, without end.
-                    WatchEvent::BindFailed(failed) if failed.task.tgid == own_pid => {}
+                    // (Our own probe binds, which fail too, are left out in
+                    // the kernel: see source::bpf.)
                     WatchEvent::BindFailed(failed) => {
                         if args.count.is_some_and(|n| reported >= n) {
                             continue;
@@ -118,9 +116,11 @@ fn scope(args: &Args, session: &Session) -> Result<WatchScope, Failure> {
             .ok_or_else(|| Failure::Refused("--watch: cannot name the namespace".into()))?;
         WatchScope {
             netns_inode: Some(inode),
-            port: None,
+            ..WatchScope::default()
         }
     };
+    // The verdicts' own probe binds fail too: never report them.
+    let scope = scope.ignoring_self();
     Ok(match args.port {
         Some(port) => scope.with_port(port),
         None => scope,

@@ -92,6 +92,10 @@ pub struct WatchScope {
     pub netns_inode: Option<u32>,
     /// Only this port (a bind's port; either end of a close); None: every port.
     pub port: Option<u16>,
+    /// Leave out the binds of the process that watches: a face that judges
+    /// each failure makes probe binds that fail too, and must not be fed its
+    /// own probes back without end.
+    pub ignore_self: bool,
 }
 
 impl WatchScope {
@@ -109,7 +113,7 @@ impl WatchScope {
     pub fn netns(path: &Path) -> io::Result<WatchScope> {
         Ok(WatchScope {
             netns_inode: Some(netns_inode(path)?),
-            port: None,
+            ..WatchScope::default()
         })
     }
 
@@ -117,6 +121,14 @@ impl WatchScope {
     pub fn with_port(self, port: u16) -> WatchScope {
         WatchScope {
             port: Some(port),
+            ..self
+        }
+    }
+
+    /// Without the watching process's own binds.
+    pub fn ignoring_self(self) -> WatchScope {
+        WatchScope {
+            ignore_self: true,
             ..self
         }
     }
@@ -296,10 +308,17 @@ impl Watcher {
         let btf = Btf::from_sys_fs().map_err(|e| classify(StartStep::Btf, errno_in(&e), euid))?;
         let netns_inode = scope.netns_inode.unwrap_or(0);
         let port = scope.port.unwrap_or(0);
+        // Events carry host (initial pid namespace) tgids, as this pid is.
+        let ignore_tgid = if scope.ignore_self {
+            std::process::id()
+        } else {
+            0
+        };
         let mut programs = EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("scope_netns_inode", &netns_inode, true)
             .override_global("scope_port", &port, true)
+            .override_global("ignore_tgid", &ignore_tgid, true)
             .load(object)
             .map_err(|e| classify_load(&e, euid))?;
         for (name, tracepoint) in ATTACHMENTS {
@@ -516,9 +535,11 @@ mod tests {
             scope,
             WatchScope {
                 netns_inode: None,
-                port: Some(8080)
+                port: Some(8080),
+                ignore_self: false,
             }
         );
+        assert!(WatchScope::all_namespaces().ignoring_self().ignore_self);
         let own = WatchScope::current_netns().unwrap();
         assert_eq!(
             own.netns_inode,
