@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::sockets::{bind_with, listen_with, server_side_time_wait, Opts};
 use common::Netns;
+use tw_inspect::model::Protocol;
 use tw_inspect::source::bpf::{
-    netns_inode, BindFailed, CloseLog, Closed, Protocol, WatchEvent, WatchScope, WatchUnavailable,
-    Watcher, OBJECT_PATH, PROGRAM_NAMES,
+    netns_inode, BindFailed, CloseLog, Closed, WatchEvent, WatchScope, WatchUnavailable, Watcher,
+    OBJECT_PATH, PROGRAM_NAMES,
 };
 
 /// Root and a kernel that accepts the programs, or SKIP.

@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use crate::diagnosis::{IntendedBind, Reason, Verdict};
-use crate::model::{self, NamespaceId, Workload};
+use crate::model::{NamespaceId, Workload};
 use crate::session::{BindOptions, BindSpec, Session};
-use crate::source::bpf::{monotonic_to_system_time, BindFailed, CloseLog, Protocol};
+use crate::source::bpf::{monotonic_to_system_time, BindFailed, CloseLog};
 use crate::source::cgroup::read_workload;
 use crate::source::device_name;
 use crate::source::netns::{all_namespaces, Netns, NetnsSpec};
@@ -156,7 +156,7 @@ pub fn bind_spec(failed: &BindFailed) -> BindSpec {
     BindSpec {
         port: failed.addr.port(),
         options: BindOptions {
-            protocol: protocol(failed.protocol),
+            protocol: failed.protocol,
             addr: Some(failed.addr.ip()),
             reuseaddr: failed.reuseaddr,
             reuseport: failed.reuseport,
@@ -181,13 +181,6 @@ fn event_bind(failed: &BindFailed) -> IntendedBind {
         v6only: failed.addr.is_ipv6() && failed.v6only,
         device: options.device,
         uid: options.uid,
-    }
-}
-
-fn protocol(protocol: Protocol) -> model::Protocol {
-    match protocol {
-        Protocol::Tcp => model::Protocol::Tcp,
-        Protocol::Udp => model::Protocol::Udp,
     }
 }
 
@@ -239,7 +232,7 @@ mod tests {
                 comm: "server".into(),
             },
             netns_inode: 1,
-            protocol: Protocol::Udp,
+            protocol: crate::model::Protocol::Udp,
             addr: addr.parse().unwrap(),
             reuseaddr: true,
             reuseport: false,
@@ -253,7 +246,7 @@ mod tests {
     fn the_spec_is_the_event_bind() {
         let spec = bind_spec(&failed("[::1]:7001", None));
         assert_eq!(spec.port, 7001);
-        assert_eq!(spec.options.protocol, model::Protocol::Udp);
+        assert_eq!(spec.options.protocol, crate::model::Protocol::Udp);
         assert_eq!(spec.options.addr, Some("::1".parse().unwrap()));
         assert!(
             spec.options.reuseaddr && !spec.options.reuseport && spec.options.v6only == Some(true)

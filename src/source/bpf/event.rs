@@ -4,6 +4,7 @@
 //! wrote it on this machine); anything shorter or with a field out of range
 //! is a [`DecodeError`], never a panic.
 
+use crate::model::Protocol;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::{Duration, SystemTime};
 
@@ -36,13 +37,6 @@ const OFF_REMOTE_PORT: usize = 50;
 const OFF_LOCAL_ADDR: usize = 56;
 const OFF_REMOTE_ADDR: usize = 72;
 const OFF_SCOPE_ID: usize = 88;
-
-/// Transport protocol of a watched socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
 
 /// Who did it: the task the kernel ran the program in.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -49,8 +49,8 @@ mod event;
 
 pub use close_log::{CloseLog, CLOSE_MEMORY_NS};
 pub use event::{
-    decode, monotonic_now_ns, monotonic_to_system_time, BindFailed, Closed, DecodeError, Protocol,
-    Task, WatchEvent, RECORD_LEN,
+    decode, monotonic_now_ns, monotonic_to_system_time, BindFailed, Closed, DecodeError, Task,
+    WatchEvent, RECORD_LEN,
 };
 
 use std::fmt;
