@@ -518,19 +518,10 @@ impl App {
                 None
             }
             Mode::Explain { scroll } | Mode::Help { scroll } => {
-                // The drawing stops the scroll at the last screenful.
-                *scroll = match action {
-                    Action::Up => scroll.saturating_sub(1),
-                    Action::Down => scroll.saturating_add(1),
-                    Action::PageUp => scroll.saturating_sub(page),
-                    Action::PageDown => scroll.saturating_add(page),
-                    Action::Home => 0,
-                    Action::End => u16::MAX,
-                    _ => {
-                        self.mode = Mode::Normal;
-                        return None;
-                    }
-                };
+                match scrolled(*scroll, action, page) {
+                    Some(to) => *scroll = to,
+                    None => self.mode = Mode::Normal,
+                }
                 None
             }
             Mode::ConfirmFree { targets, .. } => {
@@ -559,19 +550,10 @@ impl App {
                 None
             }
             Mode::FailureVerdict { index, scroll } => {
-                // The drawing stops the scroll at the last screenful.
-                *scroll = match action {
-                    Action::Up => scroll.saturating_sub(1),
-                    Action::Down => scroll.saturating_add(1),
-                    Action::PageUp => scroll.saturating_sub(page),
-                    Action::PageDown => scroll.saturating_add(page),
-                    Action::Home => 0,
-                    Action::End => u16::MAX,
-                    _ => {
-                        self.mode = Mode::Failures { selected: *index };
-                        return None;
-                    }
-                };
+                match scrolled(*scroll, action, page) {
+                    Some(to) => *scroll = to,
+                    None => self.mode = Mode::Failures { selected: *index },
+                }
                 None
             }
             // Close is the details' only other key.
@@ -878,6 +860,20 @@ impl App {
     pub fn sort(&self) -> (SortColumn, bool) {
         (self.spec.sort, self.spec.descending)
     }
+}
+
+/// An overlay's scroll after a scrolling key; None for any other key (it
+/// closes the overlay). The drawing stops the scroll at the last screenful.
+fn scrolled(scroll: u16, action: Action, page: u16) -> Option<u16> {
+    Some(match action {
+        Action::Up => scroll.saturating_sub(1),
+        Action::Down => scroll.saturating_add(1),
+        Action::PageUp => scroll.saturating_sub(page),
+        Action::PageDown => scroll.saturating_add(page),
+        Action::Home => 0,
+        Action::End => u16::MAX,
+        _ => return None,
+    })
 }
 
 /// "TIME_WAIT 127.0.0.1:8080 → 127.0.0.1:51234".
