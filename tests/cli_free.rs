@@ -98,14 +98,8 @@ fn free_refuses_without_a_terminal_or_privilege_and_dry_run_destroys_nothing() {
 
     // An unprivileged user: SOCK_DESTROY needs CAP_NET_ADMIN.
     let out = ns
-        .exec("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .args([common::BIN, "--port", "9527", "--free", "--yes"])
+        .tw_inspect_as_nobody()
+        .args(["--port", "9527", "--free", "--yes"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -120,15 +120,7 @@ fn a_caller_that_cannot_switch_uid_does_not_probe_as_itself() {
     // would be refused where root's bind succeeds.
     assert!(ns.run(|| kernel_allows_as(0, addr)));
     let out = ns
-        .exec("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--",
-            common::BIN,
-        ])
+        .tw_inspect_as_nobody()
         .args([
             "--port",
             "9651",

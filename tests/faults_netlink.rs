@@ -279,9 +279,7 @@ fn the_dashboard_falls_back_and_says_so_in_its_header() {
     assert!(screen.contains("LISTEN"), "{screen}");
     // The fallback warning is not printed over the dashboard.
     assert!(!screen.contains("warning:"), "{screen}");
-    tmux.keys(&["q"]);
-    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
-    assert!(end.contains("EXITED 0"), "{end}");
+    tmux.quit_cleanly();
 }
 
 #[test]
@@ -307,9 +305,7 @@ fn the_dashboard_survives_sock_diag_breaking_mid_run() {
         later.contains("STALE") && !later.contains("LIVE"),
         "{later}"
     );
-    tmux.keys(&["q"]);
-    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
-    assert!(end.contains("EXITED 0"), "{end}");
+    tmux.quit_cleanly();
     let stderr = std::fs::read_to_string(f.log.path().join("stderr")).unwrap_or_default();
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -10,15 +10,7 @@ use std::process::Output;
 use common::{json, Netns};
 
 fn as_nobody(ns: &Netns, args: &[&str]) -> Output {
-    ns.exec("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--",
-            common::BIN,
-        ])
+    ns.tw_inspect_as_nobody()
         .args(args)
         .output()
         .expect("run setpriv")

@@ -63,12 +63,7 @@ fn dashboard_counts_down_a_blocking_time_wait_and_restores_the_terminal() {
         "countdown did not go down: {before} then {after}"
     );
 
-    tmux.keys(&["q"]);
-    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
-    assert!(
-        end.contains("EXITED 0"),
-        "program did not end cleanly:\n{end}"
-    );
+    let end = tmux.quit_cleanly();
     // Back on the normal screen: the dashboard is gone from view.
     assert!(
         !end.contains("BLOCKED"),
@@ -118,12 +113,7 @@ fn d_destroys_the_selected_time_wait_after_confirmation() {
     assert!(free.contains(" FREE "), "panel did not turn FREE:\n{free}");
     assert!(!time_wait_on_port(&ns), "ss still shows the TIME_WAIT");
 
-    tmux.keys(&["q"]);
-    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
-    assert!(
-        end.contains("EXITED 0"),
-        "program did not end cleanly:\n{end}"
-    );
+    tmux.quit_cleanly();
 }
 
 /// The port's TIME_WAITs in `ns`, as `ss` lists them.
@@ -191,12 +181,7 @@ fn free_port_key_destroys_every_time_wait_of_the_port_after_one_confirmation() {
         "the listener elsewhere was touched:\n{listening}"
     );
 
-    tmux.keys(&["q"]);
-    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
-    assert!(
-        end.contains("EXITED 0"),
-        "program did not end cleanly:\n{end}"
-    );
+    tmux.quit_cleanly();
 }
 
 /// The dashboard line of the UDP socket on `local`: "UDP   UNCONN  local".
@@ -244,12 +229,7 @@ fn udp_holder_blocks_a_udp_bind_and_shows_as_a_udp_row() {
         "the UDP verdict stays:\n{tcp_only}"
     );
 
-    tmux.keys(&["q"]);
-    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
-    assert!(
-        end.contains("EXITED 0"),
-        "program did not end cleanly:\n{end}"
-    );
+    tmux.quit_cleanly();
 }
 
 #[test]
@@ -311,12 +291,7 @@ fn all_netns_dashboard_names_each_namespace_that_holds_the_port() {
     }
     assert!(after.is_some(), "n did not pick another namespace");
 
-    tmux.keys(&["q"]);
-    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
-    assert!(
-        end.contains("EXITED 0"),
-        "program did not end cleanly:\n{end}"
-    );
+    tmux.quit_cleanly();
 }
 
 /// The dashboard runs the kernel watcher: a TIME_WAIT left by a process
@@ -407,12 +382,7 @@ fn failures_panel_lists_a_bind_that_failed_in_the_namespace() {
         verdict.contains(&format!("Failed bind · pid {pid} python3")),
         "{verdict}"
     );
-    tmux.keys(&["q"]);
-    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
-    assert!(
-        end.contains("EXITED 0"),
-        "program did not end cleanly:\n{end}"
-    );
+    tmux.quit_cleanly();
 }
 
 /// As nobody the kernel refuses the watcher: the dashboard runs anyway and
@@ -445,10 +415,5 @@ fn dashboard_without_the_watcher_says_so_in_its_header() {
     tmux.keys(&["w"]);
     let panel = tmux.wait_for("Bind failures (w closes", Duration::from_secs(5));
     assert!(panel.contains("off — not root"), "{panel}");
-    tmux.keys(&["q"]);
-    let end = tmux.wait_for("EXITED", Duration::from_secs(5));
-    assert!(
-        end.contains("EXITED 0"),
-        "program did not end cleanly:\n{end}"
-    );
+    tmux.quit_cleanly();
 }

@@ -414,12 +414,7 @@ fn not_root_gets_the_not_root_cause() {
     }
     let exe = std::env::current_exe().unwrap();
     let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
+        .args(common::NOBODY)
         .arg(exe)
         .args(["--exact", "not_root_gets_the_not_root_cause", "--nocapture"])
         .env(AS_NOBODY, "1")

@@ -12,6 +12,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Path of the built tw-inspect binary.
 pub const BIN: &str = env!("CARGO_BIN_EXE_tw-inspect");
 
+/// setpriv's arguments for running as `nobody` with no privilege left.
+pub const NOBODY: [&str; 4] = [
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+];
+
 /// Returns false, printing why, when this process cannot create network
 /// namespaces (not root, or no `ip`): the calling test then skips.
 pub fn can_use_netns(test: &str) -> bool {
@@ -88,6 +96,14 @@ impl Netns {
         S: AsRef<OsStr>,
     {
         self.exec(BIN).args(args).output().expect("run tw-inspect")
+    }
+
+    /// tw-inspect inside the namespace as `nobody` (uid and gid 65534, no
+    /// groups, no inheritable capabilities): the unprivileged user's view.
+    pub fn tw_inspect_as_nobody(&self) -> Command {
+        let mut command = self.exec("setpriv");
+        command.args(NOBODY).arg("--").arg(BIN);
+        command
     }
 
     /// `ss` inside the namespace, as an outside witness.

@@ -206,6 +206,18 @@ impl Tmux {
         text(&command.output().unwrap().stdout)
     }
 
+    /// Quits with `q`, checks the program ended with exit code 0, and
+    /// returns the screen it left.
+    pub fn quit_cleanly(&self) -> String {
+        self.keys(&["q"]);
+        let end = self.wait_for("EXITED", Duration::from_secs(5));
+        assert!(
+            end.contains("EXITED 0"),
+            "program did not end cleanly:\n{end}"
+        );
+        end
+    }
+
     pub fn wait_for(&self, what: &str, timeout: Duration) -> String {
         let started = Instant::now();
         loop {
