@@ -29,6 +29,7 @@ pub mod session;
 pub mod source;
 #[cfg(test)]
 mod testing;
+mod threads;
 pub mod tui;
 pub mod watch;
 

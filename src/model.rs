@@ -245,6 +245,10 @@ impl StateSet {
         self.0 |= 1 << state.kernel_number();
     }
 
+    pub fn remove(&mut self, state: TcpState) {
+        self.0 &= !(1 << state.kernel_number());
+    }
+
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }

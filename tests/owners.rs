@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::{sockets, Netns};
+use std::sync::atomic::AtomicBool;
 use tw_inspect::model::{Family, Protocol, Query, Socket, TcpState};
-use tw_inspect::source::owners::{attach_owners, OwnerScan};
+use tw_inspect::source::owners::{attach_owners, attach_owners_after, read_socket_fds, OwnerScan};
 use tw_inspect::source::procnet::read_sockets;
 
 fn socket(inode: u64) -> Socket {
@@ -163,6 +164,57 @@ fn every_holder_is_named_after_each_inode_has_one() {
         (nginx.ppid, nginx.pgid, nginx.unit.as_deref()),
         (None, None, None)
     );
+}
+
+/// The fds read ahead (while the table was read) name the same owners as a
+/// scan after the reading, even for a socket made after its process was
+/// read ahead: what they miss is scanned for again.
+#[test]
+fn fds_read_ahead_name_the_owners_a_later_scan_names() {
+    let proc = FakeProc::new();
+    let early = read_socket_fds(&proc.0, &AtomicBool::new(false)).expect("not called off");
+    // After the early read: a new socket in process 200 and a new process
+    // holding one.
+    symlink("socket:[5555]", proc.0.join("200/fd/7")).unwrap();
+    proc.process(600, &["socket:[6666]"], b"late\n", b"late\0");
+
+    let mut after = vec![
+        socket(1111),
+        socket(2222),
+        socket(5555),
+        socket(6666),
+        socket(9999),
+    ];
+    let scan = attach_owners_after(&mut after, &proc.0, Some(early));
+    let mut plain = after.clone();
+    plain.iter_mut().for_each(|s| s.processes.clear());
+    let plain_scan = attach_owners(&mut plain, &proc.0);
+
+    assert_eq!(pids(&after[0]), [100, 200]);
+    assert_eq!(pids(&after[2]), [200], "a socket made after the early read");
+    assert_eq!(pids(&after[3]), [600], "a process started after it");
+    assert_eq!(pids(&after[4]), Vec::<u32>::new());
+    assert_eq!(after, plain);
+    assert_eq!(scan, plain_scan);
+}
+
+#[test]
+fn fds_read_ahead_alone_when_they_miss_nothing() {
+    let proc = FakeProc::new();
+    let early = read_socket_fds(&proc.0, &AtomicBool::new(false)).expect("not called off");
+    // Gone before the attach: only the early read can have seen it.
+    std::fs::remove_dir_all(proc.0.join("400")).unwrap();
+    let mut table = vec![socket(1111), socket(3333)];
+    let scan = attach_owners_after(&mut table, &proc.0, Some(early));
+    assert_eq!(scan.unseen, 0);
+    assert_eq!(pids(&table[0]), [100, 200]);
+    assert_eq!(pids(&table[1]), [400]);
+}
+
+#[test]
+fn a_called_off_read_ahead_returns_nothing() {
+    let proc = FakeProc::new();
+    assert!(read_socket_fds(&proc.0, &AtomicBool::new(true)).is_none());
 }
 
 #[test]

@@ -25,20 +25,31 @@ fn have_strace() -> bool {
     true
 }
 
-/// Runs tw-inspect under strace in the namespace; the trace's lines.
+/// Runs tw-inspect under strace in the namespace; the trace's lines, each
+/// as `PID name(args...) = ret`. One file per thread (`-ff`), so that no
+/// call is split into "unfinished" and "resumed" halves by another thread's.
 fn traced(ns: &Netns, args: &[&str]) -> (Vec<String>, std::process::Output) {
     let dir = TempDir::new("strace");
     let log = dir.path().join("trace");
     let out = ns
         .exec("strace")
-        .args(["-f", "-s", "64", "-e", TRACED, "-o"])
+        .args(["-ff", "-s", "64", "-e", TRACED, "-o"])
         .arg(&log)
         .arg(common::BIN)
         .args(args)
         .output()
         .unwrap();
-    let trace = std::fs::read_to_string(&log).unwrap();
-    (trace.lines().map(str::to_string).collect(), out)
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("trace.") else {
+            continue;
+        };
+        let trace = std::fs::read_to_string(&path).unwrap();
+        lines.extend(trace.lines().map(|line| format!("{pid} {line}")));
+    }
+    (lines, out)
 }
 
 /// The syscall name of a trace line `PID name(args...) = ret`.

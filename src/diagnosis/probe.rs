@@ -57,13 +57,38 @@ const CAP_SETUID: u32 = 7;
 /// SO_REUSEPORT (measured on 6.18). So each flag counterfactual sets one
 /// flag and clears the other; only the user's own intended bind may set both.
 pub fn run_probes(bind: &IntendedBind, sockets: &[Socket]) -> Vec<Probe> {
-    probes_after(probe(bind, ProbeKind::Intended), sockets)
+    probes_after(
+        probe(bind, ProbeKind::Intended),
+        &held_addresses(bind, sockets),
+    )
+}
+
+/// The local addresses (canonical: a v4-mapped IPv6 address as IPv4) that
+/// sockets of the bind's protocol hold on its port, each once: all that the
+/// probes need to know of a reading.
+pub fn held_addresses(bind: &IntendedBind, sockets: &[Socket]) -> Vec<IpAddr> {
+    let mut held: Vec<IpAddr> = Vec::new();
+    for socket in sockets
+        .iter()
+        .filter(|socket| socket.protocol == bind.protocol && socket.local.port() == bind.port)
+    {
+        let addr = socket.local.ip().to_canonical();
+        // Sockets on one address come in runs: sorting 100k copies of one
+        // address would cost more than this check.
+        if held.last() != Some(&addr) {
+            held.push(addr);
+        }
+    }
+    held.sort_unstable();
+    held.dedup();
+    held
 }
 
 /// [`run_probes`] for an intended bind already probed: the counterfactuals
-/// that `intended`'s answer calls for. (A bind costs the kernel a walk of the
-/// port's bucket: with 25k TIME_WAITs on a port, a millisecond.)
-pub fn probes_after(intended: Probe, sockets: &[Socket]) -> Vec<Probe> {
+/// that `intended`'s answer calls for, given the addresses [`held_addresses`]
+/// found. (A bind costs the kernel a walk of the port's bucket: with 25k
+/// TIME_WAITs on a port, up to a few milliseconds.)
+pub fn probes_after(intended: Probe, held: &[IpAddr]) -> Vec<Probe> {
     let bind = &intended.bind.clone();
     let in_use = intended.errno == Some(Errno::EADDRINUSE);
     let mut probes = vec![intended];
@@ -87,7 +112,7 @@ pub fn probes_after(intended: Probe, sockets: &[Socket]) -> Vec<Probe> {
         probes.push(probe(&with, ProbeKind::WithReuseport));
     }
     if bind.addr.is_unspecified() {
-        if let Some(addr) = unheld_local_address(bind, sockets) {
+        if let Some(addr) = unheld_local_address(bind, held) {
             let with = IntendedBind {
                 addr,
                 ..bind.clone()
@@ -348,26 +373,15 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 /// A local address of the bind's family that no socket on the port holds,
 /// preferring one that is not loopback (a server on the wildcard usually
 /// wants outside traffic). IPv6 link-local addresses need a scope: skipped.
-fn unheld_local_address(bind: &IntendedBind, sockets: &[Socket]) -> Option<IpAddr> {
-    let held = |addr: &IpAddr| {
-        sockets
-            .iter()
-            .filter(|socket| socket.protocol == bind.protocol && socket.local.port() == bind.port)
-            .any(|socket| same_address(&socket.local.ip(), addr))
-    };
+fn unheld_local_address(bind: &IntendedBind, held: &[IpAddr]) -> Option<IpAddr> {
     let mut candidates: Vec<IpAddr> = local_addresses()
         .into_iter()
         .filter(|addr| addr.is_ipv4() == bind.addr.is_ipv4())
         .filter(|addr| !matches!(addr, IpAddr::V6(v6) if v6.is_unicast_link_local()))
-        .filter(|addr| !held(addr))
+        .filter(|addr| held.binary_search(&addr.to_canonical()).is_err())
         .collect();
     candidates.sort_by_key(|addr| (addr.is_loopback(), *addr));
     candidates.into_iter().next()
-}
-
-/// Equal, counting a v4-mapped IPv6 address as its IPv4 address.
-fn same_address(a: &IpAddr, b: &IpAddr) -> bool {
-    a.to_canonical() == b.to_canonical()
 }
 
 /// The addresses of the namespace's interfaces (empty if getifaddrs fails).
@@ -467,4 +481,32 @@ fn has_effective_capability(bit: u32) -> bool {
                 .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
         })
         .is_some_and(|set| set & (1 << bit) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{bind, listener, time_wait};
+
+    #[test]
+    fn held_addresses_are_the_ports_local_addresses_once_each() {
+        let bind = bind("0.0.0.0:8080");
+        let mut udp = listener("127.0.0.3:8080");
+        udp.protocol = Protocol::Udp;
+        let sockets = [
+            time_wait("127.0.0.1:8080", "127.0.0.9:40000", 1000),
+            time_wait("127.0.0.1:8080", "127.0.0.9:40001", 1000),
+            listener("10.0.0.1:8080"),
+            time_wait("127.0.0.1:8080", "127.0.0.9:40002", 1000),
+            listener("[::ffff:10.0.0.2]:8080"),
+            // Another port, and the other protocol: not held for this bind.
+            listener("127.0.0.2:8081"),
+            udp,
+        ];
+        let held: Vec<String> = held_addresses(&bind, &sockets)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(held, ["10.0.0.1", "10.0.0.2", "127.0.0.1"]);
+    }
 }

@@ -1,17 +1,22 @@
 //! A bind on one port: the reading (one filtered walk, the peer side
 //! included), the probe that decides what to read, and the verdict.
 
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::survey::attach_owners;
 use super::{HostAccess, Session};
 use crate::diagnosis::probe::{
-    captured_rule_context, probe, probes_after, rule_context, run_probes, ProbeKind,
+    captured_rule_context, held_addresses, probe, probes_after, rule_context, ProbeKind,
 };
 use crate::diagnosis::{diagnose, IntendedBind, Probe, RuleContext, Verdict};
-use crate::model::{KernelContext, Query, Socket, SocketTable, TcpState};
+use crate::model::{KernelContext, Protocol, Query, Socket, SocketTable, TcpState};
 use crate::session::BindSpec;
-use crate::source::SourceNote;
+use crate::source::owners::{read_socket_fds, SocketFds};
+use crate::source::{netlink, SourceChoice, SourceNote, HOST_PROC};
+use crate::threads::joined;
 use crate::Result;
 
 /// The answer to "can this bind be made now", with what it was judged on.
@@ -41,32 +46,61 @@ fn bound_only_sockets_cannot_matter(intended: &Probe) -> bool {
     intended.ok && !intended.bind.reuseaddr && !intended.bind.reuseport
 }
 
+/// What the probes of a bind need from a reading.
+pub(super) struct ProbePlan {
+    bind: IntendedBind,
+    /// The intended bind's probe, if made before the reading.
+    intended: Option<Probe>,
+    /// [`held_addresses`] of the port's sockets.
+    held: Vec<IpAddr>,
+}
+
+impl ProbePlan {
+    pub(super) fn new(bind: IntendedBind, sockets: &[Socket]) -> ProbePlan {
+        ProbePlan {
+            held: held_addresses(&bind, sockets),
+            bind,
+            intended: None,
+        }
+    }
+}
+
 /// A port read but not yet judged.
 pub(super) struct PortReading {
     pub(super) table: SocketTable,
     evidence: Vec<Socket>,
     /// The intended bind's probe, made before the reading.
     intended: Option<Probe>,
-    kernel: KernelContext,
+    pub(super) kernel: KernelContext,
     fallback_warning: Option<String>,
     notes: Vec<SourceNote>,
     read_at: Instant,
 }
 
 /// Splits a port reading into the sockets on the port and the peer-side
-/// time-wait evidence (sockets whose peer is the port).
-fn split_evidence(table: SocketTable, port: u16) -> (SocketTable, Vec<Socket>) {
-    let (on_port, evidence): (Vec<Socket>, Vec<Socket>) = table
-        .sockets
+/// time-wait evidence (sockets whose peer is the port). Sockets move only
+/// when there is evidence: a port held by 100k sockets usually has none.
+fn split_evidence(mut table: SocketTable, port: u16) -> (SocketTable, Vec<Socket>) {
+    let on_port = |socket: &Socket| socket.local.port() == port;
+    if table.sockets.iter().all(on_port) {
+        return (table, Vec::new());
+    }
+    let (sockets, evidence) = std::mem::take(&mut table.sockets)
         .into_iter()
-        .partition(|socket| socket.local.port() == port);
-    (
-        SocketTable {
-            sockets: on_port,
-            ..table
-        },
-        evidence,
-    )
+        .partition(on_port);
+    table.sockets = sockets;
+    (table, evidence)
+}
+
+impl PortReading {
+    /// The probes' plan for `bind`, which takes the intended bind's probe
+    /// made before the reading.
+    pub(super) fn probe_plan(&mut self, bind: IntendedBind) -> ProbePlan {
+        ProbePlan {
+            intended: self.intended.take(),
+            ..ProbePlan::new(bind, &self.table.sockets)
+        }
+    }
 }
 
 impl Session {
@@ -79,30 +113,88 @@ impl Session {
     /// Reads the port (one filtered walk that also brings the peer-side
     /// TIME_WAITs) and judges the bind on it, probing when allowed.
     pub fn check_port(&self, spec: &BindSpec) -> Result<PortCheck> {
-        let mut reading = self.read_port(spec)?;
-        if self.captured.is_none() {
-            attach_owners(std::slice::from_mut(&mut reading.table));
-        }
-        self.judge_port(reading, spec)
+        let (reading, early_scan) = self.read_port_scanning_ahead(spec);
+        let mut reading = reading?;
+        let plan = reading.probe_plan(self.intended_bind(spec, &reading.kernel));
+        // The probes need the port's addresses, not its owners: they are
+        // made while /proc is scanned.
+        let probes = std::thread::scope(|scope| {
+            let probing = scope.spawn(|| self.inside(|| Ok(self.make_probes(plan))));
+            if self.captured.is_none() {
+                attach_owners(std::slice::from_mut(&mut reading.table), early_scan);
+            }
+            joined(probing)
+        })?;
+        self.judge_port(reading, spec, probes)
+    }
+
+    /// [`Self::read_port`] and, when a live listener holds the port (owners
+    /// will be looked up), this host's socket fds read meanwhile: /proc is
+    /// scanned while the kernel walks its tables. The scan is called off
+    /// when no socket read has an inode.
+    fn read_port_scanning_ahead(
+        &self,
+        spec: &BindSpec,
+    ) -> (Result<PortReading>, Option<SocketFds>) {
+        let called_off = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let mut early_scan = None;
+            let reading = self.read_port_then(spec, |intended| {
+                let in_use = !intended.is_some_and(|intended| intended.ok);
+                if self.captured.is_none() && in_use && self.listener_on(spec) {
+                    early_scan =
+                        Some(scope.spawn(|| read_socket_fds(Path::new(HOST_PROC), &called_off)));
+                }
+            });
+            let owners_wanted = reading
+                .as_ref()
+                .is_ok_and(|reading| reading.table.sockets.iter().any(|s| s.inode != 0));
+            if !owners_wanted {
+                called_off.store(true, Ordering::Relaxed);
+            }
+            (reading, early_scan.and_then(joined))
+        })
+    }
+
+    /// True when a TCP listener with an inode holds the port, by a dump that
+    /// costs the kernel only a walk of its listening hash (sock_diag only),
+    /// in the namespace of the calling thread.
+    fn listener_on(&self, spec: &BindSpec) -> bool {
+        let listeners = Query {
+            port: Some(spec.port),
+            peer_time_waits: false,
+            states: [TcpState::Listen].into_iter().collect(),
+        };
+        spec.options.protocol == Protocol::Tcp
+            && self.choice != SourceChoice::Proc
+            && netlink::read_sockets(Protocol::Tcp, &listeners)
+                .is_ok_and(|sockets| sockets.iter().any(|s| s.inode != 0))
     }
 
     /// The port's sockets and the peer-side evidence, without owners.
     pub(super) fn read_port(&self, spec: &BindSpec) -> Result<PortReading> {
+        self.read_port_then(spec, |_| {})
+    }
+
+    /// [`Self::read_port`], calling `before_walks` in the namespace with the
+    /// intended bind's probe (if made) before the tables are walked.
+    fn read_port_then(
+        &self,
+        spec: &BindSpec,
+        before_walks: impl FnOnce(Option<&Probe>) + Send,
+    ) -> Result<PortReading> {
         self.inside(|| {
             let kernel = self.kernel_context_here();
             let mut query = Query::port_with_evidence(spec.port);
             let intended = self.probe_intended(&spec.resolve(&kernel));
+            before_walks(intended.as_ref());
             if intended
                 .as_ref()
                 .is_some_and(bound_only_sockets_cannot_matter)
             {
                 // Bound-only sockets cost the kernel a walk of its whole bind
                 // hash (every TIME_WAIT of the host), whatever the port filter.
-                query.states = query
-                    .states
-                    .iter()
-                    .filter(|state| *state != TcpState::Bound)
-                    .collect();
+                query.states.remove(TcpState::Bound);
             }
             let protocol = spec.options.protocol;
             let mut reading = self.read_here(query, protocol.into(), false)?;
@@ -135,12 +227,18 @@ impl Session {
             .then(|| probe(bind, ProbeKind::Intended))
     }
 
-    /// The verdict on a port reading (owners attached), in the namespace.
-    pub(super) fn judge_port(&self, reading: PortReading, spec: &BindSpec) -> Result<PortCheck> {
+    /// The verdict on a port reading (owners attached) and the probes
+    /// [`Self::make_probes`] made for it.
+    pub(super) fn judge_port(
+        &self,
+        reading: PortReading,
+        spec: &BindSpec,
+        probes: Vec<Probe>,
+    ) -> Result<PortCheck> {
         let PortReading {
             table,
             evidence,
-            intended,
+            intended: _,
             kernel,
             fallback_warning,
             notes,
@@ -148,7 +246,7 @@ impl Session {
         } = reading;
         let bind = self.intended_bind(spec, &kernel);
         let (verdict, rule_context) =
-            self.inside(|| Ok(self.judge(&table, &evidence, &bind, &kernel, intended)))?;
+            self.inside(|| Ok(self.judge(&table, &evidence, &bind, &kernel, &probes)))?;
         Ok(PortCheck {
             table,
             kernel,
@@ -160,15 +258,29 @@ impl Session {
         })
     }
 
+    /// The probes `plan` calls for, made here (in the namespace): none
+    /// unless the host allows probing; the intended bind's own unless it was
+    /// made before the reading.
+    pub(super) fn make_probes(&self, plan: ProbePlan) -> Vec<Probe> {
+        if self.access != (HostAccess::Live { probing: true }) {
+            return Vec::new();
+        }
+        let intended = plan
+            .intended
+            .filter(|intended| intended.bind == plan.bind)
+            .unwrap_or_else(|| probe(&plan.bind, ProbeKind::Intended));
+        probes_after(intended, &plan.held)
+    }
+
     /// The verdict for `bind` on the port's sockets plus the peer-side
-    /// evidence, probing this namespace when the host allows it.
+    /// evidence, with the probes made for it.
     pub(super) fn judge(
         &self,
         table: &SocketTable,
         evidence: &[Socket],
         bind: &IntendedBind,
         kernel: &KernelContext,
-        intended: Option<Probe>,
+        probes: &[Probe],
     ) -> (Verdict, RuleContext) {
         let ctx = match self.access {
             HostAccess::Live { .. } => rule_context(bind, kernel, table.source),
@@ -183,16 +295,7 @@ impl Session {
             combined = [table.sockets.as_slice(), evidence].concat();
             &combined
         };
-        // The intended bind's probe from before the reading, when one was
-        // made for this very bind; the counterfactuals its answer calls for.
-        let probes = match (self.access, intended) {
-            (HostAccess::Live { probing: true }, Some(intended)) if intended.bind == *bind => {
-                probes_after(intended, sockets)
-            }
-            (HostAccess::Live { probing: true }, _) => run_probes(bind, sockets),
-            _ => Vec::new(),
-        };
-        (diagnose(sockets, bind, &ctx, kernel, &probes), ctx)
+        (diagnose(sockets, bind, &ctx, kernel, probes), ctx)
     }
 }
 

@@ -4,10 +4,11 @@ use std::path::Path;
 
 use super::port::PortCheck;
 use super::{namespace_error, take_table, BindSpec, Reading, Session};
-use crate::model::{Container, NamespaceId, ProtocolSet, Query, Socket, SocketTable, StateSet};
+use crate::model::{Container, NamespaceId, ProtocolSet, Query, SocketTable, StateSet};
+use crate::source;
 use crate::source::cgroup::read_workload;
 use crate::source::netns::all_namespaces;
-use crate::source::{self, owners};
+use crate::source::owners::{self, SocketFds};
 use crate::Result;
 
 /// A network namespace found on the host, as the outputs name it: its
@@ -34,17 +35,15 @@ pub struct Survey<T> {
 }
 
 /// Owners from one pass over this host's /proc for every table at once
-/// (socket inodes are unique across namespaces; processes are the host's).
-pub(super) fn attach_owners(tables: &mut [SocketTable]) {
-    let lengths: Vec<usize> = tables.iter().map(|t| t.sockets.len()).collect();
-    let mut sockets: Vec<Socket> = tables
-        .iter_mut()
-        .flat_map(|table| std::mem::take(&mut table.sockets))
-        .collect();
-    owners::attach_owners(&mut sockets, Path::new(source::HOST_PROC));
-    let mut rest = sockets.into_iter();
-    for (table, length) in tables.iter_mut().zip(lengths) {
-        table.sockets = rest.by_ref().take(length).collect();
+/// (socket inodes are unique across namespaces; processes are the host's),
+/// or from its socket fds read ahead, and a pass for what they missed.
+pub(super) fn attach_owners(tables: &mut [SocketTable], early: Option<SocketFds>) {
+    owners::attach_owners_after(
+        tables.iter_mut().flat_map(|table| table.sockets.iter_mut()),
+        Path::new(source::HOST_PROC),
+        early,
+    );
+    for table in tables {
         table.owners_unseen = table
             .sockets
             .iter()
@@ -76,11 +75,13 @@ impl Session {
             .iter_mut()
             .map(|(_, _, reading)| take_table(&mut reading.table))
             .collect();
-        attach_owners(&mut tables);
+        attach_owners(&mut tables, None);
         let mut answers = Vec::with_capacity(found.len());
         for ((entry, session, mut reading), table) in found.into_iter().zip(tables) {
             reading.table = table;
-            match session.judge_port(reading, spec) {
+            let plan = reading.probe_plan(session.intended_bind(spec, &reading.kernel));
+            let probes = session.inside(|| Ok(session.make_probes(plan)));
+            match probes.and_then(|probes| session.judge_port(reading, spec, probes)) {
                 Ok(check) => answers.push((entry, check)),
                 Err(error) => warnings.push(format!("net:[{}]: {error}", entry.id.inode)),
             }
@@ -111,7 +112,7 @@ impl Session {
             .iter_mut()
             .map(|(_, reading)| take_table(&mut reading.table))
             .collect();
-        attach_owners(&mut tables);
+        attach_owners(&mut tables, None);
         for ((_, reading), table) in answers.iter_mut().zip(tables) {
             reading.table = table;
         }

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::port::ProbePlan;
 use super::survey::attach_owners;
 use super::{empty_like, take_table, BindSpec, Session, Survey};
 use crate::diagnosis::{RuleContext, Verdict};
@@ -69,7 +70,7 @@ impl Session {
             .iter_mut()
             .map(|(_, _, (_, table, _))| take_table(table))
             .collect();
-        attach_owners(&mut tables);
+        attach_owners(&mut tables, None);
         let mut answers = Vec::with_capacity(read.len());
         for ((entry, session, (kernel, _, read_at)), table) in read.into_iter().zip(tables) {
             let on_port =
@@ -119,6 +120,7 @@ impl Session {
             ..empty_like(table)
         };
         let bind = self.intended_bind(spec, kernel);
-        self.judge(&on_port, &evidence, &bind, kernel, None)
+        let probes = self.make_probes(ProbePlan::new(bind.clone(), &on_port.sockets));
+        self.judge(&on_port, &evidence, &bind, kernel, &probes)
     }
 }

@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::KernelContext;
 use crate::source::sysctl;
+use crate::threads::joined;
 
 /// Where `ip netns` bind-mounts named namespaces.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
@@ -231,9 +232,7 @@ impl Netns {
                     subject: format!("{}: starting a thread", self.spec),
                     source,
                 })?;
-            thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            joined(thread)
         })
     }
 

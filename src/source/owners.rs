@@ -8,15 +8,15 @@
 //! one worker of many.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::model::{Process, Socket};
 use crate::source::cgroup::read_workload_from;
+use crate::threads::joined;
 
 /// Longest command line kept: enough to recognise a program, bounded so a
 /// hostile process cannot make the report huge.
@@ -45,19 +45,69 @@ pub struct OwnerScan {
 /// Sockets with inode 0 (time-wait, request sockets) get no process: they
 /// have none. Processes found are in pid order; a socket shared after fork
 /// lists every holder.
-pub fn attach_owners(sockets: &mut [Socket], proc_root: &Path) -> OwnerScan {
-    let mut holders: HashMap<u64, Vec<u32>> = sockets
-        .iter()
-        .filter(|s| s.inode != 0)
-        .map(|s| (s.inode, Vec::new()))
-        .collect();
+pub fn attach_owners<'a>(
+    sockets: impl IntoIterator<Item = &'a mut Socket>,
+    proc_root: &Path,
+) -> OwnerScan {
+    attach_owners_after(sockets, proc_root, None)
+}
+
+/// Every socket fd under a /proc, read ahead of the socket table it will
+/// name owners in, so that the scan runs while the table is read.
+#[derive(Debug)]
+pub struct SocketFds {
+    holders: HashMap<u64, Vec<u32>>,
+    pids_scanned: usize,
+    pids_unreadable: usize,
+}
+
+/// Reads every socket fd of every process under `proc_root`; None when
+/// `stop` was raised before the end (the table needs no owner after all).
+pub fn read_socket_fds(proc_root: &Path, stop: &AtomicBool) -> Option<SocketFds> {
+    let (holders, pids_scanned, pids_unreadable) = scan_fds(proc_root, &|_| true, Some(stop))?;
+    Some(SocketFds {
+        holders,
+        pids_scanned,
+        pids_unreadable,
+    })
+}
+
+/// [`attach_owners`] with the fds read ahead, if any. A socket made after
+/// its process was read ahead is not in them: whatever they miss is looked
+/// for again by a scan now, so every socket of the reading is looked for
+/// after it was read. (A socket they did see keeps the holders it had then,
+/// milliseconds before: both are snapshots taken around the reading.)
+pub fn attach_owners_after<'a>(
+    sockets: impl IntoIterator<Item = &'a mut Socket>,
+    proc_root: &Path,
+    early: Option<SocketFds>,
+) -> OwnerScan {
+    let mut sockets: Vec<&mut Socket> = sockets.into_iter().filter(|s| s.inode != 0).collect();
+    let mut holders: HashMap<u64, Vec<u32>> =
+        sockets.iter().map(|s| (s.inode, Vec::new())).collect();
     let mut scan = OwnerScan::default();
-    if !holders.is_empty() {
-        find_holders(proc_root, &mut holders, &mut scan);
+    if let Some(early) = early {
+        for (inode, pids) in &mut holders {
+            if let Some(found) = early.holders.get(inode) {
+                pids.clone_from(found);
+            }
+        }
+        scan.pids_scanned = early.pids_scanned;
+        scan.pids_unreadable = early.pids_unreadable;
+    }
+    let missed = |inode: u64| holders.get(&inode).is_some_and(Vec::is_empty);
+    if holders.values().any(Vec::is_empty) {
+        if let Some((found, scanned, unreadable)) = scan_fds(proc_root, &missed, None) {
+            for (inode, pids) in found {
+                holders.insert(inode, pids);
+            }
+            scan.pids_scanned = scanned;
+            scan.pids_unreadable = unreadable;
+        }
     }
 
     let mut processes: HashMap<u32, Process> = HashMap::new();
-    for socket in sockets.iter_mut().filter(|s| s.inode != 0) {
+    for socket in &mut sockets {
         let pids = holders
             .get(&socket.inode)
             .map(Vec::as_slice)
@@ -79,53 +129,127 @@ pub fn attach_owners(sockets: &mut [Socket], proc_root: &Path) -> OwnerScan {
     scan
 }
 
-fn find_holders(proc_root: &Path, holders: &mut HashMap<u64, Vec<u32>>, scan: &mut OwnerScan) {
+/// The holders (in pid order, each once) of the socket inodes `wanted`
+/// accepts, from every process under `proc_root`, with the processes read
+/// and those unreadable; None when `stop` was raised before the end. A
+/// missing /proc has no holders.
+fn scan_fds(
+    proc_root: &Path,
+    wanted: &(dyn Fn(u64) -> bool + Sync),
+    stop: Option<&AtomicBool>,
+) -> Option<(HashMap<u64, Vec<u32>>, usize, usize)> {
     let Ok(entries) = fs::read_dir(proc_root) else {
-        return;
+        return Some((HashMap::new(), 0, 0));
     };
-    // Sorted so the order of holders is deterministic.
-    let mut pids: Vec<u32> = entries
+    let pids: Vec<u32> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
-    pids.sort_unstable();
+    let stopped = || stop.is_some_and(|stop| stop.load(Ordering::Relaxed));
+    // The kernel does the work (a directory listing per process, a readlink
+    // per fd): processes are shared out over the CPUs, each thread taking
+    // the next as it finishes one. (The fds of one process are not: parallel
+    // readlinks in one fd directory contend in the kernel, measured slower
+    // than one thread.)
+    let finds = share_out(&pids, |pid, found: &mut ScannerFinds| {
+        if !stopped() {
+            scan_process(proc_root, *pid, wanted, found)
+        }
+    });
+    if stopped() {
+        return None;
+    }
+    let mut holders: HashMap<u64, Vec<u32>> = HashMap::new();
+    let (mut scanned, mut unreadable) = (0, 0);
+    for found in finds {
+        scanned += found.pids_scanned;
+        unreadable += found.pids_unreadable;
+        for (inode, pid) in found.holders {
+            holders.entry(inode).or_default().push(pid);
+        }
+    }
+    // In pid order, one entry per process however many fds it has on it.
+    for pids in holders.values_mut() {
+        pids.sort_unstable();
+        pids.dedup();
+    }
+    Some((holders, scanned, unreadable))
+}
 
+/// Threads that read /proc at most: it is read as fast as a few CPUs ask.
+const MAX_SCANNERS: usize = 4;
+
+/// `each` over `items` on up to [`MAX_SCANNERS`] threads (this one among
+/// them), each taking the next item as it finishes one; what each thread
+/// gathered.
+fn share_out<T: Sync, R: Default + Send>(items: &[T], each: impl Fn(&T, &mut R) + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_SCANNERS)
+        .min(items.len().max(1));
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut gathered = R::default();
+        while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+            each(item, &mut gathered);
+        }
+        gathered
+    };
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut gathered = vec![work()];
+        gathered.extend(helpers.into_iter().map(joined));
+        gathered
+    })
+}
+
+/// What one thread found: (socket inode, pid) pairs of wanted inodes.
+#[derive(Default)]
+struct ScannerFinds {
+    holders: Vec<(u64, u32)>,
+    pids_scanned: usize,
+    pids_unreadable: usize,
+}
+
+/// The fds of one process that are wanted sockets.
+fn scan_process(
+    proc_root: &Path,
+    pid: u32,
+    wanted: &(dyn Fn(u64) -> bool + Sync),
+    found: &mut ScannerFinds,
+) {
+    let fd_dir = proc_root.join(pid.to_string()).join("fd");
+    // The directory is opened once for readlinkat and listed by path:
+    // resolving each link relative to it measured ~25% faster than
+    // read_link on full paths (procfs, which opens and stats every fd,
+    // was slower still).
+    let (Ok(dir), Ok(entries)) = (fs::File::open(&fd_dir), fs::read_dir(&fd_dir)) else {
+        found.pids_unreadable += 1;
+        return;
+    };
+    found.pids_scanned += 1;
     let mut link = [0u8; 64];
-    for pid in &pids {
-        let fd_dir = proc_root.join(pid.to_string()).join("fd");
-        // The directory is opened once for readlinkat and listed by path:
-        // resolving each link relative to it measured ~25% faster than
-        // read_link on full paths (procfs, which opens and stats every fd,
-        // was slower still).
-        let (Ok(dir), Ok(fds)) = (fs::File::open(&fd_dir), fs::read_dir(&fd_dir)) else {
-            scan.pids_unreadable += 1;
-            continue;
-        };
-        scan.pids_scanned += 1;
-        for fd in fds.flatten() {
-            // The process may close the fd or exit meanwhile: then it is gone.
-            let Some(inode) = read_link_at(&dir, &fd.file_name(), &mut link).and_then(socket_inode)
-            else {
-                continue;
-            };
-            if let Some(pids) = holders.get_mut(&inode) {
-                // One entry per process however many fds it has on it.
-                if pids.last() != Some(pid) {
-                    pids.push(*pid);
-                }
-            }
+    for entry in entries.flatten() {
+        // The process may close the fd or exit meanwhile: then it is gone.
+        let inode = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+            .and_then(|fd| read_link_at(&dir, fd, &mut link))
+            .and_then(socket_inode);
+        if let Some(inode) = inode.filter(|inode| wanted(*inode)) {
+            found.holders.push((inode, pid));
         }
     }
 }
 
-/// The target of the symlink `name` in the directory `dir`, if it fits in
-/// `buf` (socket links are at most 29 bytes; longer targets are not sockets).
-fn read_link_at<'b>(dir: &fs::File, name: &OsStr, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
-    let mut c_name = [0u8; 32];
-    let name = name.as_bytes();
-    // Room for the NUL, and no NUL inside (fd names are digits).
-    if name.len() >= c_name.len() || name.contains(&0) {
-        return None;
-    }
+/// The target of the symlink named `fd` in the directory `dir`, if it fits
+/// in `buf` (socket links are at most 29 bytes; longer targets are not
+/// sockets).
+fn read_link_at<'b>(dir: &fs::File, fd: u32, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+    let mut digits = itoa::Buffer::new();
+    let name = digits.format(fd).as_bytes();
+    let mut c_name = [0u8; 16];
+    // Ten digits at most, then the NUL.
     c_name.get_mut(..name.len())?.copy_from_slice(name);
     // SAFETY: c_name is NUL-terminated, buf is writable for buf.len() bytes,
     // and dir is an open directory that outlives the call.

@@ -13,8 +13,9 @@ use crate::session::{FailureReport, LeftBy};
 
 /// Writes one event document and its newline (compact: one line per event).
 pub fn write_event(out: &mut impl Write, report: &FailureReport) -> io::Result<()> {
-    let mut json = Json(&mut *out as &mut dyn Write);
+    let mut json = Json::new(&mut *out);
     json.event(report)?;
+    json.finish()?;
     out.write_all(b"\n")
 }
 

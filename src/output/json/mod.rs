@@ -124,9 +124,13 @@ fn write_document<O: Write>(
 ) -> io::Result<()> {
     if pretty {
         let mut indented = Indented::new(&mut *out);
-        body(&mut Json(&mut indented as &mut dyn Write))?;
+        let mut json = Json::new(&mut indented as &mut dyn Write);
+        body(&mut json)?;
+        json.finish()?;
     } else {
-        body(&mut Json(&mut *out as &mut dyn Write))?;
+        let mut json = Json::new(&mut *out as &mut dyn Write);
+        body(&mut json)?;
+        json.finish()?;
     }
     out.write_all(b"\n")
 }

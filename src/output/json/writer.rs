@@ -4,14 +4,49 @@
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
 
-/// A compact JSON writer over any output.
-pub(super) struct Json<W>(pub(super) W);
+/// A compact JSON writer over any output. It gathers text in a buffer of
+/// its own and hands it on in big pieces: a document of 100k sockets is
+/// millions of small writes, too many to make each a call on `out`.
+pub(super) struct Json<W: Write> {
+    out: W,
+    pending: Vec<u8>,
+}
+
+/// Bytes gathered before they are handed on.
+const HAND_ON_AT: usize = 1 << 15;
 
 impl<W: Write> Json<W> {
+    pub(super) fn new(out: W) -> Json<W> {
+        Json {
+            out,
+            pending: Vec::with_capacity(HAND_ON_AT + 1024),
+        }
+    }
+
+    /// Hands on what is gathered; a document is written only once this
+    /// has been called.
+    pub(super) fn finish(mut self) -> io::Result<()> {
+        self.hand_on()
+    }
+
+    fn hand_on(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.pending)?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn gathered(&mut self) -> io::Result<()> {
+        if self.pending.len() >= HAND_ON_AT {
+            self.hand_on()?;
+        }
+        Ok(())
+    }
+
     /// Text that is already JSON (fixed keys and punctuation, names from
     /// closed sets, digits): written as is.
     pub(super) fn raw(&mut self, text: &str) -> io::Result<()> {
-        self.0.write_all(text.as_bytes())
+        self.pending.extend_from_slice(text.as_bytes());
+        self.gathered()
     }
 
     pub(super) fn number(&mut self, n: impl itoa::Integer) -> io::Result<()> {
@@ -28,7 +63,8 @@ impl<W: Write> Json<W> {
     /// A string, escaped as serde_json escapes it (control characters,
     /// quotes and backslashes; everything else as UTF-8).
     pub(super) fn string(&mut self, text: &str) -> io::Result<()> {
-        serde_json::to_writer(&mut self.0, text).map_err(io::Error::from)
+        serde_json::to_writer(&mut self.pending, text).map_err(io::Error::from)?;
+        self.gathered()
     }
 
     pub(super) fn optional_string(&mut self, text: Option<&str>) -> io::Result<()> {
@@ -71,7 +107,7 @@ impl<W: Write> Json<W> {
         self.raw("\"")?;
         match ip {
             IpAddr::V4(addr) => self.raw(Ipv4Text::new(addr).as_str())?,
-            IpAddr::V6(addr) => write!(self.0, "{addr}")?,
+            IpAddr::V6(addr) => write!(self.pending, "{addr}")?,
         }
         self.raw("\"")
     }

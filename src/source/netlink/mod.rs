@@ -20,7 +20,8 @@ mod request;
 
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 
-use crate::model::{Family, Protocol, Query, Socket};
+use crate::model::{Family, Protocol, Query, Socket, TcpState};
+use crate::threads::joined;
 use crate::{Error, Result};
 
 pub use abi::INET_DIAG_MSG_LEN;
@@ -64,7 +65,59 @@ fn dump(protocol: Protocol, query: &Query, raw: Option<&mut Vec<u8>>) -> Result<
     if query.states.is_empty() {
         return Ok(Vec::new());
     }
-    dump_over(&mut Channel::open()?, protocol, query, raw)
+    match split_bind_hash_walk(protocol, query) {
+        Some((hashed, bound_only)) => dump_concurrently(protocol, &hashed, &bound_only, raw),
+        None => dump_over(&mut Channel::open()?, protocol, query, raw),
+    }
+}
+
+/// A TCP query for bound-only sockets and others, split in two. The kernel
+/// finds bound-only sockets by walking its whole bind hash (every socket
+/// that has a port, each TIME_WAIT of the host included) after the
+/// listening and established hashes; asked apart, the two walks run at once.
+/// The bound-only half needs no peer-port clause (they have no peer).
+fn split_bind_hash_walk(protocol: Protocol, query: &Query) -> Option<(Query, Query)> {
+    let mut hashed = *query;
+    hashed.states.remove(TcpState::Bound);
+    let wanted = protocol == Protocol::Tcp
+        && query.states.contains(TcpState::Bound)
+        && !hashed.states.is_empty();
+    wanted.then(|| {
+        let bound_only = Query {
+            port: query.port,
+            peer_time_waits: false,
+            states: [TcpState::Bound].into_iter().collect(),
+        };
+        (hashed, bound_only)
+    })
+}
+
+/// Two dumps at once, each on a socket of its own (both opened here, so
+/// both belong to this thread's network namespace); the sockets of the
+/// first, then those of the second. Raw bytes: the first reply, then the
+/// second, as [`parse_dump`] reads them back.
+fn dump_concurrently(
+    protocol: Protocol,
+    first: &Query,
+    second: &Query,
+    mut raw: Option<&mut Vec<u8>>,
+) -> Result<Vec<Socket>> {
+    let mut first_channel = Channel::open()?;
+    let mut second_channel = Channel::open()?;
+    let mut second_raw = raw.is_some().then(Vec::new);
+    let (first_sockets, second_sockets) = std::thread::scope(|scope| {
+        let second_dump =
+            scope.spawn(|| dump_over(&mut second_channel, protocol, second, second_raw.as_mut()));
+        let first_sockets = dump_over(&mut first_channel, protocol, first, raw.as_deref_mut());
+        let second_sockets = joined(second_dump);
+        (first_sockets, second_sockets)
+    });
+    let mut sockets = first_sockets?;
+    sockets.extend(second_sockets?);
+    if let (Some(raw), Some(second_raw)) = (raw, second_raw) {
+        raw.extend(second_raw);
+    }
+    Ok(sockets)
 }
 
 /// The sending and receiving half of a dump, apart so that the retry logic
@@ -483,6 +536,33 @@ mod tests {
         let (cookies, dumper) = scripted(vec![Ok(true), Err(Problem::Errno(libc::ENOENT))]);
         assert!(matches!(cookies, Err(Error::Netlink(m)) if m.starts_with("ENOENT")));
         assert_eq!(dumper.kinds, vec![BOTH, BOTH]);
+    }
+
+    #[test]
+    fn the_bind_hash_walk_is_asked_apart_for_tcp_only() {
+        use crate::model::TcpState;
+        let port = Query::port_with_evidence(8080);
+        let (hashed, bound_only) = split_bind_hash_walk(Protocol::Tcp, &port).unwrap();
+        // Together they ask for exactly what the query asks for.
+        let mut both = hashed.states;
+        both.insert(TcpState::Bound);
+        assert_eq!(both, port.states);
+        assert!(!hashed.states.contains(TcpState::Bound));
+        assert_eq!((hashed.port, hashed.peer_time_waits), (Some(8080), true));
+        // Bound-only sockets have no peer: no peer-port clause.
+        assert_eq!(
+            bound_only,
+            Query {
+                port: Some(8080),
+                peer_time_waits: false,
+                states: [TcpState::Bound].into_iter().collect(),
+            }
+        );
+        // UDP has no bind-hash walk; a query without bound-only sockets, or
+        // with nothing else, is one request.
+        assert_eq!(split_bind_hash_walk(Protocol::Udp, &port), None);
+        assert_eq!(split_bind_hash_walk(Protocol::Tcp, &hashed), None);
+        assert_eq!(split_bind_hash_walk(Protocol::Tcp, &bound_only), None);
     }
 
     #[test]
