@@ -48,8 +48,14 @@ static void log_fault(const char *what) {
     if (!path) return;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return;
-    (void)!write(fd, what, strlen(what));
-    (void)!write(fd, "\n", 1);
+    /* One write per line: threads that dump at once log at once, and an
+       O_APPEND write is not interleaved with another. */
+    char line[64];
+    size_t len = strlen(what);
+    if (len > sizeof line - 1) len = sizeof line - 1;
+    memcpy(line, what, len);
+    line[len] = '\n';
+    (void)!write(fd, line, len + 1);
     close(fd);
 }
 
