@@ -71,7 +71,7 @@ pub(super) struct PortReading {
     evidence: Vec<Socket>,
     /// The intended bind's probe, made before the reading.
     intended: Option<Probe>,
-    pub(super) kernel: KernelContext,
+    kernel: KernelContext,
     fallback_warning: Option<String>,
     notes: Vec<SourceNote>,
     read_at: Instant,
@@ -95,7 +95,7 @@ fn split_evidence(mut table: SocketTable, port: u16) -> (SocketTable, Vec<Socket
 impl PortReading {
     /// The probes' plan for `bind`, which takes the intended bind's probe
     /// made before the reading.
-    pub(super) fn probe_plan(&mut self, bind: IntendedBind) -> ProbePlan {
+    fn probe_plan(&mut self, bind: IntendedBind) -> ProbePlan {
         ProbePlan {
             intended: self.intended.take(),
             ..ProbePlan::new(bind, &self.table.sockets)
@@ -115,17 +115,25 @@ impl Session {
     pub fn check_port(&self, spec: &BindSpec) -> Result<PortCheck> {
         let (reading, early_scan) = self.read_port_scanning_ahead(spec);
         let mut reading = reading?;
+        if !self.owners_wanted(&reading.table) {
+            return self.judge_port(reading, spec, None);
+        }
         let plan = reading.probe_plan(self.intended_bind(spec, &reading.kernel));
         // The probes need the port's addresses, not its owners: they are
         // made while /proc is scanned.
         let probes = std::thread::scope(|scope| {
             let probing = scope.spawn(|| self.inside(|| Ok(self.make_probes(plan))));
-            if self.captured.is_none() {
-                attach_owners(std::slice::from_mut(&mut reading.table), early_scan);
-            }
+            attach_owners(std::slice::from_mut(&mut reading.table), early_scan);
             joined(probing)
         })?;
-        self.judge_port(reading, spec, probes)
+        self.judge_port(reading, spec, Some(probes))
+    }
+
+    /// True when the table's owners are to be looked up: some socket has an
+    /// inode (time-wait and request sockets have none) and this host's /proc
+    /// is the one the table came from.
+    fn owners_wanted(&self, table: &SocketTable) -> bool {
+        self.captured.is_none() && table.sockets.iter().any(|s| s.inode != 0)
     }
 
     /// [`Self::read_port`] and, when a live listener holds the port (owners
@@ -148,7 +156,7 @@ impl Session {
             });
             let owners_wanted = reading
                 .as_ref()
-                .is_ok_and(|reading| reading.table.sockets.iter().any(|s| s.inode != 0));
+                .is_ok_and(|reading| self.owners_wanted(&reading.table));
             if !owners_wanted {
                 called_off.store(true, Ordering::Relaxed);
             }
@@ -227,14 +235,17 @@ impl Session {
             .then(|| probe(bind, ProbeKind::Intended))
     }
 
-    /// The verdict on a port reading (owners attached) and the probes
-    /// [`Self::make_probes`] made for it.
+    /// The verdict on a port reading (owners attached), with the probes
+    /// [`Self::make_probes`] made for it, or made now (in the namespace, on
+    /// the way to the verdict) when None.
     pub(super) fn judge_port(
         &self,
-        reading: PortReading,
+        mut reading: PortReading,
         spec: &BindSpec,
-        probes: Vec<Probe>,
+        probes: Option<Vec<Probe>>,
     ) -> Result<PortCheck> {
+        let bind = self.intended_bind(spec, &reading.kernel);
+        let plan = reading.probe_plan(bind.clone());
         let PortReading {
             table,
             evidence,
@@ -244,9 +255,10 @@ impl Session {
             notes,
             read_at,
         } = reading;
-        let bind = self.intended_bind(spec, &kernel);
-        let (verdict, rule_context) =
-            self.inside(|| Ok(self.judge(&table, &evidence, &bind, &kernel, &probes)))?;
+        let (verdict, rule_context) = self.inside(|| {
+            let probes = probes.unwrap_or_else(|| self.make_probes(plan));
+            Ok(self.judge(&table, &evidence, &bind, &kernel, &probes))
+        })?;
         Ok(PortCheck {
             table,
             kernel,

@@ -79,9 +79,7 @@ impl Session {
         let mut answers = Vec::with_capacity(found.len());
         for ((entry, session, mut reading), table) in found.into_iter().zip(tables) {
             reading.table = table;
-            let plan = reading.probe_plan(session.intended_bind(spec, &reading.kernel));
-            let probes = session.inside(|| Ok(session.make_probes(plan)));
-            match probes.and_then(|probes| session.judge_port(reading, spec, probes)) {
+            match session.judge_port(reading, spec, None) {
                 Ok(check) => answers.push((entry, check)),
                 Err(error) => warnings.push(format!("net:[{}]: {error}", entry.id.inode)),
             }

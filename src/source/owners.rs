@@ -8,9 +8,11 @@
 //! one worker of many.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -64,12 +66,7 @@ pub struct SocketFds {
 /// Reads every socket fd of every process under `proc_root`; None when
 /// `stop` was raised before the end (the table needs no owner after all).
 pub fn read_socket_fds(proc_root: &Path, stop: &AtomicBool) -> Option<SocketFds> {
-    let (holders, pids_scanned, pids_unreadable) = scan_fds(proc_root, &|_| true, Some(stop))?;
-    Some(SocketFds {
-        holders,
-        pids_scanned,
-        pids_unreadable,
-    })
+    scan_fds(proc_root, &|_| true, Some(stop))
 }
 
 /// [`attach_owners`] with the fds read ahead, if any. A socket made after
@@ -97,12 +94,10 @@ pub fn attach_owners_after<'a>(
     }
     let missed = |inode: u64| holders.get(&inode).is_some_and(Vec::is_empty);
     if holders.values().any(Vec::is_empty) {
-        if let Some((found, scanned, unreadable)) = scan_fds(proc_root, &missed, None) {
-            for (inode, pids) in found {
-                holders.insert(inode, pids);
-            }
-            scan.pids_scanned = scanned;
-            scan.pids_unreadable = unreadable;
+        if let Some(found) = scan_fds(proc_root, &missed, None) {
+            holders.extend(found.holders);
+            scan.pids_scanned = found.pids_scanned;
+            scan.pids_unreadable = found.pids_unreadable;
         }
     }
 
@@ -130,16 +125,20 @@ pub fn attach_owners_after<'a>(
 }
 
 /// The holders (in pid order, each once) of the socket inodes `wanted`
-/// accepts, from every process under `proc_root`, with the processes read
-/// and those unreadable; None when `stop` was raised before the end. A
-/// missing /proc has no holders.
+/// accepts, from every process under `proc_root`; None when `stop` was
+/// raised before the end. A missing /proc has no holders.
 fn scan_fds(
     proc_root: &Path,
     wanted: &(dyn Fn(u64) -> bool + Sync),
     stop: Option<&AtomicBool>,
-) -> Option<(HashMap<u64, Vec<u32>>, usize, usize)> {
+) -> Option<SocketFds> {
+    let mut fds = SocketFds {
+        holders: HashMap::new(),
+        pids_scanned: 0,
+        pids_unreadable: 0,
+    };
     let Ok(entries) = fs::read_dir(proc_root) else {
-        return Some((HashMap::new(), 0, 0));
+        return Some(fds);
     };
     let pids: Vec<u32> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
@@ -158,21 +157,19 @@ fn scan_fds(
     if stopped() {
         return None;
     }
-    let mut holders: HashMap<u64, Vec<u32>> = HashMap::new();
-    let (mut scanned, mut unreadable) = (0, 0);
     for found in finds {
-        scanned += found.pids_scanned;
-        unreadable += found.pids_unreadable;
+        fds.pids_scanned += found.pids_scanned;
+        fds.pids_unreadable += found.pids_unreadable;
         for (inode, pid) in found.holders {
-            holders.entry(inode).or_default().push(pid);
+            fds.holders.entry(inode).or_default().push(pid);
         }
     }
     // In pid order, one entry per process however many fds it has on it.
-    for pids in holders.values_mut() {
+    for pids in fds.holders.values_mut() {
         pids.sort_unstable();
         pids.dedup();
     }
-    Some((holders, scanned, unreadable))
+    Some(fds)
 }
 
 /// Threads that read /proc at most: it is read as fast as a few CPUs ask.
@@ -230,26 +227,22 @@ fn scan_process(
     let mut link = [0u8; 64];
     for entry in entries.flatten() {
         // The process may close the fd or exit meanwhile: then it is gone.
-        let inode = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse().ok())
-            .and_then(|fd| read_link_at(&dir, fd, &mut link))
-            .and_then(socket_inode);
+        let inode = read_link_at(&dir, &entry.file_name(), &mut link).and_then(socket_inode);
         if let Some(inode) = inode.filter(|inode| wanted(*inode)) {
             found.holders.push((inode, pid));
         }
     }
 }
 
-/// The target of the symlink named `fd` in the directory `dir`, if it fits
-/// in `buf` (socket links are at most 29 bytes; longer targets are not
-/// sockets).
-fn read_link_at<'b>(dir: &fs::File, fd: u32, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
-    let mut digits = itoa::Buffer::new();
-    let name = digits.format(fd).as_bytes();
-    let mut c_name = [0u8; 16];
-    // Ten digits at most, then the NUL.
+/// The target of the symlink `name` in the directory `dir`, if it fits in
+/// `buf` (socket links are at most 29 bytes; longer targets are not sockets).
+fn read_link_at<'b>(dir: &fs::File, name: &OsStr, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+    let mut c_name = [0u8; 32];
+    let name = name.as_bytes();
+    // Room for the NUL, and no NUL inside (fd names are digits).
+    if name.len() >= c_name.len() || name.contains(&0) {
+        return None;
+    }
     c_name.get_mut(..name.len())?.copy_from_slice(name);
     // SAFETY: c_name is NUL-terminated, buf is writable for buf.len() bytes,
     // and dir is an open directory that outlives the call.
